@@ -1,0 +1,62 @@
+//! The attribute's options: `#[differentiate(wrt(x, y), crate = path)]`.
+
+use proc_macro2::TokenStream;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Ident, Path, Token};
+
+/// What the user wrote inside `#[differentiate(...)]`.
+pub struct Options {
+    /// `wrt(a, b)`: the only active parameters. `None` means every float parameter.
+    pub wrt: Option<Vec<Ident>>,
+    /// Where the facade crate is: `::autodiff` unless `crate = path` says otherwise.
+    pub krate: Path,
+}
+
+/// Parses the attribute's arguments.
+pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
+    let mut wrt: Option<Vec<Ident>> = None;
+    let mut krate: Option<Path> = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("wrt") {
+            if wrt.is_some() {
+                return Err(meta
+                    .error("`wrt` is given twice: list every active parameter in one `wrt(...)`"));
+            }
+            let content;
+            syn::parenthesized!(content in meta.input);
+            let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(
+                &content,
+                syn::ext::IdentExt::parse_any,
+            )?;
+            if names.is_empty() {
+                return Err(
+                    meta.error("`wrt()` is empty: name at least one parameter, as in `wrt(x)`")
+                );
+            }
+            wrt = Some(names.into_iter().collect());
+            Ok(())
+        } else if meta.path.is_ident("crate") {
+            krate = Some(meta.value()?.parse()?);
+            Ok(())
+        } else {
+            Err(meta.error(format!(
+                "unknown option `{}`: `#[differentiate]` takes `wrt(x, ...)` and `crate = path`",
+                path_text(&meta.path)
+            )))
+        }
+    });
+    parser.parse2(attr)?;
+    Ok(Options {
+        wrt,
+        krate: krate.unwrap_or_else(|| syn::parse_quote!(::autodiff)),
+    })
+}
+
+fn path_text(path: &Path) -> String {
+    path.segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect::<Vec<_>>()
+        .join("::")
+}

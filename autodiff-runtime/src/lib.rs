@@ -1,0 +1,22 @@
+//! Runtime support for `autodiff`: the adjoint rules that `#[differentiate]` calls, and gradient
+//! checking.
+//!
+//! The macro knows syntax, not types. Every rule that depends on the operand types (is this a
+//! scalar or, in later versions, a tensor; which shape does an adjoint reduce back to) lives here
+//! as a generic function over the traits in [`tangent`] and [`scalar`], so one expansion of `a * b`
+//! is right for `f32`, `f64` and a generic `T: Float`, and inlines to plain float arithmetic.
+//!
+//! Users reach this crate through the `autodiff` facade; [`check_grad`] and [`Real`] are the parts
+//! meant for them. The rule functions are public because generated code calls them, and are
+//! documented because their math is the specification of the derivatives.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod check;
+pub mod rules;
+pub mod scalar;
+pub mod tangent;
+
+pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
+pub use scalar::Real;
+pub use tangent::{Accumulate, Broadcast, Elementwise, ZeroLike};
