@@ -1,8 +1,137 @@
-//! Compile-time reverse-mode automatic differentiation (docs written below).
+//! Compile-time reverse-mode automatic differentiation.
+//!
+//! Put [`#[differentiate]`](macro@differentiate) on a plain Rust function of floats. The function
+//! stays exactly as written; beside it the macro writes the gradient as ordinary Rust: the
+//! function's own statements, then the adjoint statements in reverse order. No runtime graph, no
+//! tape, no closures: the code is what you would write by hand, and the compiler optimises it the
+//! same way.
+//!
+//! ```
+//! use autodiff::differentiate;
+//!
+//! /// Rosenbrock's banana.
+//! #[differentiate]
+//! pub fn rosen(x: f64, y: f64) -> f64 {
+//!     let a = 1.0 - x;
+//!     let b = y - x * x;
+//!     a * a + 100.0 * b * b
+//! }
+//!
+//! let (value, (dx, dy)) = rosen_grad(-1.2, 1.0);
+//! assert_eq!(value, rosen(-1.2, 1.0));
+//! assert!((dx - -215.6).abs() < 1e-12 && (dy - -88.0).abs() < 1e-12);
+//! ```
+//!
+//! # What is generated
+//!
+//! | companion | signature | |
+//! | --- | --- | --- |
+//! | `NAME_grad` | `(args…) -> (value, grad)` | value and gradient |
+//! | `NAME_vjp` | `(args…, d_out) -> (value, grad)` | reverse mode seeded with `d_out`: `grad` is `d_out` times the gradient |
+//!
+//! Both have the function's visibility, generics and `#[cfg]`s. `value` is bit for bit what the
+//! function returns: the forward part evaluates the same operations in the same order, and
+//! side effects such as `println!` happen once.
+//!
+//! `grad` holds the gradient with respect to each *active* parameter, in argument order: bare
+//! when there is one, a tuple when there are several. Every `f64`, `f32` or generic `T: Float`
+//! parameter is active unless `#[differentiate(wrt(x, y))]` names the active ones. Other
+//! parameters (integers, `bool`, anything else) are constants. An active parameter that does
+//! not reach the result gets a zero gradient.
+//!
+//! ```
+//! use autodiff::differentiate;
+//!
+//! #[differentiate(wrt(w))]
+//! fn loss(w: f64, x: f64, y: f64) -> f64 {
+//!     let r = w * x - y;
+//!     r * r
+//! }
+//!
+//! let (l, dw) = loss_grad(0.5, 2.0, 3.0);
+//! assert_eq!((l, dw), (4.0, -8.0));
+//! let (_, dw3) = loss_vjp(0.5, 2.0, 3.0, 3.0);
+//! assert_eq!(dw3, 3.0 * dw);
+//! ```
+//!
+//! Generic functions work as written with `T: num_traits::Float`; the companions add the bound
+//! `T: autodiff::Real`, which `f32` and `f64` satisfy.
+//!
+//! ```
+//! use autodiff::differentiate;
+//! use num_traits::Float;
+//!
+//! #[differentiate]
+//! fn softplus<T: Float>(x: T) -> T {
+//!     (T::one() + x.exp()).ln()
+//! }
+//!
+//! let (_, d32) = softplus_grad(0.0_f32);
+//! let (_, d64) = softplus_grad(0.0_f64);
+//! assert!((d32 - 0.5).abs() < 1e-7 && (d64 - 0.5).abs() < 1e-15);
+//! ```
+//!
+//! # The body language
+//!
+//! This version differentiates straight-line code of scalar floats:
+//!
+//! - `let`, `let mut`, reassignment, `+= -= *= /= %=`, nested blocks, shadowing,
+//!   `let (a, b) = (e1, e2);`, `mut` parameters and `let mut a = a;`;
+//! - `+ - * / %`, unary `-`, literals (also suffixed, and `2.0_f64.sqrt()`), constants such as
+//!   `std::f64::consts::PI` or `f64::EPSILON`, and `as` casts of inactive integers;
+//! - float methods in both spellings, `x.sin()` and `f64::sin(x)` (or `T::sin(x)`):
+//!   `sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp exp2 exp_m1 ln ln_1p
+//!   log log2 log10 sqrt cbrt powi powf recip abs hypot max min clamp mul_add fract to_degrees
+//!   to_radians`; `signum floor ceil round trunc`, comparisons and `is_nan`-style tests have
+//!   derivative zero;
+//! - `println!`, `assert!`, `debug_assert!` and other statement macros, kept in the forward pass;
+//! - `return` as the last statement.
+//!
+//! Any expression that reads no active value may be any Rust at all: it is evaluated as written
+//! and treated as a constant. Branches, loops, indexing, arrays and calls between differentiated
+//! functions come in later versions; until then they are compile errors.
+//!
+//! # Errors
+//!
+//! Code the macro cannot differentiate is a compile error at the offending expression, saying
+//! what is not supported and what to do instead; every error in a function is reported in one
+//! build, and the companions still exist (with a body that is never reached) so calls to them do
+//! not add errors of their own. The macro never panics.
+//!
+//! # Derivatives at kinks
+//!
+//! Where a derivative does not exist, the rules choose as PyTorch and JAX do: `abs'(0) = 0`;
+//! `max`/`min` on a tie send the whole adjoint to the first argument (`x` in `x.max(y)`);
+//! `clamp(x, lo, hi)` passes the adjoint to `x` for `lo <= x <= hi`; `hypot` at the origin has
+//! gradient zero; `sqrt'(0)` and `ln'(0)` are `+inf`, as IEEE arithmetic gives them. The
+//! operations with derivative zero (`floor`, `round`, `signum`, …) are zero everywhere, also at
+//! their jumps.
+//!
+//! # Checking a gradient
+//!
+//! [`check_grad`] compares a gradient with central differences of the function and names the
+//! worst component:
+//!
+//! ```
+//! use autodiff::{check_grad, differentiate};
+//!
+//! #[differentiate]
+//! fn f(x: f64, y: f64) -> f64 {
+//!     x.sin() * y.exp() + x.atan2(y)
+//! }
+//!
+//! let (_, (dx, dy)) = f_grad(0.3, -0.7);
+//! check_grad(|v: &[f64]| f(v[0], v[1]), &[0.3, -0.7], &[dx, dy]).unwrap();
+//! ```
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 extern crate self as autodiff;
 
+/// Generates `NAME_grad` and `NAME_vjp` beside a function of floats; see the [crate docs](crate).
+///
+/// Options: `wrt(a, b)` makes only the named parameters active; `crate = path` names this crate
+/// when it is not reachable as `::autodiff` (for instance when renamed in `Cargo.toml`).
 pub use autodiff_macros::differentiate;
 pub use autodiff_runtime::{check_grad, numeric_grad, GradCheck, GradMismatch, Real};
 

@@ -118,20 +118,41 @@ impl<'a> Companions<'a> {
         }
     }
 
+    /// The function's generics with `T: Real` added to each float type parameter, beside the
+    /// user's own `Float` bound (inline or in the `where` clause, wherever the user put it).
+    fn generics_with_real_bounds(&self) -> syn::Generics {
+        let mut generics = self.item.sig.generics.clone();
+        let rt = &self.rt;
+        let real: syn::TypeParamBound = syn::parse_quote!(#rt::Real);
+        for g in &self.sig.float_generics {
+            let in_where = generics.where_clause.as_mut().and_then(|wc| {
+                wc.predicates.iter_mut().find_map(|p| match p {
+                    syn::WherePredicate::Type(pt) if matches!(&pt.bounded_ty, Type::Path(tp) if tp.path.is_ident(g)) => Some(pt),
+                    _ => None,
+                })
+            });
+            if let Some(pt) = in_where {
+                pt.bounds.push(real.clone());
+                continue;
+            }
+            for p in &mut generics.params {
+                if let syn::GenericParam::Type(tp) = p {
+                    if tp.ident == *g {
+                        tp.bounds.push(real.clone());
+                    }
+                }
+            }
+        }
+        generics
+    }
+
     /// `NAME_vjp` and `NAME_grad` around the given `NAME_vjp` body.
     fn emit(&self, vjp_body: &TokenStream) -> TokenStream {
         let item = self.item;
         let vis = &item.vis;
         let name = &item.sig.ident;
         let (vjp, grad) = self.names();
-        let mut generics = item.sig.generics.clone();
-        if !self.sig.float_generics.is_empty() {
-            let rt = &self.rt;
-            let clause = generics.make_where_clause();
-            for g in &self.sig.float_generics {
-                clause.predicates.push(syn::parse_quote!(#g: #rt::Real));
-            }
-        }
+        let generics = self.generics_with_real_bounds();
         let (impl_generics, _, where_clause) = generics.split_for_impl();
         let params = self.sig.params.iter().map(|p| {
             let (ident, ty) = (&p.ident, &p.ty);

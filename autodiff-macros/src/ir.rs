@@ -180,3 +180,49 @@ fn value_name(hint: Option<&str>, v: ValueId) -> String {
         None => format!("__t{}", v.0),
     }
 }
+
+/// The IR as text, one statement a line, for tests and for reading:
+/// `%3 = mul(%1, %2) ; a` (the variable a value was first bound to follows `;`).
+impl std::fmt::Display for Graph {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let args = |ids: &[ValueId]| {
+            ids.iter()
+                .map(|v| format!("%{}", v.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for (i, node) in self.nodes.iter().enumerate() {
+            if let Op::Param(p) = node.op {
+                let name = self
+                    .param_names
+                    .get(p)
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                writeln!(f, "%{i} = param {name}")?;
+            }
+        }
+        for stmt in &self.body.stmts {
+            match stmt {
+                Stmt::Eval(v) => {
+                    let node = self.node(*v);
+                    let op = match &node.op {
+                        Op::Param(_) => continue,
+                        Op::Verbatim(t) => format!("verbatim `{t}`"),
+                        Op::Unary(u, _, x) => format!("{}({})", u.name, args(&[*x])),
+                        Op::Binary(b, _, l, r) => format!("{}({})", b.name, args(&[*l, *r])),
+                        Op::Powi(_, x, n) => format!("powi({})", args(&[*x, *n])),
+                        Op::MulAdd(_, a, b, c) => format!("mul_add({})", args(&[*a, *b, *c])),
+                        Op::Clamp(_, x, lo, hi) => format!("clamp({})", args(&[*x, *lo, *hi])),
+                        Op::Copy(x) => format!("copy({})", args(&[*x])),
+                    };
+                    match &node.hint {
+                        Some(h) => writeln!(f, "%{} = {op} ; {h}", v.0)?,
+                        None => writeln!(f, "%{} = {op}", v.0)?,
+                    }
+                }
+                Stmt::Verbatim { tokens, .. } => writeln!(f, "keep `{tokens}`")?,
+            }
+        }
+        write!(f, "return %{}", self.ret.0)
+    }
+}

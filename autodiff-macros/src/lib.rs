@@ -68,3 +68,214 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         #companions
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Unit tests of the pure passes: IR dumps of small bodies, and the expansion entry point on
+    //! inputs that must give errors, not panics.
+
+    use super::*;
+
+    /// Lowers a function and prints its IR, or its errors.
+    fn ir_of(item: TokenStream2) -> String {
+        let item_fn: ItemFn = syn::parse2(item).expect("test input is a function");
+        let options = args::parse_options(TokenStream2::new()).expect("no options");
+        let mut diag = diag::Diagnostics::default();
+        let sig = parse::parse_signature(&item_fn, &options, &mut diag).expect("signature");
+        let graph = lower::lower(&item_fn, &sig, &mut diag);
+        match diag.into_result() {
+            Ok(()) => graph.to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn straight_line_lowers_to_one_node_per_operation() {
+        let ir = ir_of(quote! {
+            fn rosen(x: f64, y: f64) -> f64 {
+                let a = 1.0 - x;
+                let b = y - x * x;
+                a * a + 100.0 * b * b
+            }
+        });
+        assert_eq!(
+            ir,
+            "%0 = param x\n%1 = param y\n%2 = verbatim `1.0`\n%3 = sub(%2, %0) ; a\n\
+             %4 = mul(%0, %0)\n%5 = sub(%1, %4) ; b\n%6 = mul(%3, %3)\n%7 = verbatim `100.0`\n\
+             %8 = mul(%7, %5)\n%9 = mul(%8, %5)\n%10 = add(%6, %9)\nreturn %10"
+        );
+    }
+
+    #[test]
+    fn reassignment_and_shadowing_make_new_values() {
+        let ir = ir_of(quote! {
+            fn f(x: f64) -> f64 {
+                let mut s = x.sin();
+                s += x;
+                let s = s * 2.0;
+                { let s = s.exp(); s }
+            }
+        });
+        assert_eq!(
+            ir,
+            "%0 = param x\n%1 = sin(%0) ; s\n%2 = add(%1, %0) ; s\n%3 = verbatim `2.0`\n\
+             %4 = mul(%2, %3) ; s\n%5 = exp(%4) ; s\nreturn %5"
+        );
+    }
+
+    #[test]
+    fn inactive_expressions_are_kept_with_variables_renamed() {
+        let ir = ir_of(quote! {
+            fn f(x: f64, n: usize) -> f64 {
+                let k = n as f64 + 1.0;
+                println!("{k}");
+                x.powi(n as i32) * k + x.floor()
+            }
+        });
+        assert_eq!(
+            ir,
+            "%0 = param x\n%1 = param n\n%2 = verbatim `n as f64 + 1.0` ; k\n\
+             keep `println ! (\"{k}\") ;`\n%3 = verbatim `n as i32`\n%4 = powi(%0, %3)\n\
+             %5 = mul(%4, %2)\n%6 = verbatim `x . floor ()`\n%7 = add(%5, %6)\nreturn %7"
+        );
+    }
+
+    #[test]
+    fn unsupported_constructs_are_all_reported() {
+        let ir = ir_of(quote! {
+            fn f(x: f64) -> f64 {
+                let a = (|v: f64| v)(x);
+                let b = x.frobnicate();
+                a + b
+            }
+        });
+        assert!(ir.starts_with("error: calling this expression"), "{ir}");
+        let all = {
+            let item_fn: ItemFn = syn::parse2(quote! {
+                fn f(x: f64) -> f64 { let a = (|v: f64| v)(x); let b = x.frobnicate(); a + b }
+            })
+            .expect("function");
+            let options = args::parse_options(TokenStream2::new()).expect("no options");
+            let mut diag = diag::Diagnostics::default();
+            let sig = parse::parse_signature(&item_fn, &options, &mut diag).expect("signature");
+            lower::lower(&item_fn, &sig, &mut diag);
+            diag.into_result()
+                .expect_err("two errors")
+                .into_iter()
+                .count()
+        };
+        assert_eq!(all, 2);
+    }
+
+    #[test]
+    fn expansion_never_panics_on_odd_input() {
+        let inputs = [
+            quote!(
+                struct S;
+            ),
+            quote!(
+                fn f() {}
+            ),
+            quote!(
+                fn f(x: f64) {}
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {}
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    return;
+                }
+            ),
+            quote!(
+                fn f(self) -> f64 {
+                    1.0
+                }
+            ),
+            quote!(
+                fn f((a, b): (f64, f64)) -> f64 {
+                    a
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    let x;
+                    x
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    let (a, b) = x;
+                    a
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    x += 1.0;
+                    x
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    y = x;
+                    x
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    x.powi()
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    f64::sin()
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    x.clamp(1.0)
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    {}
+                }
+            ),
+            quote!(
+                fn f(x: f64) -> f64 {
+                    loop {}
+                }
+            ),
+            quote!(
+                async unsafe fn f(x: f64) -> Vec<f64> {
+                    x
+                }
+            ),
+        ];
+        for input in inputs {
+            let out = expand(TokenStream2::new(), input.clone());
+            assert!(!out.is_empty(), "no output for {input}");
+        }
+        for attr in [
+            quote!(wrt),
+            quote!(wrt()),
+            quote!(wrt(z)),
+            quote!(crate),
+            quote!(foo = 1),
+            quote!(wrt(x, x)),
+        ] {
+            let out = expand(
+                attr.clone(),
+                quote!(
+                    fn f(x: f64, n: usize) -> f64 {
+                        x
+                    }
+                ),
+            );
+            assert!(
+                out.to_string().contains("compile_error"),
+                "no error for {attr}"
+            );
+        }
+    }
+}
