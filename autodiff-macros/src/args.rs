@@ -23,6 +23,11 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
                 return Err(meta
                     .error("`wrt` is given twice: list every active parameter in one `wrt(...)`"));
             }
+            if !meta.input.peek(syn::token::Paren) {
+                return Err(
+                    meta.error("write the active parameters in parentheses, as in `wrt(x, y)`")
+                );
+            }
             let content;
             syn::parenthesized!(content in meta.input);
             let names = Punctuated::<Ident, Token![,]>::parse_terminated_with(
@@ -37,6 +42,10 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             wrt = Some(names.into_iter().collect());
             Ok(())
         } else if meta.path.is_ident("crate") {
+            if !meta.input.peek(Token![=]) {
+                return Err(meta
+                    .error("write the path of the `autodiff` crate, as in `crate = ::autodiff`"));
+            }
             krate = Some(meta.value()?.parse()?);
             Ok(())
         } else {

@@ -354,15 +354,14 @@ fn reverse_sweep(
             continue;
         }
         let node = graph.node(*v);
-        let y = graph.value_ident(*v);
         let d = if *v == graph.ret {
             d_out.clone()
         } else {
             graph.adjoint_ident(*v)
         };
         let wants = |o: ValueId| activity.is_active(o);
-        for (target, expr) in rules::contributions(&node.op, rt, &value, &y, &d, &wants) {
-            contributions.push((target, expr, node.span));
+        for c in rules::contributions(&node.op, *v, &wants) {
+            contributions.push((c.target, rules::render(&c, rt, &value, &d), node.span));
         }
     }
 

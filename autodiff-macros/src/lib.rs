@@ -34,8 +34,13 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     let item_fn: ItemFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(_) => {
+            let span = item
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(proc_macro2::Span::call_site, |t| t.span());
             let error = syn::Error::new(
-                proc_macro2::Span::call_site(),
+                span,
                 "`#[differentiate]` goes on a function, as in `#[differentiate] fn f(x: f64) -> f64 { ... }`",
             )
             .to_compile_error();
@@ -51,15 +56,15 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         }
     });
     let sig = parse::parse_signature(&item_fn, &options, &mut diag);
-    let graph = sig.as_ref().map(|s| lower::lower(&item_fn, s, &mut diag));
+    let graph = lower::lower(&item_fn, &sig, &mut diag);
 
-    let companions = match (&sig, &graph) {
-        (Some(sig), Some(graph)) if !diag.has_errors() => {
-            let activity = analyze::activity(graph, sig);
-            codegen::generate(&item_fn, sig, graph, &activity, &options)
-        }
-        (Some(sig), _) => codegen::fallback(&item_fn, sig, &options),
-        _ => TokenStream2::new(),
+    let companions = if !sig.is_complete() {
+        TokenStream2::new()
+    } else if diag.blocks_codegen() {
+        codegen::fallback(&item_fn, &sig, &options)
+    } else {
+        let activity = analyze::activity(&graph, &sig);
+        codegen::generate(&item_fn, &sig, &graph, &activity, &options)
     };
     let errors = diag.into_result().err().map(|e| e.to_compile_error());
     quote! {
@@ -81,7 +86,7 @@ mod tests {
         let item_fn: ItemFn = syn::parse2(item).expect("test input is a function");
         let options = args::parse_options(TokenStream2::new()).expect("no options");
         let mut diag = diag::Diagnostics::default();
-        let sig = parse::parse_signature(&item_fn, &options, &mut diag).expect("signature");
+        let sig = parse::parse_signature(&item_fn, &options, &mut diag);
         let graph = lower::lower(&item_fn, &sig, &mut diag);
         match diag.into_result() {
             Ok(()) => graph.to_string(),
@@ -157,7 +162,7 @@ mod tests {
             .expect("function");
             let options = args::parse_options(TokenStream2::new()).expect("no options");
             let mut diag = diag::Diagnostics::default();
-            let sig = parse::parse_signature(&item_fn, &options, &mut diag).expect("signature");
+            let sig = parse::parse_signature(&item_fn, &options, &mut diag);
             lower::lower(&item_fn, &sig, &mut diag);
             diag.into_result()
                 .expect_err("two errors")

@@ -177,10 +177,9 @@ impl Lowerer<'_> {
         match self.lower_stmts(&block.stmts, true) {
             Ending::Value(v) => v,
             Ending::Unit => {
-                let span = block.brace_token.span.close();
-                self.diag
-                    .error(span, "this function must end with the value it returns");
-                self.poisoned(span)
+                // rustc reports the missing value on the original function.
+                self.diag.left_to_rustc();
+                self.poisoned(block.brace_token.span.close())
             }
         }
     }
@@ -207,8 +206,8 @@ impl Lowerer<'_> {
                 SynStmt::Expr(expr, semi) => {
                     if let Expr::Return(ret) = expr {
                         if !(last && is_body) {
-                            self.diag.error(
-                                ret.span(),
+                            self.diag.error_spanned(
+                                ret,
                                 "`#[differentiate]` supports `return` only as the last statement of the function for now: end the function with the returned value",
                             );
                             continue;
@@ -255,6 +254,11 @@ impl Lowerer<'_> {
     fn mentioned_variables(&self, tokens: &TokenStream) -> Vec<(Ident, ValueId)> {
         let mut words = HashSet::new();
         collect_words(tokens.clone(), &mut words);
+        self.variables_named(&words)
+    }
+
+    /// Variables in scope named by one of `words`, with the values they hold now.
+    fn variables_named(&self, words: &HashSet<String>) -> Vec<(Ident, ValueId)> {
         let mut out: Vec<(Ident, ValueId)> = Vec::new();
         for scope in &self.scopes {
             for var in scope {
@@ -270,61 +274,105 @@ impl Lowerer<'_> {
     }
 
     fn lower_let(&mut self, local: &Local) {
-        if let Some(init) = &local.init {
-            if let Some((_, diverge)) = &init.diverge {
-                self.diag.error(diverge.span(), "`let ... else` is not supported by `#[differentiate]`: bind the value with a plain `let`");
-                return;
-            }
+        if let Some((else_token, _)) = local.init.as_ref().and_then(|i| i.diverge.as_ref()) {
+            self.diag.error(
+                else_token.span,
+                "`let ... else` is not supported by `#[differentiate]`: bind the value with a plain `let` (handle the other case before calling)",
+            );
+            return;
         }
         let (pat, ty) = match &local.pat {
             Pat::Type(pt) => (&*pt.pat, Some((*pt.ty).clone())),
             other => (other, None),
         };
         let init = local.init.as_ref().map(|i| &*i.expr);
-        match pat {
-            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+        match (pat, init.map(strip_parens)) {
+            (Pat::Ident(pi), _) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let value = init.map(|e| self.lower_binding(e, &pi.ident, ty));
                 self.bind(&pi.ident, value, pi.mutability.is_some());
             }
-            Pat::Wild(_) => {
+            (Pat::Wild(_), _) => {
                 if let Some(e) = init {
                     self.lower_expr(e);
                 }
             }
-            Pat::Tuple(pt) => {
-                let Some(Expr::Tuple(te)) = init.map(strip_parens) else {
-                    self.diag.error(
-                        local.pat.span(),
-                        "`#[differentiate]` destructures a `let` only from a tuple written out, as in `let (a, b) = (x, y);`",
-                    );
-                    return;
+            (Pat::Tuple(pt), Some(Expr::Tuple(te))) if te.elems.len() == pt.elems.len() => {
+                let types: Vec<Option<Type>> = match &ty {
+                    None => vec![None; pt.elems.len()],
+                    Some(Type::Tuple(tt)) if tt.elems.len() == pt.elems.len() => {
+                        tt.elems.iter().cloned().map(Some).collect()
+                    }
+                    // rustc reports the mismatched annotation.
+                    Some(_) => {
+                        self.diag.left_to_rustc();
+                        return;
+                    }
                 };
-                if te.elems.len() != pt.elems.len() || ty.is_some() {
-                    self.diag.error(local.pat.span(), "this tuple pattern does not match the tuple on the right: write one `let` per variable");
-                    return;
-                }
                 // Evaluate every element before binding any, as Rust does.
                 let mut bound = Vec::new();
-                for (p, e) in pt.elems.iter().zip(&te.elems) {
+                for ((p, e), ty) in pt.elems.iter().zip(&te.elems).zip(types) {
                     match p {
                         Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
-                            let v = self.lower_binding(e, &pi.ident, None);
+                            let v = self.lower_binding(e, &pi.ident, ty);
                             bound.push((pi.ident.clone(), v, pi.mutability.is_some()));
                         }
                         Pat::Wild(_) => {
                             self.lower_expr(e);
                         }
-                        other => self.diag.error(other.span(), "bind a plain variable name here"),
+                        other => self.diag.error_spanned(
+                            other,
+                            "bind a plain variable name here, as in `let (a, b) = (x, y);`",
+                        ),
                     }
                 }
                 for (ident, v, mutable) in bound {
                     self.bind(&ident, Some(v), mutable);
                 }
             }
-            other => self.diag.error(
-                other.span(),
-                "`#[differentiate]` does not support this pattern: bind one variable per `let`, as in `let a = ...;`",
+            (_, Some(_)) if init.is_some_and(|e| !self.reads_varied(e)) => {
+                if let Some(e) = init {
+                    self.bind_pattern_as_written(pat, ty.as_ref(), e);
+                }
+            }
+            (_, Some(_)) => {
+                let before = self.diag.error_count();
+                if let Some(e) = init {
+                    self.lower_expr(e);
+                }
+                if self.diag.error_count() == before {
+                    self.diag.error_spanned(
+                        pat,
+                        "`#[differentiate]` does not destructure active values: write one `let` per variable, as in `let a = ...;`",
+                    );
+                }
+            }
+            (_, None) => self.diag.error_spanned(
+                pat,
+                "`#[differentiate]` needs one variable per `let` without a value, as in `let a;`",
             ),
+        }
+    }
+
+    /// `let PATTERN = init;` on an inactive value, with any pattern Rust allows: evaluated as
+    /// written, then each variable it binds is copied into a value of its own.
+    fn bind_pattern_as_written(&mut self, pat: &Pat, ty: Option<&Type>, init: &Expr) {
+        let value = self.lower_constant(init);
+        let value = self.value_ident(value);
+        let mut names = PatternIdents::default();
+        names.visit_pat(pat);
+        let mut pattern = pat.clone();
+        StripMut.visit_pat_mut(&mut pattern);
+        let ty = ty.map(|t| quote!(: #t));
+        self.stmts.push(Stmt::Verbatim {
+            bindings: Vec::new(),
+            tokens: quote!(let #pattern #ty = #value;),
+        });
+        for (ident, mutable) in names.1 {
+            let v = self.verbatim(ident.to_token_stream(), ident.span());
+            if let Some(node) = self.nodes.get_mut(v.index()) {
+                node.hint = Some(ident.to_string());
+            }
+            self.bind(&ident, Some(v), mutable);
         }
     }
 
@@ -440,7 +488,8 @@ impl Lowerer<'_> {
             Expr::Block(b) if b.label.is_none() => match self.lower_block_expr(&b.block) {
                 Ending::Value(v) => v,
                 Ending::Unit => {
-                    self.diag.error(span, "this block must end with a value");
+                    // rustc reports a block without a value where one is needed.
+                    self.diag.left_to_rustc();
                     self.poisoned(span)
                 }
             },
@@ -461,11 +510,10 @@ impl Lowerer<'_> {
                     BinOp::Rem(_) => "rem",
                     BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_)
                     | BinOp::And(_) | BinOp::Or(_) => return self.lower_constant(expr),
+                    // Bit operators and shifts do not apply to floats: rustc says so.
                     _ => {
-                        return self.unsupported(
-                            expr,
-                            "this operator is not supported on active values: use `+ - * / %` or a float method",
-                        )
+                        self.diag.left_to_rustc();
+                        return self.poisoned(span);
                     }
                 };
                 let l = self.lower_expr(&b.left);
@@ -476,32 +524,37 @@ impl Lowerer<'_> {
                 let form = CallForm::Method(m.method.clone());
                 let args: Vec<&Expr> = std::iter::once(&*m.receiver).chain(m.args.iter()).collect();
                 if m.turbofish.is_some() {
-                    return self.unsupported(expr, "method calls with `::<...>` are not supported on active values");
+                    return self.unsupported(expr, "method calls with `::<...>` are not supported on active values: call the method without the turbofish");
                 }
                 self.lower_float_method(&m.method, form, &args, expr)
             }
             Expr::Call(c) => self.lower_call(c, expr),
-            Expr::Cast(c) => self.unsupported(
-                &c.expr,
+            Expr::Cast(_) => self.unsupported(
+                expr,
                 "`as` casts of active values are not supported: cast only inactive integers (like a loop index), and keep active values in one float type",
             ),
             Expr::Lit(_) => self.lower_constant(expr),
             Expr::If(_) => self.unsupported(expr, "`if` on or around active values is not supported by `#[differentiate]` yet: write the function without branches, or compute the branch with `max`, `min`, `abs` or `clamp`"),
-            Expr::Match(_) => self.unsupported(expr, "`match` on or around active values is not supported by `#[differentiate]`: use `if`/`else` on comparisons, or `max`/`min`/`clamp`"),
-            Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => self.unsupported(expr, "loops over active values are not supported by `#[differentiate]` yet: write the computation out without a loop"),
+            Expr::Match(_) => self.unsupported(expr, "`match` on or around active values is not supported by `#[differentiate]` yet: compute the value with `max`, `min`, `abs` or `clamp`"),
+            Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => self.unsupported(expr, "loops that read or write active values are not supported by `#[differentiate]` yet: write the iterations out"),
             Expr::Closure(_) => self.unsupported(expr, "closures are not supported on active values: write the computation inline, or as a `#[differentiate]` function"),
-            Expr::Struct(_) => self.unsupported(expr, "struct literals are not supported on active values: `#[differentiate]` works on float values; pass the fields as separate arguments"),
+            Expr::Struct(_) => self.unsupported(expr, "struct literals of active values are not supported: use the float values directly instead of packing them in a struct"),
             Expr::Tuple(_) => self.unsupported(expr, "tuples of active values are supported only in `let (a, b) = (x, y);`"),
             Expr::Array(_) | Expr::Repeat(_) => self.unsupported(expr, "arrays of active values are not supported by `#[differentiate]` yet: use separate variables"),
-            Expr::Index(_) => self.unsupported(expr, "indexing is not supported by `#[differentiate]` yet: pass the elements as separate float arguments"),
+            Expr::Index(_) => self.unsupported(expr, "indexing active values is not supported by `#[differentiate]` yet: use the variables directly"),
             Expr::Field(_) => self.unsupported(expr, "field access on active values is not supported: pass the field as its own argument"),
             Expr::Reference(_) => self.unsupported(expr, "references to active values are not supported: use the value itself"),
             Expr::Macro(m) => self.unsupported(expr, format!("the macro `{}!` cannot be differentiated: compute the value without it", m.mac.path.to_token_stream())),
-            Expr::Try(_) => self.unsupported(expr, "the `?` operator is not supported in a `#[differentiate]` function"),
+            // A function returning a float cannot use `?`: rustc says so.
+            Expr::Try(_) => {
+                self.diag.left_to_rustc();
+                self.poisoned(span)
+            }
             Expr::Return(_) => self.unsupported(expr, "`return` is supported only as the last statement of the function"),
             Expr::Assign(_) => self.unsupported(expr, "assignments inside expressions are not supported: assign in a statement of its own"),
             Expr::Async(_) | Expr::Await(_) => self.unsupported(expr, "`async` code cannot be differentiated"),
             Expr::Unsafe(_) => self.unsupported(expr, "`unsafe` blocks are not allowed in a `#[differentiate]` function"),
+            Expr::Block(_) => self.unsupported(expr, "labelled blocks are not supported by `#[differentiate]`: remove the label"),
             _ => self.unsupported(expr, "this expression cannot be differentiated by `#[differentiate]`"),
         }
     }
@@ -510,10 +563,13 @@ impl Lowerer<'_> {
         self.eval(Op::Binary(BinaryFn { name }, None, l, r), span)
     }
 
-    fn unsupported(&mut self, expr: &impl Spanned, message: impl std::fmt::Display) -> ValueId {
-        let span = expr.span();
-        self.diag.error(span, message);
-        self.poisoned(span)
+    fn unsupported(
+        &mut self,
+        expr: &(impl Spanned + ToTokens),
+        message: impl std::fmt::Display,
+    ) -> ValueId {
+        self.diag.error_spanned(expr, message);
+        self.poisoned(expr.span())
     }
 
     /// `f64::sin(x)`, `T::powf(x, p)`, `Float::max(a, b)`; other calls are reported.
@@ -538,11 +594,11 @@ impl Lowerer<'_> {
                 let form = CallForm::Path(fp.to_token_stream());
                 return self.lower_float_method(&last.ident, form, &args, expr);
             }
-            let name = fp.path.to_token_stream().to_string().replace(' ', "");
+            let name = crate::parse::type_text(&fp.path);
             return self.unsupported(
                 &call.func,
                 format!(
-                    "`{name}` has no derivative that `#[differentiate]` knows: pass it only inactive values, or compute the value with float methods inline (calls between `#[differentiate]` functions come in a later version)"
+                    "`{name}` cannot be differentiated through: calls with active arguments are not supported in this version (calls between `#[differentiate]` functions come later); inline its body here, or pass it only inactive values"
                 ),
             );
         }
@@ -559,11 +615,10 @@ impl Lowerer<'_> {
     ) -> ValueId {
         let span = expr.span();
         let name = method.to_string();
-        let arity_error = |this: &mut Self, want: usize| {
-            this.unsupported(
-                expr,
-                format!("`{name}` takes {} argument(s) here", want.saturating_sub(1)),
-            )
+        // A wrong argument count is rustc's to report, on the original function.
+        let arity_error = |this: &mut Self, _want: usize| {
+            this.diag.left_to_rustc();
+            this.poisoned(span)
         };
         if rules::ZERO_DERIVATIVE_METHODS.contains(&name.as_str()) {
             return self.lower_constant(expr);
@@ -611,10 +666,18 @@ impl Lowerer<'_> {
                 self.eval(Op::Clamp(form, x, lo, hi), span)
             }
             ("powi", _) | ("mul_add", _) | ("clamp", _) => arity_error(self, if name == "powi" { 2 } else { 3 }),
+            ("sin_cos", _) => self.unsupported(
+                method,
+                "`sin_cos` has no derivative rule in `#[differentiate]`: call `x.sin()` and `x.cos()` separately",
+            ),
+            (iterator, _) if ITERATOR_METHODS.contains(&iterator) => self.unsupported(
+                expr,
+                format!("`{name}`: iterator chains over active values are not supported by `#[differentiate]`: write the computation without iterators"),
+            ),
             _ => self.unsupported(
                 method,
                 format!(
-                    "`{name}` has no derivative rule in `#[differentiate]`; the supported float methods are {}",
+                    "`{name}` has no derivative rule in `#[differentiate]`: rewrite it with the supported float methods ({}), or apply it only to inactive values",
                     rules::supported_methods()
                 ),
             ),
@@ -640,23 +703,24 @@ impl Lowerer<'_> {
         };
         let mut bound = PatternIdents::default();
         bound.visit_expr(expr);
-        renamer.shadowed = bound.0;
+        renamer.shadowed = bound.0.clone();
         renamer.visit_expr_mut(&mut renamed);
         let words = renamer.macro_words;
+        let mut effects = Effects {
+            cx: self,
+            shadowed: &bound.0,
+            found: Vec::new(),
+            in_closure: 0,
+        };
+        effects.visit_expr(expr);
+        for (tokens, message) in effects.found {
+            self.diag.error_spanned(&tokens, message);
+        }
         let tokens = if words.is_empty() {
             renamed.to_token_stream()
         } else {
             // Macros inside: bind the variables they mention around the expression.
-            let mentioned: Vec<(Ident, ValueId)> = self
-                .mentioned_variables(
-                    &words
-                        .iter()
-                        .map(|w| Ident::new(w, Span::call_site()))
-                        .map(|i| quote!(#i))
-                        .collect(),
-                )
-                .into_iter()
-                .collect();
+            let mentioned = self.variables_named(&words);
             let binds = mentioned.iter().map(|(name, v)| {
                 let value = self.value_ident(*v);
                 quote!(let #name = #value;)
@@ -678,6 +742,30 @@ impl Lowerer<'_> {
         )
     }
 }
+
+/// Methods of iterators and collections: a chain of them over active values gets one message
+/// about iterators, not one about a missing float method.
+const ITERATOR_METHODS: &[&str] = &[
+    "iter",
+    "into_iter",
+    "iter_mut",
+    "map",
+    "sum",
+    "product",
+    "fold",
+    "for_each",
+    "zip",
+    "enumerate",
+    "filter",
+    "rev",
+    "collect",
+    "reduce",
+    "copied",
+    "cloned",
+    "chain",
+    "take",
+    "skip",
+];
 
 fn is_compound_assign(op: &BinOp) -> bool {
     matches!(
@@ -715,7 +803,7 @@ fn collect_words(tokens: TokenStream, out: &mut HashSet<String>) {
                         .chars()
                         .take_while(|c| c.is_alphanumeric() || *c == '_')
                         .collect();
-                    if !name.is_empty() {
+                    if name.starts_with(|c: char| c.is_alphabetic() || c == '_') {
                         out.insert(name);
                     }
                 }
@@ -744,15 +832,90 @@ impl<'ast> Visit<'ast> for VariableReads {
     }
 }
 
-/// Identifiers bound by patterns inside an expression (closure parameters, inner `let`s): they
-/// shadow the function's variables there, so they are never renamed.
+/// Identifiers bound by patterns: as a set (inside an expression, closure parameters and inner
+/// `let`s shadow the function's variables, so they are never renamed), and in order with their
+/// mutability (the variables a `let` pattern binds).
 #[derive(Default)]
-struct PatternIdents(HashSet<String>);
+struct PatternIdents(HashSet<String>, Vec<(Ident, bool)>);
 
 impl<'ast> Visit<'ast> for PatternIdents {
     fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
         self.0.insert(p.ident.to_string());
+        self.1.push((p.ident.clone(), p.mutability.is_some()));
         syn::visit::visit_pat_ident(self, p);
+    }
+}
+
+/// Removes `mut` from a pattern: the generated code copies each variable into a value and
+/// never assigns to the pattern's own bindings.
+struct StripMut;
+
+impl VisitMut for StripMut {
+    fn visit_pat_ident_mut(&mut self, p: &mut syn::PatIdent) {
+        p.mutability = None;
+        syn::visit_mut::visit_pat_ident_mut(self, p);
+    }
+}
+
+/// Effects a constant expression may not have, because it is emitted as written: `return`
+/// (which would leave the generated function with the wrong type) and assignments to the
+/// function's variables (whose values the generated code keeps in fixed bindings).
+struct Effects<'a, 'b> {
+    cx: &'a Lowerer<'b>,
+    /// Names bound inside the expression itself, which it may assign freely.
+    shadowed: &'a HashSet<String>,
+    found: Vec<(TokenStream, String)>,
+    in_closure: usize,
+}
+
+impl<'ast> Visit<'ast> for Effects<'_, '_> {
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        self.in_closure += 1;
+        syn::visit::visit_expr_closure(self, c);
+        self.in_closure -= 1;
+    }
+    fn visit_expr_return(&mut self, r: &'ast syn::ExprReturn) {
+        if self.in_closure == 0 {
+            self.found.push((
+                r.to_token_stream(),
+                "`#[differentiate]` supports `return` only as the last statement of the function for now: end the function with the returned value".to_owned(),
+            ));
+        }
+        syn::visit::visit_expr_return(self, r);
+    }
+    fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+        self.check_target(&a.left);
+        syn::visit::visit_expr_assign(self, a);
+    }
+    fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+        if is_compound_assign(&b.op) {
+            self.check_target(&b.left);
+        }
+        syn::visit::visit_expr_binary(self, b);
+    }
+}
+
+impl Effects<'_, '_> {
+    fn check_target(&mut self, target: &Expr) {
+        let mut root = strip_parens(target);
+        loop {
+            match root {
+                Expr::Field(f) => root = strip_parens(&f.base),
+                Expr::Index(i) => root = strip_parens(&i.expr),
+                _ => break,
+            }
+        }
+        if let Expr::Path(p) = root {
+            if let Some(ident) = p.path.get_ident() {
+                let name = ident.to_string();
+                if !self.shadowed.contains(&name) && self.cx.lookup(&name).is_some() {
+                    self.found.push((
+                        target.to_token_stream(),
+                        format!("assigning to `{ident}` inside a branch, a loop or a closure is not supported by `#[differentiate]` yet: compute its new value in a `let` of its own"),
+                    ));
+                }
+            }
+        }
     }
 }
 

@@ -1,12 +1,12 @@
-//! The signature: which parameters are active, what their gradient types are, and what the
-//! generated companions' signatures look like.
+//! The signature: which parameters are active, what their gradient types are, and whether the
+//! companions' signatures can be built.
 //!
 //! The macro sees types only as syntax. A parameter is a float when its type is `f64`, `f32`, or
 //! a generic parameter bounded by `Float` (or our `Real`); only floats can be active. Everything
-//! here reports into [`Diagnostics`] and goes on, so every signature problem shows at once.
+//! here reports into [`Diagnostics`] and goes on, so every signature problem shows at once, and
+//! the body is lowered (and its errors reported) even when the signature is broken.
 
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{
     FnArg, GenericParam, Ident, ItemFn, Pat, ReturnType, Type, TypeParamBound, WherePredicate,
 };
@@ -28,12 +28,14 @@ pub struct Param {
 
 /// The parts of the signature the later stages need.
 pub struct Signature {
-    /// The parameters, in order.
+    /// The parameters that are plain names, in order.
     pub params: Vec<Param>,
-    /// The return type (a float).
-    pub ret: Type,
+    /// The return type, when it is a float.
+    pub ret: Option<Type>,
     /// Generic type parameters bounded by `Float`/`Real`: the companions bound them by `Real`.
     pub float_generics: Vec<Ident>,
+    /// Whether some parameter could not be read (a pattern, `self`): no companion signature.
+    pub broken: bool,
 }
 
 impl Signature {
@@ -41,15 +43,39 @@ impl Signature {
     pub fn active(&self) -> impl Iterator<Item = &Param> {
         self.params.iter().filter(|p| p.active)
     }
+
+    /// Whether the companions' signatures can be written.
+    pub fn is_complete(&self) -> bool {
+        !self.broken && self.ret.is_some()
+    }
 }
 
-/// Reads the signature of `item` under `options`. Returns `None` when it is too broken to build
-/// companion signatures from (errors are in `diag`).
-pub fn parse_signature(
-    item: &ItemFn,
-    options: &Options,
-    diag: &mut Diagnostics,
-) -> Option<Signature> {
+/// A type as a user writes it: `Vec<f64>`, not `Vec < f64 >`.
+pub fn type_text(ty: &impl ToTokens) -> String {
+    let mut text = ty.to_token_stream().to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        (" :: ", "::"),
+        (":: ", "::"),
+        ("& ", "&"),
+        ("[ ", "["),
+        (" ]", "]"),
+        (" ;", ";"),
+        ("( ", "("),
+        (" )", ")"),
+        ("' ", "'"),
+    ] {
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// Reads the signature of `item` under `options`, reporting what cannot be differentiated.
+pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics) -> Signature {
     let sig = &item.sig;
     if let Some(t) = &sig.asyncness {
         diag.error(
@@ -64,23 +90,47 @@ pub fn parse_signature(
         );
     }
     if let Some(v) = &sig.variadic {
-        diag.error(
-            v.span(),
+        diag.error_spanned(
+            v,
             "`#[differentiate]` cannot differentiate a variadic function",
         );
     }
 
     let float_generics = float_generic_params(item);
-    let is_float_type = |ty: &Type| match ty {
+    let other_generics: Vec<&Ident> = sig
+        .generics
+        .params
+        .iter()
+        .filter_map(|p| match p {
+            GenericParam::Type(t) if !float_generics.contains(&t.ident) => Some(&t.ident),
+            _ => None,
+        })
+        .collect();
+    let is_float_type = |ty: &Type| match strip_parens(ty) {
         Type::Path(tp) if tp.qself.is_none() => {
             tp.path.is_ident("f64")
                 || tp.path.is_ident("f32")
                 || float_generics.iter().any(|g| tp.path.is_ident(g))
         }
-        Type::Paren(p) => {
-            matches!(&*p.elem, Type::Path(tp) if tp.path.is_ident("f64") || tp.path.is_ident("f32"))
-        }
         _ => false,
+    };
+    // A bare type parameter without a float bound, as in `fn f<T>(x: T) -> T`.
+    let unbounded_generic = |ty: &Type| match strip_parens(ty) {
+        Type::Path(tp) if tp.qself.is_none() => other_generics
+            .iter()
+            .find(|g| tp.path.is_ident(**g))
+            .copied(),
+        _ => None,
+    };
+    let mut bound_hint_given = false;
+    let mut hint_bound = |diag: &mut Diagnostics, g: &Ident| {
+        if !bound_hint_given {
+            bound_hint_given = true;
+            diag.error(
+                g.span(),
+                format!("`{g}` needs a float bound to be differentiated: write `{g}: num_traits::Float`"),
+            );
+        }
     };
 
     let mut params = Vec::new();
@@ -88,8 +138,8 @@ pub fn parse_signature(
     for input in &sig.inputs {
         match input {
             FnArg::Receiver(r) => {
-                diag.error(
-                    r.span(),
+                diag.error_spanned(
+                    r,
                     "`#[differentiate]` does not support methods yet: write a free function that takes the fields it needs",
                 );
                 broken = true;
@@ -106,8 +156,8 @@ pub fn parse_signature(
                     });
                 }
                 other => {
-                    diag.error(
-                        other.span(),
+                    diag.error_spanned(
+                        other,
                         "`#[differentiate]` needs each parameter to be a plain name, as in `x: f64`; destructure inside the body instead",
                     );
                     broken = true;
@@ -116,6 +166,7 @@ pub fn parse_signature(
         }
     }
 
+    let explicit = options.wrt.is_some();
     if let Some(wrt) = &options.wrt {
         for p in &mut params {
             p.active = false;
@@ -124,7 +175,7 @@ pub fn parse_signature(
             if wrt[..i].iter().any(|earlier| earlier == name) {
                 diag.error(
                     name.span(),
-                    format!("`{name}` is listed twice in `wrt(...)`"),
+                    format!("`{name}` is listed twice in `wrt(...)`: remove the second `{name}`"),
                 );
                 continue;
             }
@@ -137,13 +188,18 @@ pub fn parse_signature(
             }
             match params.iter_mut().find(|p| p.ident == *name) {
                 Some(p) if p.is_float => p.active = true,
-                Some(p) => diag.error(
-                    name.span(),
-                    format!(
-                        "`{name}` has type `{}`, which is not a float: only `f64`, `f32` and `T: Float` parameters can be differentiated; remove it from `wrt(...)`",
-                        p.ty.to_token_stream()
+                // Reported below, with what to do about arrays.
+                Some(p) if is_container(&p.ty) && type_mentions_float(&p.ty, &float_generics) => {}
+                Some(p) => match unbounded_generic(&p.ty) {
+                    Some(g) => hint_bound(diag, g),
+                    None => diag.error(
+                        name.span(),
+                        format!(
+                            "`{name}` has type `{}`, which is not a float: only `f64`, `f32` and `T: Float` parameters can be differentiated; remove it from `wrt(...)`",
+                            type_text(&p.ty)
+                        ),
                     ),
-                ),
+                },
                 None => {
                     let names: Vec<String> = params.iter().map(|p| format!("`{}`", p.ident)).collect();
                     let list = if names.is_empty() { "none".to_owned() } else { names.join(", ") };
@@ -154,42 +210,91 @@ pub fn parse_signature(
                 }
             }
         }
-    } else if !broken && !params.iter().any(|p| p.is_float) {
-        diag.error(
-            sig.paren_token.span.join(),
-            "nothing to differentiate: no parameter is a float (`f64`, `f32` or a `T: Float`)",
-        );
+    }
+
+    // Parameters that look like they should be differentiable but are not yet.
+    let mut container_reported = false;
+    for p in &params {
+        let container = is_container(&p.ty);
+        let listed = options.wrt.as_ref().is_some_and(|w| w.contains(&p.ident));
+        if container && (listed || !explicit) && type_mentions_float(&p.ty, &float_generics) {
+            container_reported = true;
+            diag.error_spanned(
+                &p.ty,
+                format!(
+                    "array and slice parameters (`{}`) are not supported yet: take the elements as separate float parameters, or list only the scalar parameters in `wrt(...)`",
+                    type_text(&p.ty)
+                ),
+            );
+        }
+    }
+
+    if !explicit && !broken && !container_reported && !params.iter().any(|p| p.is_float) {
+        match params.iter().find_map(|p| unbounded_generic(&p.ty)) {
+            Some(g) => hint_bound(diag, g),
+            None => diag.error(
+                sig.paren_token.span.join(),
+                "nothing to differentiate: no parameter is a float (`f64`, `f32` or a `T: Float`); add one, or remove `#[differentiate]`",
+            ),
+        }
     }
 
     let ret = match &sig.output {
         ReturnType::Type(_, ty) if is_float_type(ty) => Some((**ty).clone()),
         ReturnType::Type(_, ty) => {
-            diag.error(
-                ty.span(),
-                format!(
-                    "`#[differentiate]` needs a function that returns a float (`f64`, `f32` or a `T: Float`), but this one returns `{}`",
-                    ty.to_token_stream()
+            match unbounded_generic(ty) {
+                Some(g) => hint_bound(diag, g),
+                None => diag.error_spanned(
+                    ty,
+                    format!(
+                        "`#[differentiate]` needs a function that returns one float (`f64`, `f32` or a `T: Float`), but this one returns `{}`: write one function per output",
+                        type_text(ty)
+                    ),
                 ),
-            );
+            }
             None
         }
         ReturnType::Default => {
             diag.error(
                 sig.ident.span(),
-                "`#[differentiate]` needs a function that returns a float (`f64`, `f32` or a `T: Float`), but this one returns nothing",
+                "`#[differentiate]` needs a function that returns a float, but this one returns nothing: add `-> f64` and end the body with the value",
             );
             None
         }
     };
 
-    if broken {
-        return None;
-    }
-    Some(Signature {
+    Signature {
         params,
-        ret: ret?,
+        ret,
         float_generics,
-    })
+        broken,
+    }
+}
+
+fn strip_parens(mut ty: &Type) -> &Type {
+    while let Type::Paren(p) = ty {
+        ty = &p.elem;
+    }
+    ty
+}
+
+/// Whether `ty` is an array or a slice, or a reference to one.
+fn is_container(ty: &Type) -> bool {
+    match strip_parens(ty) {
+        Type::Array(_) | Type::Slice(_) => true,
+        Type::Reference(r) => is_container(&r.elem),
+        _ => false,
+    }
+}
+
+/// Whether `ty` mentions `f64`, `f32` or a float type parameter anywhere.
+fn type_mentions_float(ty: &Type, float_generics: &[Ident]) -> bool {
+    ty.to_token_stream().into_iter().any(|t| {
+        let text = t.to_string();
+        text == "f64" || text == "f32" || float_generics.iter().any(|g| *g == text)
+    }) || matches!(ty, Type::Reference(r) if type_mentions_float(&r.elem, float_generics))
+        || matches!(ty, Type::Array(a) if type_mentions_float(&a.elem, float_generics))
+        || matches!(ty, Type::Slice(s) if type_mentions_float(&s.elem, float_generics))
 }
 
 /// Type parameters with a `Float` or `Real` bound, inline or in the `where` clause.

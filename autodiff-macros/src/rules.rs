@@ -6,42 +6,60 @@
 //! the result's adjoint `d`, and returns the contribution to one operand's adjoint.
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::quote;
+use quote::{quote, ToTokens};
 
 use crate::ir::{Op, ValueId};
 
-/// Float methods of one operand with a derivative; the runtime rule is `{name}_adjoint`.
-pub const UNARY_METHODS: &[&str] = &[
-    "sin",
-    "cos",
-    "tan",
-    "asin",
-    "acos",
-    "atan",
-    "sinh",
-    "cosh",
-    "tanh",
-    "asinh",
-    "acosh",
-    "atanh",
-    "exp",
-    "exp2",
-    "exp_m1",
-    "ln",
-    "ln_1p",
-    "log2",
-    "log10",
-    "sqrt",
-    "cbrt",
-    "recip",
-    "abs",
-    "to_degrees",
-    "to_radians",
-    "fract",
+/// Float methods of one operand with a derivative, and what each rule reads: `"x"` the operand,
+/// `"y"` the result, `""` only the adjoint. The runtime rule is `{name}_adjoint`.
+pub const UNARY: &[(&str, &str)] = &[
+    ("sin", "x"),
+    ("cos", "x"),
+    ("tan", "y"),
+    ("asin", "x"),
+    ("acos", "x"),
+    ("atan", "x"),
+    ("sinh", "x"),
+    ("cosh", "x"),
+    ("tanh", "y"),
+    ("asinh", "x"),
+    ("acosh", "x"),
+    ("atanh", "x"),
+    ("exp", "y"),
+    ("exp2", "y"),
+    ("exp_m1", "y"),
+    ("ln", "x"),
+    ("ln_1p", "x"),
+    ("log2", "x"),
+    ("log10", "x"),
+    ("sqrt", "y"),
+    ("cbrt", "y"),
+    ("recip", "y"),
+    ("abs", "x"),
+    ("to_degrees", ""),
+    ("to_radians", ""),
+    ("fract", ""),
 ];
 
-/// Float methods of two operands with a derivative; the rules are `{name}_adjoint_lhs`/`_rhs`.
-pub const BINARY_METHODS: &[&str] = &["powf", "atan2", "hypot", "max", "min", "log"];
+/// The operators and float methods of two operands, and what each side's rule reads (`l`, `r`
+/// the operands, `y` the result, in the runtime signature's order). The runtime rules are
+/// `{name}_adjoint_lhs` and `{name}_adjoint_rhs`.
+pub const BINARY: &[(&str, &str, &str)] = &[
+    ("add", "", ""),
+    ("sub", "", ""),
+    ("mul", "r", "l"),
+    ("div", "r", "ry"),
+    ("rem", "", "lr"),
+    ("powf", "lr", "ly"),
+    ("atan2", "lr", "lr"),
+    ("hypot", "ly", "ry"),
+    ("max", "lr", "lr"),
+    ("min", "lr", "lr"),
+    ("log", "lr", "ry"),
+];
+
+/// The binary operations that are float methods (the rest are operators).
+const OPERATORS: &[&str] = &["add", "sub", "mul", "div", "rem"];
 
 /// Float methods whose result has derivative zero (or is not a float): the macro evaluates them
 /// as written and treats the result as a constant.
@@ -71,14 +89,16 @@ pub const ZERO_DERIVATIVE_METHODS: &[&str] = &[
     "ge",
 ];
 
-/// Every method with a rule, for "did you mean" style listings in diagnostics.
+/// Every method with a rule, for the diagnostic about a method without one.
 pub fn supported_methods() -> String {
-    let mut all: Vec<&str> = UNARY_METHODS
-        .iter()
-        .chain(BINARY_METHODS)
-        .copied()
-        .collect();
-    all.extend(["powi", "mul_add", "clamp", "clone"]);
+    let mut all: Vec<&str> = UNARY.iter().map(|(m, _)| *m).collect();
+    all.extend(
+        BINARY
+            .iter()
+            .map(|(m, _, _)| *m)
+            .filter(|m| !OPERATORS.contains(m)),
+    );
+    all.extend(["powi", "mul_add", "clamp"]);
     all.iter()
         .map(|m| format!("`{m}`"))
         .collect::<Vec<_>>()
@@ -87,79 +107,131 @@ pub fn supported_methods() -> String {
 
 /// Looks a unary method up, returning the table's `'static` name.
 pub fn unary(name: &str) -> Option<&'static str> {
-    UNARY_METHODS.iter().copied().find(|m| *m == name)
+    UNARY.iter().map(|(m, _)| *m).find(|m| *m == name)
 }
 
-/// Looks a binary method up, returning the table's `'static` name.
+/// Looks a binary method (not an operator) up, returning the table's `'static` name.
 pub fn binary(name: &str) -> Option<&'static str> {
-    BINARY_METHODS.iter().copied().find(|m| *m == name)
+    BINARY
+        .iter()
+        .map(|(m, _, _)| *m)
+        .find(|m| *m == name && !OPERATORS.contains(m))
 }
 
-/// The contributions of one node to its operands' adjoints: `(operand, expression)` pairs in
-/// operand order, for the operands `wants` accepts (the active ones).
-///
-/// `rt` is the path to the runtime (`::autodiff::__private`), `value` names a value's binding,
-/// `y` and `d` are the node's own value and adjoint.
-pub fn contributions(
-    op: &Op,
-    rt: &TokenStream,
-    value: &dyn Fn(ValueId) -> Ident,
-    y: &Ident,
-    d: &Ident,
-    wants: &dyn Fn(ValueId) -> bool,
-) -> Vec<(ValueId, TokenStream)> {
-    let call = |name: String, args: &[ValueId]| {
-        let f = Ident::new(&name, Span::call_site());
-        let args = args.iter().map(|a| value(*a));
-        quote!(#rt::#f(#(&#args,)* &#y, &#d))
+/// A forward value a rule reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// A value, passed by reference.
+    Value(ValueId),
+    /// An integer passed by value (the exponent of `powi`).
+    Int(ValueId),
+}
+
+/// One operand's share of a node's reverse: `target`'s adjoint gets `function(reads..., &d)`.
+pub struct Contribution {
+    /// The operand whose adjoint receives the contribution.
+    pub target: ValueId,
+    /// The runtime rule.
+    pub function: String,
+    /// The forward values the rule reads, in its signature's order.
+    pub reads: Vec<Read>,
+}
+
+/// The contributions of a node `y = op(...)` to its operands' adjoints, in operand order, for
+/// the operands `wants` accepts (the active ones).
+pub fn contributions(op: &Op, y: ValueId, wants: &dyn Fn(ValueId) -> bool) -> Vec<Contribution> {
+    // Resolves a reads string ("lr", "y", ...) against the node's operands.
+    let resolve = |spec: &str, names: &[(char, ValueId)]| -> Vec<Read> {
+        spec.chars()
+            .filter_map(|c| {
+                if c == 'y' {
+                    Some(y)
+                } else {
+                    names.iter().find(|(n, _)| *n == c).map(|(_, v)| *v)
+                }
+            })
+            .map(Read::Value)
+            .collect()
     };
     let mut out = Vec::new();
+    let mut push = |target: ValueId, function: String, reads: Vec<Read>| {
+        if wants(target) {
+            out.push(Contribution {
+                target,
+                function,
+                reads,
+            });
+        }
+    };
     match op {
         Op::Param(_) | Op::Verbatim(_) => {}
         Op::Unary(f, _, x) => {
-            if wants(*x) {
-                out.push((*x, call(format!("{}_adjoint", f.name), &[*x])));
-            }
+            let spec = UNARY
+                .iter()
+                .find(|(m, _)| *m == f.name)
+                .map_or("", |(_, s)| *s);
+            let spec = if f.name == "neg" { "" } else { spec };
+            push(
+                *x,
+                format!("{}_adjoint", f.name),
+                resolve(spec, &[('x', *x)]),
+            );
         }
         Op::Binary(f, _, l, r) => {
-            if wants(*l) {
-                out.push((*l, call(format!("{}_adjoint_lhs", f.name), &[*l, *r])));
-            }
-            if wants(*r) {
-                out.push((*r, call(format!("{}_adjoint_rhs", f.name), &[*l, *r])));
-            }
+            let (lhs, rhs) = BINARY
+                .iter()
+                .find(|(m, _, _)| *m == f.name)
+                .map_or(("", ""), |(_, a, b)| (*a, *b));
+            let names = [('l', *l), ('r', *r)];
+            push(*l, format!("{}_adjoint_lhs", f.name), resolve(lhs, &names));
+            push(*r, format!("{}_adjoint_rhs", f.name), resolve(rhs, &names));
         }
-        Op::Powi(_, x, n) => {
-            if wants(*x) {
-                let (xv, nv) = (value(*x), value(*n));
-                out.push((*x, quote!(#rt::powi_adjoint(&#xv, #nv, &#y, &#d))));
-            }
-        }
+        Op::Powi(_, x, n) => push(
+            *x,
+            "powi_adjoint".to_owned(),
+            vec![Read::Value(*x), Read::Int(*n)],
+        ),
         Op::MulAdd(_, a, b, c) => {
-            for (operand, suffix) in [(*a, "a"), (*b, "b"), (*c, "c")] {
-                if wants(operand) {
-                    out.push((
-                        operand,
-                        call(format!("mul_add_adjoint_{suffix}"), &[*a, *b, *c]),
-                    ));
-                }
-            }
+            push(*a, "mul_add_adjoint_a".to_owned(), vec![Read::Value(*b)]);
+            push(*b, "mul_add_adjoint_b".to_owned(), vec![Read::Value(*a)]);
+            push(*c, "mul_add_adjoint_c".to_owned(), Vec::new());
         }
         Op::Clamp(_, x, lo, hi) => {
-            for (operand, suffix) in [(*x, "x"), (*lo, "lo"), (*hi, "hi")] {
-                if wants(operand) {
-                    out.push((
-                        operand,
-                        call(format!("clamp_adjoint_{suffix}"), &[*x, *lo, *hi]),
-                    ));
-                }
-            }
+            push(
+                *x,
+                "clamp_adjoint_x".to_owned(),
+                [*x, *lo, *hi].map(Read::Value).to_vec(),
+            );
+            push(
+                *lo,
+                "clamp_adjoint_lo".to_owned(),
+                [*x, *lo].map(Read::Value).to_vec(),
+            );
+            push(
+                *hi,
+                "clamp_adjoint_hi".to_owned(),
+                [*x, *hi].map(Read::Value).to_vec(),
+            );
         }
-        Op::Copy(x) => {
-            if wants(*x) {
-                out.push((*x, quote!(#rt::pass_adjoint(&#d))));
-            }
-        }
+        Op::Copy(x) => push(*x, "pass_adjoint".to_owned(), Vec::new()),
     }
     out
+}
+
+/// The call expression of a contribution: `rt::function(&reads..., &d)`.
+pub fn render(
+    c: &Contribution,
+    rt: &TokenStream,
+    value: &dyn Fn(ValueId) -> Ident,
+    d: &Ident,
+) -> TokenStream {
+    let f = Ident::new(&c.function, Span::call_site());
+    let args = c.reads.iter().map(|r| match r {
+        Read::Value(v) => {
+            let v = value(*v);
+            quote!(&#v)
+        }
+        Read::Int(v) => value(*v).to_token_stream(),
+    });
+    quote!(#rt::#f(#(#args,)* &#d))
 }

@@ -18,40 +18,37 @@
 use num_traits::{Float, FloatConst, One, Zero};
 
 use crate::scalar::Real;
-use crate::tangent::{Accumulate, Broadcast, Elementwise, ZeroLike};
+use crate::tangent::{Accumulate, Elementwise, ZeroLike};
 
-/// Declares unary rules: `name(x, y, d) => formula;` becomes `pub fn name(x, y, d)`, the
-/// contribution of `y = x.op()` to `x`'s adjoint.
-macro_rules! unary_rules {
-    ($($(#[doc = $doc:literal])* $name:ident($x:ident, $y:ident, $d:ident) => $formula:expr;)*) => {$(
-        $(#[doc = $doc])*
-        #[inline(always)]
-        #[allow(unused_variables, reason = "not every formula uses the input and the output")]
-        pub fn $name<X: Elementwise>(x: &X, y: &X::Out, d: &X::Out) -> X::Out {
-            X::map_adjoint(x, y, d, |$x: X::Elem, $y: X::Elem, $d: X::Elem| {
-                $formula
-            })
-        }
+/// Declares rules, one line each: `name(a, b; d) => formula;` becomes
+/// `pub fn name(a, b, d)`, where `a`, `b` are the forward values the formula reads (operands or
+/// the result, named in each rule's doc) and `d` is the adjoint of the result. A rule takes only
+/// what its formula reads, so that a loop saves nothing more for its reverse pass.
+macro_rules! rules {
+    ($($(#[doc = $doc:literal])* $name:ident($($v:ident),*; $d:ident) => $formula:expr;)*) => {$(
+        rules!(@one $(#[doc = $doc])* $name($($v),*; $d) => $formula);
     )*};
-}
-
-/// Declares binary rules: `name(l, r, y, d) => lhs_formula, rhs_formula;` becomes
-/// `name_lhs` and `name_rhs`, the contributions of `y = l op r` to each operand.
-macro_rules! binary_rules {
-    ($($(#[doc = $doc:literal])* $lhs:ident, $rhs:ident ($l:ident, $r:ident, $y:ident, $d:ident) => $fl:expr, $fr:expr;)*) => {$(
+    (@one $(#[doc = $doc:literal])* $name:ident(; $d:ident) => $formula:expr) => {
         $(#[doc = $doc])*
         #[inline(always)]
-        #[allow(unused_variables, reason = "not every formula uses every operand")]
-        pub fn $lhs<L: Broadcast<R>, R>(l: &L, r: &R, y: &L::Out, d: &L::Out) -> L::LhsTangent {
-            L::lhs_adjoint(l, r, y, d, |$l: L::Elem, $r: L::Elem, $y: L::Elem, $d: L::Elem| $fl)
+        pub fn $name<X: Elementwise>($d: &X) -> X {
+            X::map1($d, |$d: X::Elem| $formula)
         }
+    };
+    (@one $(#[doc = $doc:literal])* $name:ident($a:ident; $d:ident) => $formula:expr) => {
         $(#[doc = $doc])*
         #[inline(always)]
-        #[allow(unused_variables, reason = "not every formula uses every operand")]
-        pub fn $rhs<L: Broadcast<R>, R>(l: &L, r: &R, y: &L::Out, d: &L::Out) -> L::RhsTangent {
-            L::rhs_adjoint(l, r, y, d, |$l: L::Elem, $r: L::Elem, $y: L::Elem, $d: L::Elem| $fr)
+        pub fn $name<X: Elementwise>($a: &X, $d: &X) -> X {
+            X::map2($a, $d, |$a: X::Elem, $d: X::Elem| $formula)
         }
-    )*};
+    };
+    (@one $(#[doc = $doc:literal])* $name:ident($a:ident, $b:ident; $d:ident) => $formula:expr) => {
+        $(#[doc = $doc])*
+        #[inline(always)]
+        pub fn $name<X: Elementwise>($a: &X, $b: &X, $d: &X) -> X {
+            X::map3($a, $b, $d, |$a: X::Elem, $b: X::Elem, $d: X::Elem| $formula)
+        }
+    };
 }
 
 /// `2` in any float type, for the formulas below.
@@ -60,55 +57,57 @@ fn two<T: Real>() -> T {
     T::one() + T::one()
 }
 
-unary_rules! {
-    /// `-x`: `dx = -d`.
-    neg_adjoint(x, y, d) => -d;
-    /// `x.sin()`: `dx = d cos x`.
-    sin_adjoint(x, y, d) => d * x.cos();
-    /// `x.cos()`: `dx = -d sin x`.
-    cos_adjoint(x, y, d) => -(d * x.sin());
-    /// `x.tan()`: `dx = d (1 + y²)`.
-    tan_adjoint(x, y, d) => d * (y * y + X::Elem::one());
-    /// `x.asin()`: `dx = d / √(1 - x²)`.
-    asin_adjoint(x, y, d) => d / (X::Elem::one() - x * x).sqrt();
-    /// `x.acos()`: `dx = -d / √(1 - x²)`.
-    acos_adjoint(x, y, d) => -(d / (X::Elem::one() - x * x).sqrt());
-    /// `x.atan()`: `dx = d / (1 + x²)`.
-    atan_adjoint(x, y, d) => d / (x * x + X::Elem::one());
-    /// `x.sinh()`: `dx = d cosh x`.
-    sinh_adjoint(x, y, d) => d * x.cosh();
-    /// `x.cosh()`: `dx = d sinh x`.
-    cosh_adjoint(x, y, d) => d * x.sinh();
-    /// `x.tanh()`: `dx = d (1 - y²)`.
-    tanh_adjoint(x, y, d) => d * (X::Elem::one() - y * y);
-    /// `x.asinh()`: `dx = d / √(x² + 1)`.
-    asinh_adjoint(x, y, d) => d / (x * x + X::Elem::one()).sqrt();
-    /// `x.acosh()`: `dx = d / √(x² - 1)`.
-    acosh_adjoint(x, y, d) => d / (x * x - X::Elem::one()).sqrt();
-    /// `x.atanh()`: `dx = d / (1 - x²)`.
-    atanh_adjoint(x, y, d) => d / (X::Elem::one() - x * x);
-    /// `x.exp()`: `dx = d y`.
-    exp_adjoint(x, y, d) => d * y;
-    /// `x.exp2()`: `dx = d y ln 2`.
-    exp2_adjoint(x, y, d) => d * y * X::Elem::LN_2();
-    /// `x.exp_m1()`: `dx = d (y + 1)`.
-    exp_m1_adjoint(x, y, d) => d * (y + X::Elem::one());
-    /// `x.ln()`: `dx = d / x`.
-    ln_adjoint(x, y, d) => d / x;
-    /// `x.ln_1p()`: `dx = d / (1 + x)`.
-    ln_1p_adjoint(x, y, d) => d / (x + X::Elem::one());
-    /// `x.log2()`: `dx = d / (x ln 2)`.
-    log2_adjoint(x, y, d) => d / (x * X::Elem::LN_2());
-    /// `x.log10()`: `dx = d / (x ln 10)`.
-    log10_adjoint(x, y, d) => d / (x * X::Elem::LN_10());
-    /// `x.sqrt()`: `dx = d / (2y)`; `+inf` at `x = 0`.
-    sqrt_adjoint(x, y, d) => d / (y + y);
-    /// `x.cbrt()`: `dx = d / (3y²)`.
-    cbrt_adjoint(x, y, d) => d / (y * y * (two::<X::Elem>() + X::Elem::one()));
-    /// `x.recip()`: `dx = -d y²`.
-    recip_adjoint(x, y, d) => -(d * y * y);
-    /// `x.abs()`: `dx = d signum(x)`, and `0` at `x = 0`.
-    abs_adjoint(x, y, d) => {
+// Unary operations: `x` is the operand, `y` the result, `d` the result's adjoint; each returns
+// the contribution to `x`'s adjoint.
+rules! {
+    /// `y = -x`: `dx = -d`.
+    neg_adjoint(; d) => -d;
+    /// `y = x.sin()`: `dx = d cos x`.
+    sin_adjoint(x; d) => d * x.cos();
+    /// `y = x.cos()`: `dx = -d sin x`.
+    cos_adjoint(x; d) => -(d * x.sin());
+    /// `y = x.tan()`: `dx = d (1 + y²)`.
+    tan_adjoint(y; d) => d * (y * y + X::Elem::one());
+    /// `y = x.asin()`: `dx = d / √(1 - x²)`.
+    asin_adjoint(x; d) => d / (X::Elem::one() - x * x).sqrt();
+    /// `y = x.acos()`: `dx = -d / √(1 - x²)`.
+    acos_adjoint(x; d) => -(d / (X::Elem::one() - x * x).sqrt());
+    /// `y = x.atan()`: `dx = d / (1 + x²)`.
+    atan_adjoint(x; d) => d / (x * x + X::Elem::one());
+    /// `y = x.sinh()`: `dx = d cosh x`.
+    sinh_adjoint(x; d) => d * x.cosh();
+    /// `y = x.cosh()`: `dx = d sinh x`.
+    cosh_adjoint(x; d) => d * x.sinh();
+    /// `y = x.tanh()`: `dx = d (1 - y²)`.
+    tanh_adjoint(y; d) => d * (X::Elem::one() - y * y);
+    /// `y = x.asinh()`: `dx = d / √(x² + 1)`.
+    asinh_adjoint(x; d) => d / (x * x + X::Elem::one()).sqrt();
+    /// `y = x.acosh()`: `dx = d / √(x² - 1)`.
+    acosh_adjoint(x; d) => d / (x * x - X::Elem::one()).sqrt();
+    /// `y = x.atanh()`: `dx = d / (1 - x²)`.
+    atanh_adjoint(x; d) => d / (X::Elem::one() - x * x);
+    /// `y = x.exp()`: `dx = d y`.
+    exp_adjoint(y; d) => d * y;
+    /// `y = x.exp2()`: `dx = d y ln 2`.
+    exp2_adjoint(y; d) => d * y * X::Elem::LN_2();
+    /// `y = x.exp_m1()`: `dx = d (y + 1)`.
+    exp_m1_adjoint(y; d) => d * (y + X::Elem::one());
+    /// `y = x.ln()`: `dx = d / x`; `+inf` at `x = 0`.
+    ln_adjoint(x; d) => d / x;
+    /// `y = x.ln_1p()`: `dx = d / (1 + x)`.
+    ln_1p_adjoint(x; d) => d / (x + X::Elem::one());
+    /// `y = x.log2()`: `dx = d / (x ln 2)`.
+    log2_adjoint(x; d) => d / (x * X::Elem::LN_2());
+    /// `y = x.log10()`: `dx = d / (x ln 10)`.
+    log10_adjoint(x; d) => d / (x * X::Elem::LN_10());
+    /// `y = x.sqrt()`: `dx = d / (2y)`; `+inf` at `x = 0`.
+    sqrt_adjoint(y; d) => d / (y + y);
+    /// `y = x.cbrt()`: `dx = d / (3y²)`.
+    cbrt_adjoint(y; d) => d / (y * y * (two::<X::Elem>() + X::Elem::one()));
+    /// `y = x.recip()`: `dx = -d y²`.
+    recip_adjoint(y; d) => -(d * y * y);
+    /// `y = x.abs()`: `dx = d signum(x)`, and `0` at `x = 0`.
+    abs_adjoint(x; d) => {
         if x > X::Elem::zero() {
             d
         } else if x < X::Elem::zero() {
@@ -117,55 +116,66 @@ unary_rules! {
             X::Elem::zero()
         }
     };
-    /// `x.to_degrees()`: `dx = d · 180/π`.
-    to_degrees_adjoint(x, y, d) => d.to_degrees();
-    /// `x.to_radians()`: `dx = d · π/180`.
-    to_radians_adjoint(x, y, d) => d.to_radians();
-    /// `x.fract()` (`x - x.trunc()`): `dx = d` (the jumps at integers are ignored).
-    fract_adjoint(x, y, d) => d;
+    /// `y = x.to_degrees()`: `dx = d · 180/π`.
+    to_degrees_adjoint(; d) => d.to_degrees();
+    /// `y = x.to_radians()`: `dx = d · π/180`.
+    to_radians_adjoint(; d) => d.to_radians();
+    /// `y = x.fract()` (`x - x.trunc()`): `dx = d` (the jumps at integers are ignored).
+    fract_adjoint(; d) => d;
 }
 
-binary_rules! {
-    /// `l + r`: `dl = d`, `dr = d`.
-    add_adjoint_lhs, add_adjoint_rhs(l, r, y, d) => d, d;
-    /// `l - r`: `dl = d`, `dr = -d`.
-    sub_adjoint_lhs, sub_adjoint_rhs(l, r, y, d) => d, -d;
-    /// `l * r`: `dl = d r`, `dr = d l`.
-    mul_adjoint_lhs, mul_adjoint_rhs(l, r, y, d) => d * r, d * l;
-    /// `l / r`: `dl = d / r`, `dr = -d y / r`.
-    div_adjoint_lhs, div_adjoint_rhs(l, r, y, d) => d / r, -(d * y) / r;
-    /// `l % r` (`l - r (l / r).trunc()`): `dl = d`, `dr = -d (l / r).trunc()`.
-    rem_adjoint_lhs, rem_adjoint_rhs(l, r, y, d) => d, -(d * (l / r).trunc());
-    /// `l.powf(r)`: `dl = d r l^(r-1)`, `dr = d y ln l`.
-    powf_adjoint_lhs, powf_adjoint_rhs(l, r, y, d) =>
-        d * r * l.powf(r - L::Elem::one()),
-        d * y * l.ln();
-    /// `l.atan2(r)` (the angle of the point `(r, l)`): `dl = d r / (l² + r²)`, `dr = -d l / (l² + r²)`.
-    atan2_adjoint_lhs, atan2_adjoint_rhs(l, r, y, d) =>
-        d * r / (l * l + r * r),
-        -(d * l) / (l * l + r * r);
-    /// `l.hypot(r)`: `dl = d l / y`, `dr = d r / y`; zero at the origin.
-    hypot_adjoint_lhs, hypot_adjoint_rhs(l, r, y, d) =>
-        if y == L::Elem::zero() { L::Elem::zero() } else { d * l / y },
-        if y == L::Elem::zero() { L::Elem::zero() } else { d * r / y };
-    /// `l.max(r)`: all of `d` to the argument `max` returned, to `l` on a tie.
-    max_adjoint_lhs, max_adjoint_rhs(l, r, y, d) =>
-        if l >= r || r.is_nan() { d } else { L::Elem::zero() },
-        if l >= r || r.is_nan() { L::Elem::zero() } else { d };
-    /// `l.min(r)`: all of `d` to the argument `min` returned, to `l` on a tie.
-    min_adjoint_lhs, min_adjoint_rhs(l, r, y, d) =>
-        if l <= r || r.is_nan() { d } else { L::Elem::zero() },
-        if l <= r || r.is_nan() { L::Elem::zero() } else { d };
-    /// `l.log(r)` (logarithm of `l` in base `r`): `dl = d / (l ln r)`, `dr = -d y / (r ln r)`.
-    log_adjoint_lhs, log_adjoint_rhs(l, r, y, d) =>
-        d / (l * r.ln()),
-        -(d * y) / (r * r.ln());
+// Binary operations `y = l op r`: `_lhs` returns the contribution to `l`, `_rhs` to `r`.
+rules! {
+    /// `y = l + r`: `dl = d`.
+    add_adjoint_lhs(; d) => d;
+    /// `y = l + r`: `dr = d`.
+    add_adjoint_rhs(; d) => d;
+    /// `y = l - r`: `dl = d`.
+    sub_adjoint_lhs(; d) => d;
+    /// `y = l - r`: `dr = -d`.
+    sub_adjoint_rhs(; d) => -d;
+    /// `y = l * r`: `dl = d r`.
+    mul_adjoint_lhs(r; d) => d * r;
+    /// `y = l * r`: `dr = d l`.
+    mul_adjoint_rhs(l; d) => d * l;
+    /// `y = l / r`: `dl = d / r`.
+    div_adjoint_lhs(r; d) => d / r;
+    /// `y = l / r`: `dr = -d y / r`.
+    div_adjoint_rhs(r, y; d) => -(d * y) / r;
+    /// `y = l % r` (`l - r (l / r).trunc()`): `dl = d`.
+    rem_adjoint_lhs(; d) => d;
+    /// `y = l % r`: `dr = -d (l / r).trunc()`.
+    rem_adjoint_rhs(l, r; d) => -(d * (l / r).trunc());
+    /// `y = l.powf(r)`: `dl = d r l^(r-1)`.
+    powf_adjoint_lhs(l, r; d) => d * r * l.powf(r - X::Elem::one());
+    /// `y = l.powf(r)`: `dr = d y ln l`.
+    powf_adjoint_rhs(l, y; d) => d * y * l.ln();
+    /// `y = l.atan2(r)` (the angle of the point `(r, l)`): `dl = d r / (l² + r²)`.
+    atan2_adjoint_lhs(l, r; d) => d * r / (l * l + r * r);
+    /// `y = l.atan2(r)`: `dr = -d l / (l² + r²)`.
+    atan2_adjoint_rhs(l, r; d) => -(d * l) / (l * l + r * r);
+    /// `y = l.hypot(r)`: `dl = d l / y`, zero at the origin.
+    hypot_adjoint_lhs(l, y; d) => if y == X::Elem::zero() { X::Elem::zero() } else { d * l / y };
+    /// `y = l.hypot(r)`: `dr = d r / y`, zero at the origin.
+    hypot_adjoint_rhs(r, y; d) => if y == X::Elem::zero() { X::Elem::zero() } else { d * r / y };
+    /// `y = l.max(r)`: all of `d` to the argument `max` returned, to `l` on a tie.
+    max_adjoint_lhs(l, r; d) => if l >= r || r.is_nan() { d } else { X::Elem::zero() };
+    /// `y = l.max(r)`: all of `d` to `r` when `max` returned it (never on a tie).
+    max_adjoint_rhs(l, r; d) => if l >= r || r.is_nan() { X::Elem::zero() } else { d };
+    /// `y = l.min(r)`: all of `d` to the argument `min` returned, to `l` on a tie.
+    min_adjoint_lhs(l, r; d) => if l <= r || r.is_nan() { d } else { X::Elem::zero() };
+    /// `y = l.min(r)`: all of `d` to `r` when `min` returned it (never on a tie).
+    min_adjoint_rhs(l, r; d) => if l <= r || r.is_nan() { X::Elem::zero() } else { d };
+    /// `y = l.log(r)` (logarithm of `l` in base `r`): `dl = d / (l ln r)`.
+    log_adjoint_lhs(l, r; d) => d / (l * r.ln());
+    /// `y = l.log(r)`: `dr = -d y / (r ln r)`.
+    log_adjoint_rhs(r, y; d) => -(d * y) / (r * r.ln());
 }
 
-/// `x.powi(n)`: `dx = d n x^(n-1)`; zero for `n = 0`.
+/// `y = x.powi(n)`: `dx = d n x^(n-1)`; zero for `n = 0`.
 #[inline(always)]
-pub fn powi_adjoint<X: Elementwise>(x: &X, n: i32, y: &X::Out, d: &X::Out) -> X::Out {
-    X::map_adjoint(x, y, d, |x: X::Elem, _y, d: X::Elem| {
+pub fn powi_adjoint<X: Elementwise>(x: &X, n: i32, d: &X) -> X {
+    X::map2(x, d, |x: X::Elem, d: X::Elem| {
         if n == 0 {
             X::Elem::zero()
         } else {
@@ -174,31 +184,18 @@ pub fn powi_adjoint<X: Elementwise>(x: &X, n: i32, y: &X::Out, d: &X::Out) -> X:
     })
 }
 
-/// `a.mul_add(b, c)` (`a b + c`, one rounding): `da = d b`.
-#[inline(always)]
-pub fn mul_add_adjoint_a<T: Real>(a: &T, b: &T, c: &T, y: &T, d: &T) -> T {
-    let _ = (a, c, y);
-    *d * *b
+rules! {
+    /// `y = a.mul_add(b, c)` (`a b + c`, one rounding): `da = d b`.
+    mul_add_adjoint_a(b; d) => d * b;
+    /// `y = a.mul_add(b, c)`: `db = d a`.
+    mul_add_adjoint_b(a; d) => d * a;
+    /// `y = a.mul_add(b, c)`: `dc = d`.
+    mul_add_adjoint_c(; d) => d;
 }
 
-/// `a.mul_add(b, c)`: `db = d a`.
+/// `y = x.clamp(lo, hi)`: `dx = d` when `lo <= x <= hi` (ends included), else zero.
 #[inline(always)]
-pub fn mul_add_adjoint_b<T: Real>(a: &T, b: &T, c: &T, y: &T, d: &T) -> T {
-    let _ = (b, c, y);
-    *d * *a
-}
-
-/// `a.mul_add(b, c)`: `dc = d`.
-#[inline(always)]
-pub fn mul_add_adjoint_c<T: Real>(a: &T, b: &T, c: &T, y: &T, d: &T) -> T {
-    let _ = (a, b, c, y);
-    *d
-}
-
-/// `x.clamp(lo, hi)`: `dx = d` when `lo <= x <= hi` (ends included), else zero.
-#[inline(always)]
-pub fn clamp_adjoint_x<T: Real>(x: &T, lo: &T, hi: &T, y: &T, d: &T) -> T {
-    let _ = y;
+pub fn clamp_adjoint_x<T: Real>(x: &T, lo: &T, hi: &T, d: &T) -> T {
     if *x < *lo || *x > *hi {
         T::zero()
     } else {
@@ -206,26 +203,11 @@ pub fn clamp_adjoint_x<T: Real>(x: &T, lo: &T, hi: &T, y: &T, d: &T) -> T {
     }
 }
 
-/// `x.clamp(lo, hi)`: `dlo = d` when `x < lo`, else zero.
-#[inline(always)]
-pub fn clamp_adjoint_lo<T: Real>(x: &T, lo: &T, hi: &T, y: &T, d: &T) -> T {
-    let _ = (hi, y);
-    if *x < *lo {
-        *d
-    } else {
-        T::zero()
-    }
-}
-
-/// `x.clamp(lo, hi)`: `dhi = d` when `x > hi`, else zero.
-#[inline(always)]
-pub fn clamp_adjoint_hi<T: Real>(x: &T, lo: &T, hi: &T, y: &T, d: &T) -> T {
-    let _ = (lo, y);
-    if *x > *hi {
-        *d
-    } else {
-        T::zero()
-    }
+rules! {
+    /// `y = x.clamp(lo, hi)`: `dlo = d` when `x < lo`, else zero.
+    clamp_adjoint_lo(x, lo; d) => if x < lo { d } else { X::Elem::zero() };
+    /// `y = x.clamp(lo, hi)`: `dhi = d` when `x > hi`, else zero.
+    clamp_adjoint_hi(x, hi; d) => if x > hi { d } else { X::Elem::zero() };
 }
 
 /// An operation that passes its operand through (`x.clone()`, a parenthesised expression): the

@@ -1,10 +1,9 @@
 //! The traits that lift a scalar adjoint formula to every operand type.
 //!
-//! A rule in [`crate::rules`] is written once, as the formula for one element. The traits here
-//! say how that formula is applied for a given operand type: for a scalar it is just called; for
-//! tensor types (a later version) it is mapped over elements and, for operands of different
-//! shapes, reduced back to each operand's shape. Generated code never names these traits; it calls
-//! the rule functions, and the compiler picks the impl from the operand types.
+//! A rule in [`crate::rules`] is written once, as the formula for one element. [`Elementwise`]
+//! says how that formula is applied to a given operand type: for a scalar it is just called; for
+//! tensor types (a later version) it is mapped over the elements. Generated code never names
+//! these traits: it calls the rule functions, and the compiler picks the impl from the operands.
 
 use crate::scalar::Real;
 
@@ -42,71 +41,36 @@ impl<T: Real> Accumulate for T {
     }
 }
 
-/// Applying an elementwise formula `f(x, y, d)` (input, output, output adjoint) to a unary
-/// operation's operand type.
-pub trait Elementwise {
+/// Applying an elementwise formula to values of one type: the values a rule reads (operands or
+/// the result) and the adjoint `d`, all of the same shape.
+pub trait Elementwise: Sized {
     /// The element type the formula works on.
     type Elem: Real;
-    /// The type of the operation's result and of its adjoint.
-    type Out;
-    /// The adjoint contribution to `x`, given the result `y` and its adjoint `d`.
-    fn map_adjoint(
-        x: &Self,
-        y: &Self::Out,
-        d: &Self::Out,
+    /// `f(d)` for each element.
+    fn map1(d: &Self, f: impl Fn(Self::Elem) -> Self::Elem) -> Self;
+    /// `f(a, d)` for each element.
+    fn map2(a: &Self, d: &Self, f: impl Fn(Self::Elem, Self::Elem) -> Self::Elem) -> Self;
+    /// `f(a, b, d)` for each element.
+    fn map3(
+        a: &Self,
+        b: &Self,
+        d: &Self,
         f: impl Fn(Self::Elem, Self::Elem, Self::Elem) -> Self::Elem,
-    ) -> Self::Out;
+    ) -> Self;
 }
 
 impl<T: Real> Elementwise for T {
     type Elem = T;
-    type Out = T;
     #[inline(always)]
-    fn map_adjoint(x: &T, y: &T, d: &T, f: impl Fn(T, T, T) -> T) -> T {
-        f(*x, *y, *d)
-    }
-}
-
-/// Applying an elementwise formula `f(l, r, y, d)` of a binary operation to an operand type pair,
-/// reducing each contribution back to its operand's shape.
-pub trait Broadcast<R> {
-    /// The element type the formula works on.
-    type Elem: Real;
-    /// The type of `l op r` and of its adjoint.
-    type Out;
-    /// The type of the left operand's gradient.
-    type LhsTangent;
-    /// The type of the right operand's gradient.
-    type RhsTangent;
-    /// The contribution to the left operand.
-    fn lhs_adjoint(
-        l: &Self,
-        r: &R,
-        y: &Self::Out,
-        d: &Self::Out,
-        f: impl Fn(Self::Elem, Self::Elem, Self::Elem, Self::Elem) -> Self::Elem,
-    ) -> Self::LhsTangent;
-    /// The contribution to the right operand.
-    fn rhs_adjoint(
-        l: &Self,
-        r: &R,
-        y: &Self::Out,
-        d: &Self::Out,
-        f: impl Fn(Self::Elem, Self::Elem, Self::Elem, Self::Elem) -> Self::Elem,
-    ) -> Self::RhsTangent;
-}
-
-impl<T: Real> Broadcast<T> for T {
-    type Elem = T;
-    type Out = T;
-    type LhsTangent = T;
-    type RhsTangent = T;
-    #[inline(always)]
-    fn lhs_adjoint(l: &T, r: &T, y: &T, d: &T, f: impl Fn(T, T, T, T) -> T) -> T {
-        f(*l, *r, *y, *d)
+    fn map1(d: &T, f: impl Fn(T) -> T) -> T {
+        f(*d)
     }
     #[inline(always)]
-    fn rhs_adjoint(l: &T, r: &T, y: &T, d: &T, f: impl Fn(T, T, T, T) -> T) -> T {
-        f(*l, *r, *y, *d)
+    fn map2(a: &T, d: &T, f: impl Fn(T, T) -> T) -> T {
+        f(*a, *d)
+    }
+    #[inline(always)]
+    fn map3(a: &T, b: &T, d: &T, f: impl Fn(T, T, T) -> T) -> T {
+        f(*a, *b, *d)
     }
 }

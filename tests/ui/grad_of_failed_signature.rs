@@ -1,0 +1,16 @@
+use autodiff::differentiate;
+
+#[differentiate]
+fn f((a, b): (f64, f64)) -> f64 {
+    a * b
+}
+
+#[differentiate]
+fn g(x: f64) -> Vec<f64> {
+    vec![x]
+}
+
+fn main() {
+    let _ = f_grad((1.0, 2.0));
+    let _ = g_grad(1.0);
+}
