@@ -1,0 +1,563 @@
+//! Shared test support: an independent forward-mode reference, and tolerance checks.
+//!
+//! The reference is the forward-mode dual-number crate `num-dual`. Its `Dual64` does not
+//! implement `num_traits::Float` (it has its own `DualNum` trait), so [`Fwd`] wraps it in a
+//! newtype that does, delegating every float method to `num-dual`. A test function written once
+//! as `fn f<T: Float>(..) -> T` is then differentiated twice: by `#[differentiate]` (its
+//! `f_grad::<f64>`) and by running the untouched original `f::<Fwd>` on dual numbers, one
+//! forward pass per argument ([`dual_grad`], through `num_dual::first_derivative`).
+//!
+//! The few methods `num-dual` lacks (`hypot`, `max`, `min`, `%`, the rounding family,
+//! `to_degrees`, a `powf`/`log` whose exponent/base carries a derivative) are written here from
+//! `num-dual` operations, never from the runtime's rules.
+#![allow(
+    dead_code,
+    reason = "each test crate uses a different part of this module"
+)]
+
+use core::cmp::Ordering;
+use core::fmt;
+use core::num::FpCategory;
+use core::ops::{Add, Div, Mul, Neg, Rem, Sub};
+
+use autodiff::GradCheck;
+use num_dual::{Dual64, DualNum};
+use num_traits::{Float, Num, One, ToPrimitive, Zero};
+
+// ----- the forward-mode reference ---------------------------------------------------------------
+
+/// A `num-dual` first-order dual number that implements `num_traits::Float`.
+#[derive(Clone, Copy, Debug)]
+pub struct Fwd(pub Dual64);
+
+impl Fwd {
+    /// A constant: derivative part zero.
+    pub fn cst(re: f64) -> Self {
+        Fwd(Dual64::from_re(re))
+    }
+    /// The real part.
+    pub fn re(self) -> f64 {
+        self.0.re
+    }
+    /// The derivative part.
+    pub fn eps(self) -> f64 {
+        self.0.eps
+    }
+}
+
+impl fmt::Display for Fwd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} + {}ε", self.0.re, self.0.eps)
+    }
+}
+
+impl PartialEq for Fwd {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.re == other.0.re
+    }
+}
+
+impl PartialOrd for Fwd {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        self.0.re.partial_cmp(&other.0.re)
+    }
+}
+
+impl Add for Fwd {
+    type Output = Fwd;
+    fn add(self, o: Fwd) -> Fwd {
+        Fwd(self.0 + o.0)
+    }
+}
+impl Sub for Fwd {
+    type Output = Fwd;
+    fn sub(self, o: Fwd) -> Fwd {
+        Fwd(self.0 - o.0)
+    }
+}
+impl Mul for Fwd {
+    type Output = Fwd;
+    fn mul(self, o: Fwd) -> Fwd {
+        Fwd(self.0 * o.0)
+    }
+}
+impl Div for Fwd {
+    type Output = Fwd;
+    fn div(self, o: Fwd) -> Fwd {
+        Fwd(self.0 / o.0)
+    }
+}
+/// `num-dual` leaves `%` unimplemented. `a % b = a - b·trunc(a/b)` with the quotient's integer
+/// part locally constant: `d(a % b) = da - db·trunc(a/b)`.
+impl Rem for Fwd {
+    type Output = Fwd;
+    fn rem(self, o: Fwd) -> Fwd {
+        let q = (self.0.re / o.0.re).trunc();
+        Fwd(Dual64::new(self.0.re % o.0.re, self.0.eps - o.0.eps * q))
+    }
+}
+impl Neg for Fwd {
+    type Output = Fwd;
+    fn neg(self) -> Fwd {
+        Fwd(-self.0)
+    }
+}
+
+impl Zero for Fwd {
+    fn zero() -> Self {
+        Fwd::cst(0.0)
+    }
+    fn is_zero(&self) -> bool {
+        self.0.re == 0.0
+    }
+}
+impl One for Fwd {
+    fn one() -> Self {
+        Fwd::cst(1.0)
+    }
+}
+impl Num for Fwd {
+    type FromStrRadixErr = <f64 as Num>::FromStrRadixErr;
+    fn from_str_radix(s: &str, radix: u32) -> Result<Self, Self::FromStrRadixErr> {
+        f64::from_str_radix(s, radix).map(Fwd::cst)
+    }
+}
+impl ToPrimitive for Fwd {
+    fn to_i64(&self) -> Option<i64> {
+        self.0.re.to_i64()
+    }
+    fn to_u64(&self) -> Option<u64> {
+        self.0.re.to_u64()
+    }
+    fn to_f64(&self) -> Option<f64> {
+        Some(self.0.re)
+    }
+}
+impl num_traits::NumCast for Fwd {
+    fn from<N: ToPrimitive>(n: N) -> Option<Self> {
+        n.to_f64().map(Fwd::cst)
+    }
+}
+
+/// Wraps a `DualNum` method of one operand.
+macro_rules! delegate {
+    ($($name:ident),*) => {$(
+        fn $name(self) -> Self {
+            Fwd(DualNum::$name(&self.0))
+        }
+    )*};
+}
+
+impl Float for Fwd {
+    fn nan() -> Self {
+        Fwd::cst(f64::NAN)
+    }
+    fn infinity() -> Self {
+        Fwd::cst(f64::INFINITY)
+    }
+    fn neg_infinity() -> Self {
+        Fwd::cst(f64::NEG_INFINITY)
+    }
+    fn neg_zero() -> Self {
+        Fwd::cst(-0.0)
+    }
+    fn min_value() -> Self {
+        Fwd::cst(f64::MIN)
+    }
+    fn min_positive_value() -> Self {
+        Fwd::cst(f64::MIN_POSITIVE)
+    }
+    fn epsilon() -> Self {
+        Fwd::cst(f64::EPSILON)
+    }
+    fn max_value() -> Self {
+        Fwd::cst(f64::MAX)
+    }
+    fn is_nan(self) -> bool {
+        self.0.re.is_nan()
+    }
+    fn is_infinite(self) -> bool {
+        self.0.re.is_infinite()
+    }
+    fn is_finite(self) -> bool {
+        self.0.re.is_finite()
+    }
+    fn is_normal(self) -> bool {
+        self.0.re.is_normal()
+    }
+    fn classify(self) -> FpCategory {
+        self.0.re.classify()
+    }
+    // The rounding family and `signum` are piecewise constant: derivative zero.
+    fn floor(self) -> Self {
+        Fwd::cst(self.0.re.floor())
+    }
+    fn ceil(self) -> Self {
+        Fwd::cst(self.0.re.ceil())
+    }
+    fn round(self) -> Self {
+        Fwd::cst(self.0.re.round())
+    }
+    fn trunc(self) -> Self {
+        Fwd::cst(self.0.re.trunc())
+    }
+    fn signum(self) -> Self {
+        Fwd::cst(self.0.re.signum())
+    }
+    fn fract(self) -> Self {
+        self - self.trunc()
+    }
+    fn abs(self) -> Self {
+        Fwd(num_traits::Signed::abs(&self.0))
+    }
+    fn is_sign_positive(self) -> bool {
+        self.0.re.is_sign_positive()
+    }
+    fn is_sign_negative(self) -> bool {
+        self.0.re.is_sign_negative()
+    }
+    fn mul_add(self, a: Self, b: Self) -> Self {
+        Fwd(DualNum::mul_add(&self.0, a.0, b.0))
+    }
+    fn powi(self, n: i32) -> Self {
+        Fwd(DualNum::powi(&self.0, n))
+    }
+    // With a constant exponent (base) `num-dual`'s own rule; with an active one, its `powd`
+    // (`exp(n ln x)`) or `ln x / ln b`. The real part is always `f64`'s, so that every pass of
+    // `dual_grad` computes the same value.
+    fn powf(self, n: Self) -> Self {
+        let mut r = if n.0.eps == 0.0 {
+            DualNum::powf(&self.0, n.0.re)
+        } else {
+            DualNum::powd(&self.0, n.0)
+        };
+        r.re = self.0.re.powf(n.0.re);
+        Fwd(r)
+    }
+    fn log(self, base: Self) -> Self {
+        let mut r = if base.0.eps == 0.0 {
+            DualNum::log(&self.0, base.0.re)
+        } else {
+            DualNum::ln(&self.0) / DualNum::ln(&base.0)
+        };
+        r.re = self.0.re.log(base.0.re);
+        Fwd(r)
+    }
+    fn to_degrees(self) -> Self {
+        Fwd(self.0 * (180.0 / std::f64::consts::PI))
+    }
+    fn to_radians(self) -> Self {
+        Fwd(self.0 * (std::f64::consts::PI / 180.0))
+    }
+    fn max(self, other: Self) -> Self {
+        if other.0.re > self.0.re {
+            other
+        } else {
+            self
+        }
+    }
+    fn min(self, other: Self) -> Self {
+        if other.0.re < self.0.re {
+            other
+        } else {
+            self
+        }
+    }
+    fn abs_sub(self, other: Self) -> Self {
+        (self - other).max(Fwd::cst(0.0))
+    }
+    fn hypot(self, other: Self) -> Self {
+        Fwd(DualNum::sqrt(&(self.0 * self.0 + other.0 * other.0)))
+    }
+    fn atan2(self, other: Self) -> Self {
+        Fwd(DualNum::atan2(&self.0, other.0))
+    }
+    fn sin_cos(self) -> (Self, Self) {
+        let (s, c) = DualNum::sin_cos(&self.0);
+        (Fwd(s), Fwd(c))
+    }
+    fn integer_decode(self) -> (u64, i16, i8) {
+        self.0.re.integer_decode()
+    }
+    delegate!(
+        recip, sqrt, cbrt, exp, exp2, exp_m1, ln, ln_1p, log2, log10, sin, cos, tan, asin, acos,
+        atan, sinh, cosh, tanh, asinh, acosh, atanh
+    );
+}
+
+/// The value and gradient of `f` at `x` by forward mode: one `num_dual::first_derivative` pass
+/// per component, the other components held constant.
+pub fn dual_grad(f: impl Fn(&[Fwd]) -> Fwd, x: &[f64]) -> (f64, Vec<f64>) {
+    let consts: Vec<Fwd> = x.iter().map(|&v| Fwd::cst(v)).collect();
+    let value = f(&consts).re();
+    let grad = (0..x.len())
+        .map(|i| {
+            let (v, d) = num_dual::first_derivative(
+                |xi: Dual64| {
+                    let mut args = consts.clone();
+                    args[i] = Fwd(xi);
+                    f(&args).0
+                },
+                x[i],
+            );
+            assert!(
+                v.to_bits() == value.to_bits() || (v.is_nan() && value.is_nan()),
+                "the reference is not deterministic"
+            );
+            d
+        })
+        .collect();
+    (value, grad)
+}
+
+// ----- gradients as vectors ---------------------------------------------------------------------
+
+/// A `NAME_grad` gradient (bare scalar or tuple) as a `Vec`, in argument order.
+pub trait GradVec<T> {
+    /// The components in order.
+    fn to_vec(self) -> Vec<T>;
+}
+
+macro_rules! grad_vec {
+    ($($t:ty),*) => {$(
+        impl GradVec<$t> for $t {
+            fn to_vec(self) -> Vec<$t> {
+                vec![self]
+            }
+        }
+        impl GradVec<$t> for ($t, $t) {
+            fn to_vec(self) -> Vec<$t> {
+                vec![self.0, self.1]
+            }
+        }
+        impl GradVec<$t> for ($t, $t, $t) {
+            fn to_vec(self) -> Vec<$t> {
+                vec![self.0, self.1, self.2]
+            }
+        }
+        impl GradVec<$t> for ($t, $t, $t, $t) {
+            fn to_vec(self) -> Vec<$t> {
+                vec![self.0, self.1, self.2, self.3]
+            }
+        }
+        impl GradVec<$t> for ($t, $t, $t, $t, $t) {
+            fn to_vec(self) -> Vec<$t> {
+                vec![self.0, self.1, self.2, self.3, self.4]
+            }
+        }
+    )*};
+}
+grad_vec!(f32, f64);
+
+// ----- tolerances -------------------------------------------------------------------------------
+
+/// `f64` gradient against the forward-mode reference: relative.
+pub const F64_REL: f64 = 1e-10;
+/// `f64`: absolute floor for components that are (near) zero.
+pub const F64_ABS: f64 = 1e-13;
+/// `f32` gradient against the `f64` forward-mode reference at the same (rounded) point: relative.
+pub const F32_REL: f64 = 1e-5;
+/// `f32`: absolute floor for components that are (near) zero.
+pub const F32_ABS: f64 = 1e-6;
+
+/// Whether `got` is within `rel` (relative to the larger magnitude) or `abs` of `want`. Equal
+/// infinities are close; NaN is close to nothing.
+pub fn close(got: f64, want: f64, rel: f64, abs: f64) -> bool {
+    if got == want {
+        return true;
+    }
+    let err = (got - want).abs();
+    err <= abs || err <= rel * got.abs().max(want.abs())
+}
+
+/// Asserts that `got` and `want` agree componentwise.
+#[track_caller]
+pub fn assert_all_close(what: &str, got: &[f64], want: &[f64], rel: f64, abs: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        assert!(
+            close(g, w, rel, abs),
+            "{what}: component {i}: got {g:e}, want {w:e} (rel {rel:e}, abs {abs:e}); all: got {got:?}, want {want:?}"
+        );
+    }
+}
+
+/// Asserts `|got - want| <= tol`.
+#[track_caller]
+pub fn assert_near(what: &str, got: f64, want: f64, tol: f64) {
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: got {got:e}, want {want:e} (tolerance {tol:e})"
+    );
+}
+
+// ----- whole checks of one `f64` / `f32` companion ----------------------------------------------
+
+/// Checks an `f64` companion's output at `x`:
+/// - the value is bit-identical to the original function's (`original`);
+/// - value and gradient match the forward-mode `reference` within [`F64_REL`];
+/// - the gradient passes `check_grad` (central differences of `f` itself).
+#[track_caller]
+pub fn check_f64(
+    what: &str,
+    x: &[f64],
+    (value, grad): (f64, Vec<f64>),
+    original: f64,
+    reference: &(f64, Vec<f64>),
+    f: impl Fn(&[f64]) -> f64,
+) {
+    assert_eq!(
+        value.to_bits(),
+        original.to_bits(),
+        "{what} at {x:?}: the value of _grad ({value:e}) is not bit-identical to the function's ({original:e})"
+    );
+    assert_all_close(
+        &format!("{what} at {x:?}: value vs num-dual"),
+        &[value],
+        &[reference.0],
+        F64_REL,
+        F64_ABS,
+    );
+    assert_all_close(
+        &format!("{what} at {x:?}: gradient vs num-dual"),
+        &grad,
+        &reference.1,
+        F64_REL,
+        F64_ABS,
+    );
+    if let Err(e) = autodiff::check_grad(f, x, &grad) {
+        panic!("{what} at {x:?}: check_grad: {e}");
+    }
+}
+
+/// Checks an `f32` companion's output at `x` (an `f32` point): the value is bit-identical to the
+/// original's; value and gradient match the `f64` forward-mode reference at the same point,
+/// widened, within [`F32_REL`]; and `GradCheck::f32()` accepts the gradient.
+#[track_caller]
+pub fn check_f32(
+    what: &str,
+    x: &[f32],
+    (value, grad): (f32, Vec<f32>),
+    original: f32,
+    reference: &(f64, Vec<f64>),
+    f: impl Fn(&[f32]) -> f32,
+) {
+    assert_eq!(
+        value.to_bits(),
+        original.to_bits(),
+        "{what} at {x:?}: the value of _grad ({value:e}) is not bit-identical to the function's ({original:e})"
+    );
+    assert_all_close(
+        &format!("{what} at {x:?}: f32 value vs f64 num-dual"),
+        &[f64::from(value)],
+        &[reference.0],
+        F32_REL,
+        F32_ABS,
+    );
+    let wide: Vec<f64> = grad.iter().map(|&g| f64::from(g)).collect();
+    assert_all_close(
+        &format!("{what} at {x:?}: f32 gradient vs f64 num-dual"),
+        &wide,
+        &reference.1,
+        F32_REL,
+        F32_ABS,
+    );
+    if let Err(e) = GradCheck::f32().check(f, x, &grad) {
+        panic!("{what} at {x:?}: GradCheck::f32: {e}");
+    }
+}
+
+/// `x` rounded to `f32`, and that `f32` point widened back: the point where the `f64`
+/// reference for an `f32` function is taken.
+pub fn to_f32_point(x: &[f64]) -> (Vec<f32>, Vec<f64>) {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "rounding to f32 is the point"
+    )]
+    let narrow: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let wide = narrow.iter().map(|&v| f64::from(v)).collect();
+    (narrow, wide)
+}
+
+// ----- the test template for functions defined in `f64s`, `f32s` and `generic` ----------------
+
+/// `grad_test!(name: f1, f2...; [0, 1]; [x0, y0], [x1, y1], ...)`: a test that checks cases
+/// `f1, f2...` (one function in different spellings; `f1` is the reference) with arguments
+/// `x[0], x[1]` at each point given.
+///
+/// The calling crate defines each case three times, as `f64s::f1::f`, `f32s::f1::f` and
+/// `generic::f1::f<T: Float>` (with companions `f_grad`). At each point the forward-mode
+/// reference is `generic::f1::f::<Fwd>`; every spelling is checked in `f64`, `f32` and generic at
+/// both (see [`check_f64`] and [`check_f32`]).
+#[allow(unused_macros, reason = "not every test crate has grad tests")]
+macro_rules! grad_test {
+    ($test:ident: $first:ident $(, $f:ident)*; $idx:tt; $($p:expr),+ $(,)?) => {
+        #[test]
+        fn $test() {
+            let points: &[&[f64]] = &[$(&$p),+];
+            assert!(points.len() >= 3, "check every operation at three points at least");
+            for &x in points {
+                let reference = $crate::common::dual_grad(|a: &[$crate::common::Fwd]| call!(generic::$first::f::<$crate::common::Fwd>, a, $idx), x);
+                let (x32, x32_wide) = $crate::common::to_f32_point(x);
+                let reference32 =
+                    $crate::common::dual_grad(|a: &[$crate::common::Fwd]| call!(generic::$first::f::<$crate::common::Fwd>, a, $idx), &x32_wide);
+                check_one!($first, $idx, x, &x32, &reference, &reference32);
+                $( check_one!($f, $idx, x, &x32, &reference, &reference32); )*
+            }
+        }
+    };
+}
+
+/// `$func(a[i], ...)` for the indices given.
+#[allow(unused_macros, reason = "not every test crate has grad tests")]
+macro_rules! call {
+    ($func:path, $a:expr, [$($i:tt),+]) => {
+        $func($($a[$i]),+)
+    };
+}
+
+/// All checks of one spelling at one point: `f64`, `f32`, and the generic function at both.
+#[allow(unused_macros, reason = "not every test crate has grad tests")]
+macro_rules! check_one {
+    ($f:ident, $idx:tt, $x:expr, $x32:expr, $reference:expr, $reference32:expr) => {{
+        let x: &[f64] = $x;
+        let x32: &[f32] = $x32;
+        let name = stringify!($f);
+        let (v, g) = call!(f64s::$f::f_grad, x, $idx);
+        $crate::common::check_f64(
+            &format!("f64 {name}"),
+            x,
+            (v, $crate::common::GradVec::to_vec(g)),
+            call!(f64s::$f::f, x, $idx),
+            $reference,
+            |a: &[f64]| call!(f64s::$f::f, a, $idx),
+        );
+        let (v, g) = call!(generic::$f::f_grad::<f64>, x, $idx);
+        $crate::common::check_f64(
+            &format!("generic::<f64> {name}"),
+            x,
+            (v, $crate::common::GradVec::to_vec(g)),
+            call!(generic::$f::f::<f64>, x, $idx),
+            $reference,
+            |a: &[f64]| call!(generic::$f::f::<f64>, a, $idx),
+        );
+        let (v, g) = call!(f32s::$f::f_grad, x32, $idx);
+        $crate::common::check_f32(
+            &format!("f32 {name}"),
+            x32,
+            (v, $crate::common::GradVec::to_vec(g)),
+            call!(f32s::$f::f, x32, $idx),
+            $reference32,
+            |a: &[f32]| call!(f32s::$f::f, a, $idx),
+        );
+        let (v, g) = call!(generic::$f::f_grad::<f32>, x32, $idx);
+        $crate::common::check_f32(
+            &format!("generic::<f32> {name}"),
+            x32,
+            (v, $crate::common::GradVec::to_vec(g)),
+            call!(generic::$f::f::<f32>, x32, $idx),
+            $reference32,
+            |a: &[f32]| call!(generic::$f::f::<f32>, a, $idx),
+        );
+    }};
+}
