@@ -47,6 +47,14 @@ impl Diagnostics {
         }
     }
 
+    /// Takes over everything `other` collected.
+    pub fn absorb(&mut self, other: Diagnostics) {
+        if let Some(e) = other.errors {
+            self.push(e);
+        }
+        self.left_to_rustc |= other.left_to_rustc;
+    }
+
     /// How many errors have been reported so far.
     pub fn error_count(&self) -> usize {
         self.errors

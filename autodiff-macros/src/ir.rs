@@ -3,8 +3,18 @@
 //! A [`Graph`] holds every value the function computes as a [`Node`] indexed by a [`ValueId`]
 //! (a `u32`, as in cranelift), each with the span of the user's expression it came from. The
 //! order of evaluation is the [`Block`] of [`Stmt`]s: a node is evaluated where its `Stmt::Eval`
-//! stands. Blocks are the unit the later regions (branches, loops) are built from; the lowering
-//! of this version produces straight-line blocks only.
+//! stands, and regions ([`IfRegion`], [`LoopRegion`]) hold blocks of their own.
+//!
+//! Values are immutable, with two exceptions that mirror what the generated code does:
+//! - a loop's carried value ([`Carried::phi`]) is the variable's value at the start of each
+//!   iteration, held in one mutable binding that the loop updates at the end of the iteration;
+//! - an array that is written to (`y[i] = v`, a [`Stmt::Store`]) is one mutable binding changed
+//!   in place. Reads of it ([`Op::Index`]) are scalar values of their own, so the reverse pass
+//!   never needs an array's old contents: only the index, and the adjoint array.
+//!
+//! Every value has a *home* block (where it is defined). A value that the reverse pass of a
+//! branch or a loop body needs and that is defined there is saved: in an `Option` the `if`
+//! returns, or on the loop's tape, pushed once per iteration.
 //!
 //! The IR says nothing about types: a node is `mul(a, b)`, whatever `a` and `b` are. The runtime
 //! picks the rule for the operand types.
@@ -54,7 +64,7 @@ pub enum Op {
     Param(usize),
     /// Code with no derivative, emitted as written (its variables renamed to their values):
     /// literals, constants, inactive subexpressions, comparisons, `floor` and friends.
-    Verbatim(TokenStream),
+    Verbatim(TokenStream, Vec<ValueId>),
     /// `-x`, `x.sin()`, ...
     Unary(UnaryFn, CallForm, ValueId),
     /// `a + b`, `a.powf(b)`, ...
@@ -67,23 +77,36 @@ pub enum Op {
     Clamp(CallForm, ValueId, ValueId, ValueId),
     /// A copy of a value, made to carry a type annotation (`let a: f64 = b;`).
     Copy(ValueId),
+    /// `a[i]` (or `a[i][j]`...): an element read from an array value, the indices inactive.
+    Index(ValueId, Vec<ValueId>),
+    /// A value bound by a region rather than computed: an `if`'s merge of its branches, a loop's
+    /// carried value or exit value, a loop variable, or a region's saved data.
+    Region,
+    /// The element of an active array a `for` loop visits, `x[counter]`: the loop binds the item
+    /// to the given tokens, and the element's value is read from it.
+    Element(ValueId, ValueId, TokenStream),
 }
 
 impl Op {
     /// The values this operation reads, in operand order.
     pub fn operands(&self) -> Vec<ValueId> {
         match self {
-            Op::Param(_) | Op::Verbatim(_) => Vec::new(),
+            Op::Param(_) | Op::Region => Vec::new(),
+            Op::Verbatim(_, reads) => reads.clone(),
+            Op::Index(a, idx) => std::iter::once(*a).chain(idx.iter().copied()).collect(),
+            Op::Element(a, k, _) => vec![*a, *k],
             Op::Unary(_, _, x) | Op::Copy(x) => vec![*x],
             Op::Binary(_, _, a, b) | Op::Powi(_, a, b) => vec![*a, *b],
             Op::MulAdd(_, a, b, c) | Op::Clamp(_, a, b, c) => vec![*a, *b, *c],
         }
     }
 
-    /// The operands that carry a derivative (the exponent of `powi` does not).
+    /// The operands that carry a derivative (the exponent of `powi` and indices do not).
     pub fn differentiable_operands(&self) -> Vec<ValueId> {
         match self {
             Op::Powi(_, x, _) => vec![*x],
+            Op::Verbatim(..) => Vec::new(),
+            Op::Index(a, _) | Op::Element(a, _, _) => vec![*a],
             other => other.operands(),
         }
     }
@@ -100,6 +123,8 @@ pub struct Node {
     pub hint: Option<String>,
     /// A type annotation from the user's `let`.
     pub ty: Option<Type>,
+    /// Whether its binding is changed in place (an array written to): `let mut`.
+    pub mutable: bool,
 }
 
 /// A statement of the forward program.
@@ -115,13 +140,96 @@ pub enum Stmt {
         /// The statement itself.
         tokens: TokenStream,
     },
+    /// `array[indices] = value`, in place.
+    Store {
+        /// The array (a mutable binding).
+        array: ValueId,
+        /// The indices, inactive.
+        indices: Vec<ValueId>,
+        /// The value written.
+        value: ValueId,
+        /// The user's assignment.
+        span: Span,
+    },
+    /// `if cond { then } else { else_ }`.
+    If(Box<IfRegion>),
+    /// A loop.
+    Loop(Box<LoopRegion>),
 }
 
-/// A sequence of statements (a function body; later, a branch or loop body).
+/// A branch: two blocks, and the values that differ between them merged into new values.
+#[derive(Clone, Debug)]
+pub struct IfRegion {
+    /// The condition, an inactive `bool` value.
+    pub cond: ValueId,
+    /// Run when `cond` holds.
+    pub then_block: Block,
+    /// Run otherwise (empty for an `if` without `else`).
+    pub else_block: Block,
+    /// `(merged, from then, from else)`: the variables the branches leave with different values.
+    pub merges: Vec<(ValueId, ValueId, ValueId)>,
+    /// What the then branch saves for the reverse pass (an `Option` of a tuple).
+    pub then_saved: ValueId,
+    /// What the else branch saves.
+    pub else_saved: ValueId,
+}
+
+/// How a loop iterates.
+#[derive(Clone, Debug)]
+pub enum LoopKind {
+    /// `for PAT in ITER`: `iter` is evaluated once before the loop; `pattern` is what each item
+    /// is matched against, its variables bound to `vars` (per-iteration values).
+    For {
+        /// The iterator, evaluated before the loop.
+        iter: ValueId,
+        /// What each item is matched against: the user's pattern (without `mut`), a value's
+        /// identifier, or `(counter, item)` over an active array.
+        pattern: TokenStream,
+        /// The values the pattern binds directly (a loop variable, the counter).
+        bound: Vec<ValueId>,
+    },
+    /// `loop` (also what `while` becomes: a `loop` whose body starts with the test).
+    Loop,
+}
+
+/// A variable the loop body changes: one binding for its value at each iteration's start.
+#[derive(Clone, Debug)]
+pub struct Carried {
+    /// The value at the start of an iteration (home: the body).
+    pub phi: ValueId,
+    /// The value before the loop.
+    pub init: ValueId,
+    /// The value at the end of the body.
+    pub next: ValueId,
+    /// The value after the loop (home: the block holding the loop).
+    pub exit: ValueId,
+}
+
+/// A loop: its body runs once per iteration; `broke` (if any) ends it after the iteration in
+/// which it became true.
+#[derive(Clone, Debug)]
+pub struct LoopRegion {
+    /// How it iterates.
+    pub kind: LoopKind,
+    /// The body.
+    pub body: Block,
+    /// The variables the body changes.
+    pub carried: Vec<Carried>,
+    /// The body's `break` flag at the end of the body, when the body can break.
+    pub broke: Option<ValueId>,
+    /// The tape: one entry of saved values per iteration (home: the block holding the loop).
+    pub tape: ValueId,
+    /// The user's loop, for spans.
+    pub span: Span,
+}
+
+/// A sequence of statements: the function body, a branch, a loop body.
 #[derive(Clone, Debug, Default)]
 pub struct Block {
     /// In evaluation order.
     pub stmts: Vec<Stmt>,
+    /// This block's id, unique in the graph (the function body is 0).
+    pub id: u32,
 }
 
 /// The whole function.
@@ -129,6 +237,8 @@ pub struct Block {
 pub struct Graph {
     /// Every value, indexed by [`ValueId`].
     pub nodes: Vec<Node>,
+    /// Whether each value depends on an active parameter (found while lowering).
+    pub varied: Vec<bool>,
     /// The forward program.
     pub body: Block,
     /// The value the function returns.
@@ -182,15 +292,10 @@ fn value_name(hint: Option<&str>, v: ValueId) -> String {
 }
 
 /// The IR as text, one statement a line, for tests and for reading:
-/// `%3 = mul(%1, %2) ; a` (the variable a value was first bound to follows `;`).
+/// `%3 = mul(%1, %2) ; a` (the variable a value was first bound to follows `;`); regions indent
+/// their blocks.
 impl std::fmt::Display for Graph {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let args = |ids: &[ValueId]| {
-            ids.iter()
-                .map(|v| format!("%{}", v.0))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         for (i, node) in self.nodes.iter().enumerate() {
             if let Op::Param(p) = node.op {
                 let name = self
@@ -201,28 +306,105 @@ impl std::fmt::Display for Graph {
                 writeln!(f, "%{i} = param {name}")?;
             }
         }
-        for stmt in &self.body.stmts {
+        self.fmt_block(f, &self.body, 0)?;
+        write!(f, "return %{}", self.ret.0)
+    }
+}
+
+impl Graph {
+    fn fmt_block(
+        &self,
+        f: &mut std::fmt::Formatter<'_>,
+        block: &Block,
+        depth: usize,
+    ) -> std::fmt::Result {
+        let pad = "  ".repeat(depth);
+        let args = |ids: &[ValueId]| {
+            ids.iter()
+                .map(|v| format!("%{}", v.0))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        for stmt in &block.stmts {
             match stmt {
                 Stmt::Eval(v) => {
                     let node = self.node(*v);
                     let op = match &node.op {
-                        Op::Param(_) => continue,
-                        Op::Verbatim(t) => format!("verbatim `{t}`"),
+                        Op::Param(_) | Op::Region => continue,
+                        Op::Verbatim(t, _) => format!("verbatim `{t}`"),
                         Op::Unary(u, _, x) => format!("{}({})", u.name, args(&[*x])),
                         Op::Binary(b, _, l, r) => format!("{}({})", b.name, args(&[*l, *r])),
                         Op::Powi(_, x, n) => format!("powi({})", args(&[*x, *n])),
                         Op::MulAdd(_, a, b, c) => format!("mul_add({})", args(&[*a, *b, *c])),
                         Op::Clamp(_, x, lo, hi) => format!("clamp({})", args(&[*x, *lo, *hi])),
                         Op::Copy(x) => format!("copy({})", args(&[*x])),
+                        Op::Index(a, idx) => format!("index({}, [{}])", args(&[*a]), args(idx)),
+                        Op::Element(a, k, _) => format!("element({})", args(&[*a, *k])),
                     };
                     match &node.hint {
-                        Some(h) => writeln!(f, "%{} = {op} ; {h}", v.0)?,
-                        None => writeln!(f, "%{} = {op}", v.0)?,
+                        Some(h) => writeln!(f, "{pad}%{} = {op} ; {h}", v.0)?,
+                        None => writeln!(f, "{pad}%{} = {op}", v.0)?,
                     }
                 }
-                Stmt::Verbatim { tokens, .. } => writeln!(f, "keep `{tokens}`")?,
+                Stmt::Verbatim { tokens, .. } => writeln!(f, "{pad}keep `{tokens}`")?,
+                Stmt::Store {
+                    array,
+                    indices,
+                    value,
+                    ..
+                } => {
+                    writeln!(
+                        f,
+                        "{pad}store {}[{}] = {}",
+                        args(&[*array]),
+                        args(indices),
+                        args(&[*value])
+                    )?;
+                }
+                Stmt::If(r) => {
+                    writeln!(f, "{pad}if %{} {{", r.cond.0)?;
+                    self.fmt_block(f, &r.then_block, depth + 1)?;
+                    writeln!(f, "{pad}}} else {{")?;
+                    self.fmt_block(f, &r.else_block, depth + 1)?;
+                    let merges: Vec<String> = r
+                        .merges
+                        .iter()
+                        .map(|(o, t, e)| format!("%{} = (%{}, %{})", o.0, t.0, e.0))
+                        .collect();
+                    writeln!(f, "{pad}}} merge [{}]", merges.join(", "))?;
+                }
+                Stmt::Loop(l) => {
+                    let carried: Vec<String> = l
+                        .carried
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "%{} = (%{}, %{}) -> %{}",
+                                c.phi.0, c.init.0, c.next.0, c.exit.0
+                            )
+                        })
+                        .collect();
+                    match &l.kind {
+                        LoopKind::For { iter, pattern, .. } => {
+                            writeln!(
+                                f,
+                                "{pad}for `{pattern}` in %{} carry [{}] {{",
+                                iter.0,
+                                carried.join(", ")
+                            )?;
+                        }
+                        LoopKind::Loop => {
+                            writeln!(f, "{pad}loop carry [{}] {{", carried.join(", "))?
+                        }
+                    }
+                    self.fmt_block(f, &l.body, depth + 1)?;
+                    match l.broke {
+                        Some(b) => writeln!(f, "{pad}}} until %{}", b.0)?,
+                        None => writeln!(f, "{pad}}}")?,
+                    }
+                }
             }
         }
-        write!(f, "return %{}", self.ret.0)
+        Ok(())
     }
 }

@@ -56,15 +56,23 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         }
     });
     let sig = parse::parse_signature(&item_fn, &options, &mut diag);
-    let graph = lower::lower(&item_fn, &sig, &mut diag);
+    let krate = &options.krate;
+    let rt = quote!(#krate::__private);
+    let graph = lower::lower(&item_fn, &sig, &rt, &mut diag);
 
     let companions = if !sig.is_complete() {
         TokenStream2::new()
     } else if diag.blocks_codegen() {
         codegen::fallback(&item_fn, &sig, &options)
     } else {
-        let activity = analyze::activity(&graph, &sig);
-        codegen::generate(&item_fn, &sig, &graph, &activity, &options)
+        let activity = analyze::activity(&graph);
+        match codegen::generate(&item_fn, &sig, &graph, &activity, &options) {
+            Ok(tokens) => tokens,
+            Err(e) => {
+                diag.push(e);
+                codegen::fallback(&item_fn, &sig, &options)
+            }
+        }
     };
     let errors = diag.into_result().err().map(|e| e.to_compile_error());
     quote! {
@@ -87,7 +95,7 @@ mod tests {
         let options = args::parse_options(TokenStream2::new()).expect("no options");
         let mut diag = diag::Diagnostics::default();
         let sig = parse::parse_signature(&item_fn, &options, &mut diag);
-        let graph = lower::lower(&item_fn, &sig, &mut diag);
+        let graph = lower::lower(&item_fn, &sig, &quote!(::autodiff::__private), &mut diag);
         match diag.into_result() {
             Ok(()) => graph.to_string(),
             Err(e) => format!("error: {e}"),
@@ -163,7 +171,7 @@ mod tests {
             let options = args::parse_options(TokenStream2::new()).expect("no options");
             let mut diag = diag::Diagnostics::default();
             let sig = parse::parse_signature(&item_fn, &options, &mut diag);
-            lower::lower(&item_fn, &sig, &mut diag);
+            lower::lower(&item_fn, &sig, &quote!(::autodiff::__private), &mut diag);
             diag.into_result()
                 .expect_err("two errors")
                 .into_iter()

@@ -20,8 +20,14 @@ pub struct Param {
     pub ident: Ident,
     /// Its type as written.
     pub ty: Type,
-    /// Whether its type is a float we can differentiate.
+    /// Whether its type is one we can differentiate (a float, or an array or slice of them).
     pub is_float: bool,
+    /// The type of its gradient, when it can have one.
+    pub tangent: Option<Type>,
+    /// Whether the parameter is a reference (`&[f64]`), which changes how its zero is made.
+    pub is_ref: bool,
+    /// Written `mut x` by the user.
+    pub mutable: bool,
     /// Whether the gradient is taken with respect to it.
     pub active: bool,
 }
@@ -147,11 +153,16 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
             FnArg::Typed(pt) => match &*pt.pat {
                 Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                     let ty = (*pt.ty).clone();
-                    let is_float = is_float_type(&ty);
+                    let tangent = tangent_type(&ty, &is_float_type);
+                    let is_float = tangent.is_some();
+                    let is_ref = matches!(strip_parens(&ty), Type::Reference(_));
                     params.push(Param {
                         ident: pi.ident.clone(),
                         ty,
                         is_float,
+                        tangent,
+                        is_ref,
+                        mutable: pi.mutability.is_some(),
                         active: is_float,
                     });
                 }
@@ -188,14 +199,12 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
             }
             match params.iter_mut().find(|p| p.ident == *name) {
                 Some(p) if p.is_float => p.active = true,
-                // Reported below, with what to do about arrays.
-                Some(p) if is_container(&p.ty) && type_mentions_float(&p.ty, &float_generics) => {}
                 Some(p) => match unbounded_generic(&p.ty) {
                     Some(g) => hint_bound(diag, g),
                     None => diag.error(
                         name.span(),
                         format!(
-                            "`{name}` has type `{}`, which is not a float: only `f64`, `f32` and `T: Float` parameters can be differentiated; remove it from `wrt(...)`",
+                            "`{name}` has type `{}`, which is not a float: only `f64`, `f32`, `T: Float` parameters and arrays, slices and `Vec`s of them can be differentiated; remove it from `wrt(...)`",
                             type_text(&p.ty)
                         ),
                     ),
@@ -212,24 +221,7 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
         }
     }
 
-    // Parameters that look like they should be differentiable but are not yet.
-    let mut container_reported = false;
-    for p in &params {
-        let container = is_container(&p.ty);
-        let listed = options.wrt.as_ref().is_some_and(|w| w.contains(&p.ident));
-        if container && (listed || !explicit) && type_mentions_float(&p.ty, &float_generics) {
-            container_reported = true;
-            diag.error_spanned(
-                &p.ty,
-                format!(
-                    "array and slice parameters (`{}`) are not supported yet: take the elements as separate float parameters, or list only the scalar parameters in `wrt(...)`",
-                    type_text(&p.ty)
-                ),
-            );
-        }
-    }
-
-    if !explicit && !broken && !container_reported && !params.iter().any(|p| p.is_float) {
+    if !explicit && !broken && !params.iter().any(|p| p.is_float) {
         match params.iter().find_map(|p| unbounded_generic(&p.ty)) {
             Some(g) => hint_bound(diag, g),
             None => diag.error(
@@ -278,23 +270,40 @@ fn strip_parens(mut ty: &Type) -> &Type {
     ty
 }
 
-/// Whether `ty` is an array or a slice, or a reference to one.
-fn is_container(ty: &Type) -> bool {
-    match strip_parens(ty) {
-        Type::Array(_) | Type::Slice(_) => true,
-        Type::Reference(r) => is_container(&r.elem),
-        _ => false,
+/// The gradient type of a parameter type: the same float for a float; `[G; N]` for `[T; N]`
+/// and `&[T; N]`; `Vec<G>` for `&[T]`, `&Vec<T>` and `Vec<T>`, where `G` is `T`'s gradient
+/// type (so `&[Vec<f64>]` has `Vec<Vec<f64>>`). `None` when the type cannot have a gradient.
+fn tangent_type(ty: &Type, is_float: &dyn Fn(&Type) -> bool) -> Option<Type> {
+    if is_float(ty) {
+        return Some(strip_parens(ty).clone());
     }
-}
-
-/// Whether `ty` mentions `f64`, `f32` or a float type parameter anywhere.
-fn type_mentions_float(ty: &Type, float_generics: &[Ident]) -> bool {
-    ty.to_token_stream().into_iter().any(|t| {
-        let text = t.to_string();
-        text == "f64" || text == "f32" || float_generics.iter().any(|g| *g == text)
-    }) || matches!(ty, Type::Reference(r) if type_mentions_float(&r.elem, float_generics))
-        || matches!(ty, Type::Array(a) if type_mentions_float(&a.elem, float_generics))
-        || matches!(ty, Type::Slice(s) if type_mentions_float(&s.elem, float_generics))
+    match strip_parens(ty) {
+        Type::Array(a) => {
+            let elem = tangent_type(&a.elem, is_float)?;
+            let len = &a.len;
+            Some(syn::parse_quote!([#elem; #len]))
+        }
+        Type::Slice(s) => {
+            let elem = tangent_type(&s.elem, is_float)?;
+            Some(syn::parse_quote!(::std::vec::Vec<#elem>))
+        }
+        Type::Reference(r) if !is_float(&r.elem) => tangent_type(&r.elem, is_float),
+        Type::Path(tp) if tp.qself.is_none() => {
+            let last = tp.path.segments.last()?;
+            if last.ident != "Vec" {
+                return None;
+            }
+            let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+                return None;
+            };
+            let Some(syn::GenericArgument::Type(elem)) = args.args.first() else {
+                return None;
+            };
+            let elem = tangent_type(elem, is_float)?;
+            Some(syn::parse_quote!(::std::vec::Vec<#elem>))
+        }
+        _ => None,
+    }
 }
 
 /// Type parameters with a `Float` or `Real` bound, inline or in the `where` clause.

@@ -12,6 +12,7 @@ use crate::ir::{Op, ValueId};
 
 /// Float methods of one operand with a derivative, and what each rule reads: `"x"` the operand,
 /// `"y"` the result, `""` only the adjoint. The runtime rule is `{name}_adjoint`.
+#[rustfmt::skip]
 pub const UNARY: &[(&str, &str)] = &[
     ("sin", "x"),
     ("cos", "x"),
@@ -44,6 +45,7 @@ pub const UNARY: &[(&str, &str)] = &[
 /// The operators and float methods of two operands, and what each side's rule reads (`l`, `r`
 /// the operands, `y` the result, in the runtime signature's order). The runtime rules are
 /// `{name}_adjoint_lhs` and `{name}_adjoint_rhs`.
+#[rustfmt::skip]
 pub const BINARY: &[(&str, &str, &str)] = &[
     ("add", "", ""),
     ("sub", "", ""),
@@ -63,6 +65,7 @@ const OPERATORS: &[&str] = &["add", "sub", "mul", "div", "rem"];
 
 /// Float methods whose result has derivative zero (or is not a float): the macro evaluates them
 /// as written and treats the result as a constant.
+#[rustfmt::skip]
 pub const ZERO_DERIVATIVE_METHODS: &[&str] = &[
     "floor",
     "ceil",
@@ -70,6 +73,8 @@ pub const ZERO_DERIVATIVE_METHODS: &[&str] = &[
     "round_ties_even",
     "trunc",
     "signum",
+    "len",
+    "is_empty",
     "is_nan",
     "is_infinite",
     "is_finite",
@@ -164,7 +169,7 @@ pub fn contributions(op: &Op, y: ValueId, wants: &dyn Fn(ValueId) -> bool) -> Ve
         }
     };
     match op {
-        Op::Param(_) | Op::Verbatim(_) => {}
+        Op::Param(_) | Op::Verbatim(..) | Op::Region | Op::Index(..) | Op::Element(..) => {}
         Op::Unary(f, _, x) => {
             let spec = UNARY
                 .iter()
@@ -176,6 +181,10 @@ pub fn contributions(op: &Op, y: ValueId, wants: &dyn Fn(ValueId) -> bool) -> Ve
                 format!("{}_adjoint", f.name),
                 resolve(spec, &[('x', *x)]),
             );
+        }
+        // `x * x`: one contribution, `d (x + x)`, as exact as two and one multiplication cheaper.
+        Op::Binary(f, _, l, r) if f.name == "mul" && l == r => {
+            push(*l, "square_adjoint".to_owned(), vec![Read::Value(*l)]);
         }
         Op::Binary(f, _, l, r) => {
             let (lhs, rhs) = BINARY

@@ -19,4 +19,4 @@ pub mod tangent;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
 pub use scalar::Real;
-pub use tangent::{Accumulate, Elementwise, ZeroLike};
+pub use tangent::{Accumulate, ElementValue, Elementwise, ZeroLike};

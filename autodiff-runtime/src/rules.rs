@@ -134,6 +134,8 @@ rules! {
     sub_adjoint_lhs(; d) => d;
     /// `y = l - r`: `dr = -d`.
     sub_adjoint_rhs(; d) => -d;
+    /// `y = x * x`: `dx = d (x + x)` (exactly `d x + d x`).
+    square_adjoint(x; d) => d * (x + x);
     /// `y = l * r`: `dl = d r`.
     mul_adjoint_lhs(r; d) => d * r;
     /// `y = l * r`: `dr = d l`.
@@ -227,6 +229,27 @@ pub fn accumulate<T: Accumulate>(adjoint: &mut T, contribution: T) {
 #[inline(always)]
 pub fn zero_like<X: ZeroLike + ?Sized>(x: &X) -> X::Tangent {
     x.zero_like()
+}
+
+/// Reads an element's adjoint and leaves zero in its place: the reverse of `a[i] = v`, whose
+/// old value no longer reaches the result.
+#[inline(always)]
+pub fn take<T: ZeroLike<Tangent = T>>(adjoint: &mut T) -> T {
+    let zero = adjoint.zero_like();
+    core::mem::replace(adjoint, zero)
+}
+
+/// The value of a loop's item over an array: the element, whether the loop visits it by
+/// reference (`x.iter()`) or by value.
+#[inline(always)]
+pub fn element_value<E: crate::tangent::ElementValue>(item: E) -> E::Value {
+    item.element_value()
+}
+
+/// Zero of a float type (the result an early `return` starts from).
+#[inline(always)]
+pub fn zero<T: Real>() -> T {
+    T::zero()
 }
 
 /// The seed `1` that `NAME_grad` passes to `NAME_vjp`.

@@ -27,6 +27,7 @@ pub trait Real:
     + Send
     + Sync
     + 'static
+    + crate::tangent::ElementValue<Value = Self>
 {
     /// `n` as this float type (exact for `|n| <= 2^24` in `f32`, always in `f64`).
     fn from_i32(n: i32) -> Self;

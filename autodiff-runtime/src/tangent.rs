@@ -25,6 +25,68 @@ impl<T: Real> ZeroLike for T {
     }
 }
 
+/// `&[T]` and `Vec<T>` have `Vec` gradients; arrays keep their length.
+impl<T: ZeroLike> ZeroLike for [T] {
+    type Tangent = Vec<T::Tangent>;
+    fn zero_like(&self) -> Vec<T::Tangent> {
+        self.iter().map(ZeroLike::zero_like).collect()
+    }
+}
+
+impl<T: ZeroLike> ZeroLike for Vec<T> {
+    type Tangent = Vec<T::Tangent>;
+    fn zero_like(&self) -> Vec<T::Tangent> {
+        self.as_slice().zero_like()
+    }
+}
+
+impl<T: ZeroLike, const N: usize> ZeroLike for [T; N] {
+    type Tangent = [T::Tangent; N];
+    fn zero_like(&self) -> [T::Tangent; N] {
+        core::array::from_fn(|i| self[i].zero_like())
+    }
+}
+
+/// The element a loop over an array yields, by value or by reference, as a value.
+pub trait ElementValue {
+    /// The element's type.
+    type Value;
+    /// The element.
+    fn element_value(self) -> Self::Value;
+}
+
+impl ElementValue for f32 {
+    type Value = f32;
+    #[inline(always)]
+    fn element_value(self) -> f32 {
+        self
+    }
+}
+
+impl ElementValue for f64 {
+    type Value = f64;
+    #[inline(always)]
+    fn element_value(self) -> f64 {
+        self
+    }
+}
+
+impl<T: Real> ElementValue for &T {
+    type Value = T;
+    #[inline(always)]
+    fn element_value(self) -> T {
+        *self
+    }
+}
+
+impl<T: Real> ElementValue for &mut T {
+    type Value = T;
+    #[inline(always)]
+    fn element_value(self) -> T {
+        *self
+    }
+}
+
 /// Adding one more contribution into an adjoint that already holds one.
 ///
 /// Generated code initialises an adjoint with its first contribution and calls this for every

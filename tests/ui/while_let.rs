@@ -1,10 +1,10 @@
 use autodiff::differentiate;
 
 #[differentiate]
-fn f(x: f64) -> f64 {
+fn f(x: f64, mut v: Vec<f64>) -> f64 {
     let mut s = x;
-    while s < 10.0 {
-        s *= 2.0;
+    while let Some(c) = v.pop() {
+        s = s * c;
     }
     s
 }

@@ -1,0 +1,249 @@
+//! The forward pass: the user's computation, one node a statement, with regions saving what
+//! their reverse pass needs.
+//!
+//! Input (IR): a loop carrying `s`, whose body reads `x[i]`.
+//! Output (abridged):
+//! ```text
+//! let mut __s_4 = __s_1;                                   // the carried value's binding
+//! let __t5 = IntoIterator::into_iter(0..n);
+//! let mut __tape_9 = Vec::with_capacity(size_hint(&__t5).0);
+//! for __i_6 in __t5 {
+//!     let __t7 = x[__i_6];
+//!     let __s_8 = __s_4 + __t7;
+//!     __tape_9.push((__i_6,));                             // what the reverse pass reads
+//!     __s_4 = __s_8;
+//! }
+//! let __s_10 = __s_4;                                      // the value after the loop
+//! ```
+//! A branch returns its merged values and, for each side, an `Option` of what that side's
+//! reverse pass reads: `let (__y_5, __saved_6, __saved_7) = if c { ...; (a, Some((..)), None) }
+//! else { ...; (b, None, Some((..))) };`.
+
+use proc_macro2::{Ident, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+
+use super::reverse::Context;
+use super::Plan;
+use crate::ir::{Block, CallForm, IfRegion, LoopKind, LoopRegion, Op, Stmt, ValueId};
+
+/// The forward pass of the function body.
+pub(super) fn pass(cx: &Context<'_>, plan: &Plan) -> TokenStream {
+    let mut out = TokenStream::new();
+    // Array parameters' adjoints, before anything can move the parameter.
+    for (a, zero) in cx.forward_arrays() {
+        if let Op::Param(_) = cx.graph.node(a).op {
+            let adjoint = cx.graph.adjoint_ident(a);
+            out.extend(quote!(let mut #adjoint = #zero;));
+        }
+    }
+    out.extend(block(cx, plan, &cx.graph.body));
+    out
+}
+
+fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
+    let graph = cx.graph;
+    let mut out = TokenStream::new();
+    let arrays_here: Vec<(ValueId, TokenStream)> = if b.id == 0 {
+        cx.forward_arrays()
+            .into_iter()
+            .filter(|(a, _)| !matches!(graph.node(*a).op, Op::Param(_)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::Eval(v) => {
+                let node = graph.node(*v);
+                let name = graph.value_ident(*v);
+                let ty = node.ty.as_ref().map(|t| quote!(: #t));
+                let mutability = node.mutable.then(|| quote!(mut));
+                let expr = expression(cx, &node.op);
+                out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
+                // An array's adjoint is made with the array, while its shape is at hand.
+                if let Some((_, zero)) = arrays_here.iter().find(|(a, _)| a == v) {
+                    let adjoint = graph.adjoint_ident(*v);
+                    out.extend(quote!(let mut #adjoint = #zero;));
+                }
+            }
+            Stmt::Verbatim { bindings, tokens } => {
+                if bindings.is_empty() {
+                    out.extend(tokens.clone());
+                } else {
+                    let binds = bindings.iter().map(|(ident, v)| {
+                        let value = graph.value_ident(*v);
+                        quote!(let #ident = #value;)
+                    });
+                    out.extend(quote!({ #(#binds)* #tokens }));
+                }
+            }
+            Stmt::Store {
+                array,
+                indices,
+                value,
+                span,
+            } => {
+                let array = graph.value_ident(*array);
+                let indices = indices.iter().map(|i| graph.value_ident(*i));
+                let value = graph.value_ident(*value);
+                out.extend(quote_spanned!(*span=> #array #([#indices])* = #value;));
+            }
+            Stmt::If(r) => out.extend(if_region(cx, plan, r)),
+            Stmt::Loop(l) => out.extend(loop_region(cx, plan, l)),
+        }
+    }
+    out
+}
+
+/// `(a, b, c,)` of the values a block saves.
+fn saved_tuple(cx: &Context<'_>, plan: &Plan, id: u32) -> TokenStream {
+    let saves = cx
+        .saves(plan, id)
+        .into_iter()
+        .map(|v| cx.graph.value_ident(v));
+    quote!((#(#saves,)*))
+}
+
+fn if_region(cx: &Context<'_>, plan: &Plan, r: &IfRegion) -> TokenStream {
+    let graph = cx.graph;
+    let cond = graph.value_ident(r.cond);
+    let then_body = block(cx, plan, &r.then_block);
+    let else_body = block(cx, plan, &r.else_block);
+    let mut outs: Vec<Ident> = r
+        .merges
+        .iter()
+        .map(|(o, _, _)| graph.value_ident(*o))
+        .collect();
+    let mut then_vals: Vec<TokenStream> = r
+        .merges
+        .iter()
+        .map(|(_, t, _)| graph.value_ident(*t).to_token_stream())
+        .collect();
+    let mut else_vals: Vec<TokenStream> = r
+        .merges
+        .iter()
+        .map(|(_, _, e)| graph.value_ident(*e).to_token_stream())
+        .collect();
+    if plan.has_reverse.contains(&r.then_saved) {
+        outs.push(graph.value_ident(r.then_saved));
+        outs.push(graph.value_ident(r.else_saved));
+        let then_saved = saved_tuple(cx, plan, r.then_block.id);
+        let else_saved = saved_tuple(cx, plan, r.else_block.id);
+        then_vals.push(quote!(::core::option::Option::Some(#then_saved)));
+        then_vals.push(quote!(::core::option::Option::None));
+        else_vals.push(quote!(::core::option::Option::None));
+        else_vals.push(quote!(::core::option::Option::Some(#else_saved)));
+    }
+    if outs.is_empty() {
+        if else_body.is_empty() {
+            return quote!(if #cond { #then_body });
+        }
+        return quote!(if #cond { #then_body } else { #else_body });
+    }
+    quote! {
+        let (#(#outs,)*) = if #cond {
+            #then_body
+            (#(#then_vals,)*)
+        } else {
+            #else_body
+            (#(#else_vals,)*)
+        };
+    }
+}
+
+fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
+    let graph = cx.graph;
+    let mut out = TokenStream::new();
+    for c in &l.carried {
+        let phi = graph.value_ident(c.phi);
+        let init = graph.value_ident(c.init);
+        let mutability = (c.next != c.phi).then(|| quote!(mut));
+        out.extend(quote!(let #mutability #phi = #init;));
+    }
+    let taped = plan.has_reverse.contains(&l.tape);
+    let tape = graph.value_ident(l.tape);
+    if taped {
+        out.extend(match &l.kind {
+            LoopKind::For { iter, .. } => {
+                let iter = graph.value_ident(*iter);
+                quote!(let mut #tape = ::std::vec::Vec::with_capacity(::core::iter::Iterator::size_hint(&#iter).0);)
+            }
+            LoopKind::Loop => quote!(let mut #tape = ::std::vec::Vec::new();),
+        });
+    }
+    let mut body = block(cx, plan, &l.body);
+    if taped {
+        let saved = saved_tuple(cx, plan, l.body.id);
+        body.extend(quote!(#tape.push(#saved);));
+    }
+    for c in &l.carried {
+        if c.next != c.phi {
+            let phi = graph.value_ident(c.phi);
+            let next = graph.value_ident(c.next);
+            body.extend(quote!(#phi = #next;));
+        }
+    }
+    if let Some(broke) = l.broke {
+        let broke = graph.value_ident(broke);
+        body.extend(quote!(if #broke { break; }));
+    }
+    out.extend(match &l.kind {
+        LoopKind::For { iter, pattern, .. } => {
+            let iter = graph.value_ident(*iter);
+            quote_spanned!(l.span=> for #pattern in #iter { #body })
+        }
+        LoopKind::Loop => quote_spanned!(l.span=> loop { #body }),
+    });
+    for c in &l.carried {
+        let exit = graph.value_ident(c.exit);
+        let phi = graph.value_ident(c.phi);
+        out.extend(quote!(let #exit = #phi;));
+    }
+    out
+}
+
+/// The expression a node evaluates, in the user's spelling.
+fn expression(cx: &Context<'_>, op: &Op) -> TokenStream {
+    let graph = cx.graph;
+    let rt = cx.rt;
+    let v = |id: &ValueId| graph.value_ident(*id);
+    let call = |form: &CallForm, args: &[&ValueId]| {
+        let args: Vec<Ident> = args.iter().map(|a| v(a)).collect();
+        match form {
+            CallForm::Method(m) => {
+                let (recv, rest) = (&args[0], &args[1..]);
+                quote!(#recv.#m(#(#rest),*))
+            }
+            CallForm::Path(p) => quote!(#p(#(#args),*)),
+        }
+    };
+    match op {
+        Op::Param(_) | Op::Region => quote!(),
+        Op::Verbatim(tokens, _) => tokens.clone(),
+        Op::Unary(f, _, x) if f.name == "neg" => {
+            let x = v(x);
+            quote!(-#x)
+        }
+        Op::Unary(_, form, x) => call(form, &[x]),
+        Op::Binary(f, None, l, r) => {
+            let (l, r) = (v(l), v(r));
+            match f.name {
+                "add" => quote!(#l + #r),
+                "sub" => quote!(#l - #r),
+                "mul" => quote!(#l * #r),
+                "div" => quote!(#l / #r),
+                _ => quote!(#l % #r),
+            }
+        }
+        Op::Binary(_, Some(form), l, r) => call(form, &[l, r]),
+        Op::Powi(form, x, n) => call(form, &[x, n]),
+        Op::MulAdd(form, a, b, c) | Op::Clamp(form, a, b, c) => call(form, &[a, b, c]),
+        Op::Copy(x) => v(x).to_token_stream(),
+        Op::Index(a, indices) => {
+            let a = v(a);
+            let indices = indices.iter().map(v);
+            quote!(#a #([#indices])*)
+        }
+        Op::Element(_, _, item) => quote!(#rt::element_value(#item)),
+    }
+}

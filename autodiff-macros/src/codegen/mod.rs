@@ -1,0 +1,361 @@
+//! Code generation: the companions `NAME_vjp` and `NAME_grad`.
+//!
+//! Input:
+//! ```text
+//! #[differentiate]
+//! fn f(x: f64, y: f64) -> f64 { let a = x * y; a.sin() }
+//! ```
+//! Output (abridged):
+//! ```text
+//! fn f_vjp(x: f64, y: f64, d_out: f64) -> (f64, (f64, f64)) {
+//!     let __a_2 = x * y;                                   // forward: the user's code,
+//!     let __t3 = __a_2.sin();                              // one node a line
+//!     let __d_a_2 = rt::sin_adjoint(&__a_2, &d_out);       // reverse, last node first
+//!     let __d_x_0 = rt::mul_adjoint_lhs(&y, &__d_a_2);
+//!     let __d_y_1 = rt::mul_adjoint_rhs(&x, &__d_a_2);
+//!     (__t3, (__d_x_0, __d_y_1))
+//! }
+//! fn f_grad(x: f64, y: f64) -> (f64, (f64, f64)) { f_vjp(x, y, rt::one()) }
+//! ```
+//!
+//! [`forward`] replays the user's code, saving what the reverse pass of a branch or a loop body
+//! needs; [`reverse`] writes the adjoints, mirroring the regions. The reverse pass is generated
+//! twice: a first run finds which values it reads and which adjoints it accumulates into, so
+//! that the forward pass saves exactly those and the second run declares `mut` only where needed.
+
+mod forward;
+mod reverse;
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{format_ident, quote, ToTokens};
+use syn::{Attribute, ItemFn};
+
+use crate::analyze::Activity;
+use crate::args::Options;
+use crate::ir::{Block, Graph, LoopKind, Op, Stmt, ValueId};
+use crate::parse::Signature;
+
+/// What the first run of the reverse pass found.
+#[derive(Default)]
+struct Plan {
+    /// Forward values the reverse pass reads.
+    referenced: HashSet<ValueId>,
+    /// Values whose adjoint gets more than one contribution (declared `mut`).
+    accumulated: HashSet<ValueId>,
+    /// Regions (by their saved value or tape) whose reverse pass is not empty.
+    has_reverse: HashSet<ValueId>,
+}
+
+/// Where each value is defined, and which values are arrays.
+struct Layout {
+    /// The block each value is defined in (0: the function body).
+    home: HashMap<ValueId, u32>,
+    /// Values indexed, iterated or written as arrays.
+    arrays: HashSet<ValueId>,
+}
+
+impl Layout {
+    fn of(graph: &Graph) -> Self {
+        let mut layout = Layout {
+            home: HashMap::new(),
+            arrays: HashSet::new(),
+        };
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+            if let Op::Param(_) = node.op {
+                layout.home.insert(v, 0);
+            }
+            if let Op::Index(a, _) | Op::Element(a, _, _) = node.op {
+                layout.arrays.insert(a);
+            }
+        }
+        layout.walk(&graph.body);
+        layout
+    }
+
+    fn walk(&mut self, block: &Block) {
+        for stmt in &block.stmts {
+            match stmt {
+                Stmt::Eval(v) => {
+                    self.home.insert(*v, block.id);
+                }
+                Stmt::Verbatim { .. } => {}
+                Stmt::Store { array, .. } => {
+                    self.arrays.insert(*array);
+                }
+                Stmt::If(r) => {
+                    for (out, _, _) in &r.merges {
+                        self.home.insert(*out, block.id);
+                    }
+                    self.home.insert(r.then_saved, block.id);
+                    self.home.insert(r.else_saved, block.id);
+                    self.walk(&r.then_block);
+                    self.walk(&r.else_block);
+                }
+                Stmt::Loop(l) => {
+                    self.home.insert(l.tape, block.id);
+                    for c in &l.carried {
+                        self.home.insert(c.exit, block.id);
+                        self.home.insert(c.phi, l.body.id);
+                    }
+                    if let LoopKind::For { bound, .. } = &l.kind {
+                        for v in bound {
+                            self.home.insert(*v, l.body.id);
+                        }
+                    }
+                    self.walk(&l.body);
+                }
+            }
+        }
+    }
+
+    fn home(&self, v: ValueId) -> u32 {
+        self.home.get(&v).copied().unwrap_or(0)
+    }
+}
+
+/// The companions' names, signatures and docs, shared by the real expansion and the fallback.
+struct Companions<'a> {
+    item: &'a ItemFn,
+    sig: &'a Signature,
+    /// `::autodiff::__private`.
+    rt: TokenStream,
+    d_out: Ident,
+}
+
+impl<'a> Companions<'a> {
+    fn new(item: &'a ItemFn, sig: &'a Signature, options: &Options) -> Self {
+        let krate = &options.krate;
+        Companions {
+            item,
+            sig,
+            rt: quote!(#krate::__private),
+            d_out: Ident::new("d_out", Span::mixed_site()),
+        }
+    }
+
+    fn names(&self) -> (Ident, Ident) {
+        let name = &self.item.sig.ident;
+        (
+            format_ident!("{}_vjp", name),
+            format_ident!("{}_grad", name),
+        )
+    }
+
+    /// The gradient's type: the active parameters' gradient types, bare for one, a tuple for
+    /// several.
+    fn grad_type(&self) -> TokenStream {
+        let tys: Vec<TokenStream> = self
+            .sig
+            .active()
+            .map(|p| {
+                p.tangent
+                    .as_ref()
+                    .map_or_else(|| p.ty.to_token_stream(), ToTokens::to_token_stream)
+            })
+            .collect();
+        match tys.as_slice() {
+            [one] => one.clone(),
+            many => quote!((#(#many),*)),
+        }
+    }
+
+    /// Attributes the companions inherit: conditional compilation and lint levels.
+    fn inherited_attrs(&self) -> Vec<&Attribute> {
+        self.item
+            .attrs
+            .iter()
+            .filter(|a| {
+                ["cfg", "cfg_attr", "allow", "warn", "deny", "inline"]
+                    .iter()
+                    .any(|name| a.path().is_ident(name))
+            })
+            .collect()
+    }
+
+    /// The function's generic arguments, `::<T, N>`, to name it or its companions explicitly;
+    /// `None` when it has `impl Trait` parameters, which forbid that.
+    fn turbofish(&self) -> Option<TokenStream> {
+        let has_impl_trait = self.sig.params.iter().any(|p| {
+            p.ty.to_token_stream()
+                .into_iter()
+                .any(|t| t.to_string() == "impl")
+        });
+        if has_impl_trait {
+            return None;
+        }
+        let args: Vec<TokenStream> = self
+            .item
+            .sig
+            .generics
+            .params
+            .iter()
+            .filter_map(|p| match p {
+                syn::GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+                syn::GenericParam::Const(c) => Some(c.ident.to_token_stream()),
+                syn::GenericParam::Lifetime(_) => None,
+            })
+            .collect();
+        Some(if args.is_empty() {
+            TokenStream::new()
+        } else {
+            quote!(::<#(#args),*>)
+        })
+    }
+
+    /// The function's generics with `T: Real` added to each float type parameter, beside the
+    /// user's own `Float` bound (inline or in the `where` clause, wherever the user put it).
+    fn generics_with_real_bounds(&self) -> syn::Generics {
+        let mut generics = self.item.sig.generics.clone();
+        let rt = &self.rt;
+        let real: syn::TypeParamBound = syn::parse_quote!(#rt::Real);
+        for g in &self.sig.float_generics {
+            let in_where = generics.where_clause.as_mut().and_then(|wc| {
+                wc.predicates.iter_mut().find_map(|p| match p {
+                    syn::WherePredicate::Type(pt)
+                        if matches!(&pt.bounded_ty, syn::Type::Path(tp) if tp.path.is_ident(g)) =>
+                    {
+                        Some(pt)
+                    }
+                    _ => None,
+                })
+            });
+            if let Some(pt) = in_where {
+                pt.bounds.push(real.clone());
+                continue;
+            }
+            for p in &mut generics.params {
+                if let syn::GenericParam::Type(tp) = p {
+                    if tp.ident == *g {
+                        tp.bounds.push(real.clone());
+                    }
+                }
+            }
+        }
+        generics
+    }
+
+    /// `NAME_vjp` and `NAME_grad` around the given `NAME_vjp` body.
+    fn emit(&self, vjp_body: &TokenStream) -> TokenStream {
+        let item = self.item;
+        let vis = &item.vis;
+        let name = &item.sig.ident;
+        let Some(ret) = &self.sig.ret else {
+            return TokenStream::new();
+        };
+        let (vjp, grad) = self.names();
+        let generics = self.generics_with_real_bounds();
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let params: Vec<TokenStream> = self
+            .sig
+            .params
+            .iter()
+            .map(|p| {
+                let (ident, ty) = (&p.ident, &p.ty);
+                let mutability = p.mutable.then(|| quote!(mut));
+                quote!(#mutability #ident: #ty)
+            })
+            .collect();
+        let grad_params = self.sig.params.iter().map(|p| {
+            let (ident, ty) = (&p.ident, &p.ty);
+            quote!(#ident: #ty)
+        });
+        let args = self.sig.params.iter().map(|p| &p.ident);
+        let grad_ty = self.grad_type();
+        let d_out = &self.d_out;
+        let rt = &self.rt;
+        let attrs = self.inherited_attrs();
+        let turbofish = self.turbofish();
+        let use_of_original = turbofish.as_ref().map(|t| quote!(let _ = #name #t;));
+        let wrt: Vec<String> = self
+            .sig
+            .active()
+            .map(|p| format!("`{}`", p.ident))
+            .collect();
+        let wrt = wrt.join(", ");
+        let grad_shape = if self.sig.active().count() == 1 {
+            "the gradient".to_owned()
+        } else {
+            "the gradient, a tuple with one entry per active parameter in argument order".to_owned()
+        };
+        let vjp_doc = format!(
+            " Reverse mode of [`{name}`]: its value and the vector-Jacobian product with `d_out`, with respect to {wrt}.\n\n Returns `(value, grad)`, {grad_shape}, each entry scaled by `d_out`. Generated by `#[differentiate]`; other differentiated functions call this."
+        );
+        let grad_doc = format!(
+            " Value and gradient of [`{name}`] with respect to {wrt}.\n\n Returns `(value, grad)`: `value` is exactly what `{name}` returns, and `grad` is {grad_shape}. Generated by `#[differentiate]`."
+        );
+        let call_turbofish = turbofish.unwrap_or_default();
+        quote! {
+            #[doc = #vjp_doc]
+            #(#attrs)*
+            #[allow(dead_code, reason = "a companion the user may not call")]
+            #[allow(unused_mut, reason = "a parameter the user declared `mut` may be changed only through its own value")]
+            #vis fn #vjp #impl_generics (#(#params,)* #d_out: #ret) -> (#ret, #grad_ty) #where_clause {
+                #use_of_original
+                #vjp_body
+            }
+
+            #[doc = #grad_doc]
+            #(#attrs)*
+            #[allow(dead_code, reason = "a companion the user may not call")]
+            #[inline]
+            #[must_use]
+            #vis fn #grad #impl_generics (#(#grad_params),*) -> (#ret, #grad_ty) #where_clause {
+                #vjp #call_turbofish (#(#args,)* #rt::one())
+            }
+        }
+    }
+}
+
+/// The companions of a function that lowered without errors.
+///
+/// # Errors
+/// Structural limits found while generating (an active array created inside a loop from
+/// something other than a constant), reported at the user's code.
+pub fn generate(
+    item: &ItemFn,
+    sig: &Signature,
+    graph: &Graph,
+    activity: &Activity,
+    options: &Options,
+) -> syn::Result<TokenStream> {
+    let companions = Companions::new(item, sig, options);
+    let layout = Layout::of(graph);
+    let cx = reverse::Context {
+        graph,
+        activity,
+        layout: &layout,
+        rt: &companions.rt,
+        d_out: &companions.d_out,
+        sig,
+    };
+    // First run: what the reverse pass reads and accumulates.
+    let (_, plan, _) = reverse::sweep(&cx, &Plan::default())?;
+    let forward = forward::pass(&cx, &plan);
+    let (reverse, _, grads) = reverse::sweep(&cx, &plan)?;
+    let grad = match grads.as_slice() {
+        [one] => one.clone(),
+        many => quote!((#(#many),*)),
+    };
+    let value = graph.value_ident(graph.ret);
+    let body = quote! {
+        #forward
+        #reverse
+        (#value, #grad)
+    };
+    Ok(companions.emit(&body))
+}
+
+/// Companions with the right signatures and an unreachable body, emitted beside the errors so
+/// that callers of `NAME_grad` do not get a second error.
+pub fn fallback(item: &ItemFn, sig: &Signature, options: &Options) -> TokenStream {
+    let companions = Companions::new(item, sig, options);
+    let params = sig.params.iter().map(|p| &p.ident);
+    let d_out = &companions.d_out;
+    companions.emit(&quote! {
+        let _ = (#(#params,)* #d_out);
+        ::core::unreachable!("#[differentiate] reported an error for this function")
+    })
+}

@@ -1,0 +1,470 @@
+//! The reverse sweep: adjoint statements, last statement first, mirroring the regions.
+//!
+//! Input (IR): `%5 = mul(%3, %4)` in a loop body, `%3` carried.
+//! Output (abridged):
+//! ```text
+//! let mut __carry_s_3 = d_out;                      // the carried value's adjoint
+//! for (__s_3, __t4) in __tape_9.into_iter().rev() {  // one saved entry per iteration, last first
+//!     let __d_s_5 = __carry_s_3;                     // what the next iteration's start received
+//!     let __d_s_3 = rt::mul_adjoint_lhs(&__t4, &__d_s_5);
+//!     ...
+//!     __carry_s_3 = __d_s_3;                         // on to the previous iteration
+//! }
+//! ```
+//!
+//! Adjoints live in scopes that mirror the forward blocks. The first contribution to a value
+//! defined in the current block declares its adjoint; a contribution inside a branch or a loop
+//! to a value defined outside it needs the adjoint to exist before the region, so the region's
+//! reverse is preceded by a zero start for those (`zero_like`), the one place zeros are truly
+//! needed. Array adjoints are zero-filled when the array is made.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
+
+use super::{Layout, Plan};
+use crate::analyze::Activity;
+use crate::ir::{Block, Graph, IfRegion, LoopRegion, Op, Stmt, ValueId};
+use crate::parse::Signature;
+use crate::rules;
+
+/// What both sweeps and the forward pass work from.
+pub(super) struct Context<'a> {
+    pub graph: &'a Graph,
+    pub activity: &'a Activity,
+    pub layout: &'a Layout,
+    pub rt: &'a TokenStream,
+    pub d_out: &'a Ident,
+    pub sig: &'a Signature,
+}
+
+impl Context<'_> {
+    /// The values block `id` saves for its reverse pass, in a fixed order.
+    pub fn saves(&self, plan: &Plan, id: u32) -> Vec<ValueId> {
+        let mut out: Vec<ValueId> = plan
+            .referenced
+            .iter()
+            .copied()
+            .filter(|v| id != 0 && self.layout.home(*v) == id)
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Active arrays whose adjoint the forward pass declares (parameters and arrays of the
+    /// function body), with the expression giving their zero.
+    pub fn forward_arrays(&self) -> Vec<(ValueId, TokenStream)> {
+        let rt = self.rt;
+        let mut out: Vec<(ValueId, TokenStream)> = Vec::new();
+        for &a in &self.layout.arrays {
+            if !self.activity.is_active(a) || self.layout.home(a) != 0 {
+                continue;
+            }
+            let zero = match self.graph.node(a).op {
+                Op::Param(i) => {
+                    let p = &self.sig.params[i];
+                    let ident = &p.ident;
+                    if p.is_ref {
+                        quote!(#rt::zero_like(#ident))
+                    } else {
+                        quote!(#rt::zero_like(&#ident))
+                    }
+                }
+                _ => {
+                    let ident = self.graph.value_ident(a);
+                    quote!(#rt::zero_like(&#ident))
+                }
+            };
+            out.push((a, zero));
+        }
+        out.sort_by_key(|(a, _)| *a);
+        out
+    }
+}
+
+/// Generates the reverse sweep. Returns its tokens, what it found (for the next run), and the
+/// gradient expression of each active parameter.
+pub(super) fn sweep(
+    cx: &Context<'_>,
+    plan: &Plan,
+) -> syn::Result<(TokenStream, Plan, Vec<TokenStream>)> {
+    let mut s = Sweep {
+        cx,
+        plan,
+        found: Plan::default(),
+        scopes: Vec::new(),
+        escaped: Vec::new(),
+        errors: None,
+    };
+    let graph = cx.graph;
+    let mut top = HashMap::new();
+    let active_result = cx.activity.is_active(graph.ret);
+    if active_result {
+        top.insert(graph.ret, cx.d_out.clone());
+    }
+    for (a, _) in cx.forward_arrays() {
+        top.insert(a, graph.adjoint_ident(a));
+    }
+    s.scopes.push((0, top));
+    let tokens = if active_result {
+        s.block_body(&graph.body, Vec::new(), &[])
+    } else {
+        TokenStream::new()
+    };
+    // Parameters' gradients: their adjoint, or zero if nothing reached them.
+    let rt = cx.rt;
+    let mut grads = Vec::new();
+    for (i, p) in cx.sig.params.iter().enumerate().filter(|(_, p)| p.active) {
+        let value = graph
+            .nodes
+            .iter()
+            .position(|n| matches!(n.op, Op::Param(j) if j == i));
+        let adjoint = value.and_then(|v| s.lookup(ValueId(u32::try_from(v).unwrap_or(u32::MAX))));
+        let ident = &p.ident;
+        grads.push(match adjoint {
+            Some(a) => quote!(#a),
+            None if p.is_ref => quote!(#rt::zero_like(#ident)),
+            None => quote!(#rt::zero_like(&#ident)),
+        });
+    }
+    match s.errors {
+        Some(e) => Err(e),
+        None => Ok((tokens, s.found, grads)),
+    }
+}
+
+struct Sweep<'a> {
+    cx: &'a Context<'a>,
+    plan: &'a Plan,
+    found: Plan,
+    /// Declared adjoints by scope, innermost last, each with its block's id.
+    scopes: Vec<(u32, HashMap<ValueId, Ident>)>,
+    /// Values that got a contribution in a region but are defined outside it: their adjoint
+    /// must be declared (as zero) before the region.
+    escaped: Vec<ValueId>,
+    errors: Option<syn::Error>,
+}
+
+impl Sweep<'_> {
+    fn lookup(&self, v: ValueId) -> Option<Ident> {
+        self.scopes
+            .iter()
+            .rev()
+            .find_map(|(_, s)| s.get(&v).cloned())
+    }
+
+    fn current_block(&self) -> u32 {
+        self.scopes.last().map_or(0, |(id, _)| *id)
+    }
+
+    fn declare(&mut self, v: ValueId, ident: Ident) {
+        if let Some((_, scope)) = self.scopes.last_mut() {
+            scope.insert(v, ident);
+        }
+    }
+
+    /// A forward value the reverse pass reads.
+    fn value(&mut self, v: ValueId) -> Ident {
+        self.found.referenced.insert(v);
+        self.cx.graph.value_ident(v)
+    }
+
+    fn error(&mut self, span: Span, message: &str) {
+        let e = syn::Error::new(span, message);
+        match &mut self.errors {
+            Some(all) => all.combine(e),
+            None => self.errors = Some(e),
+        }
+    }
+
+    /// Adds `expr` into `target`'s adjoint.
+    fn contribute(
+        &mut self,
+        target: ValueId,
+        expr: &TokenStream,
+        span: Span,
+        out: &mut TokenStream,
+    ) {
+        let rt = self.cx.rt;
+        if let Some(adjoint) = self.lookup(target) {
+            self.found.accumulated.insert(target);
+            out.extend(quote_spanned!(span=> #rt::accumulate(&mut #adjoint, #expr);));
+        } else if self.cx.layout.home(target) == self.current_block() {
+            let adjoint = self.cx.graph.adjoint_ident(target);
+            let mutability = self.plan.accumulated.contains(&target).then(|| quote!(mut));
+            out.extend(quote_spanned!(span=> let #mutability #adjoint = #expr;));
+            self.declare(target, adjoint);
+        } else {
+            let adjoint = self.cx.graph.adjoint_ident(target);
+            self.found.accumulated.insert(target);
+            self.escaped.push(target);
+            out.extend(quote_spanned!(span=> #rt::accumulate(&mut #adjoint, #expr);));
+        }
+    }
+
+    /// Zero starts, before a region, for the values defined in this block that the region
+    /// contributed to; the others are left for the enclosing block.
+    fn declare_escaped(&mut self, escaped: Vec<ValueId>) -> TokenStream {
+        let rt = self.cx.rt;
+        let mut out = TokenStream::new();
+        let here = self.current_block();
+        let mut seen = Vec::new();
+        for t in escaped {
+            if seen.contains(&t) || self.lookup(t).is_some() {
+                continue;
+            }
+            seen.push(t);
+            if self.cx.layout.home(t) == here {
+                let adjoint = self.cx.graph.adjoint_ident(t);
+                let witness = self.value(t);
+                out.extend(quote!(let mut #adjoint = #rt::zero_like(&#witness);));
+                self.declare(t, adjoint);
+            } else {
+                self.escaped.push(t);
+            }
+        }
+        out
+    }
+
+    /// The reverse of a block, in a scope of its own: `seeds` first (adjoints flowing in from
+    /// after the block), then its statements last first, then `outs` (`cell = d(value)`).
+    fn block(
+        &mut self,
+        b: &Block,
+        seeds: Vec<(ValueId, TokenStream)>,
+        outs: &[(Ident, ValueId)],
+    ) -> TokenStream {
+        self.scopes.push((b.id, HashMap::new()));
+        let tokens = self.block_body(b, seeds, outs);
+        self.scopes.pop();
+        tokens
+    }
+
+    fn block_body(
+        &mut self,
+        b: &Block,
+        seeds: Vec<(ValueId, TokenStream)>,
+        outs: &[(Ident, ValueId)],
+    ) -> TokenStream {
+        let rt = self.cx.rt;
+        let mut out = TokenStream::new();
+        if b.id != 0 {
+            self.declare_local_arrays(b, &mut out);
+        }
+        for (target, expr) in seeds {
+            self.contribute(target, &expr, Span::call_site(), &mut out);
+        }
+        for stmt in b.stmts.iter().rev() {
+            match stmt {
+                Stmt::Eval(v) => self.node(*v, &mut out),
+                Stmt::Verbatim { .. } => {}
+                Stmt::Store {
+                    array,
+                    indices,
+                    value,
+                    span,
+                } => {
+                    let Some(d_array) = self.lookup(*array) else {
+                        continue;
+                    };
+                    let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
+                    let take = quote_spanned!(*span=> #rt::take(&mut #d_array #([#indices])*));
+                    if self.cx.activity.is_active(*value) {
+                        self.contribute(*value, &take, *span, &mut out);
+                    } else {
+                        out.extend(quote!(#take;));
+                    }
+                }
+                Stmt::If(r) => self.if_region(r, &mut out),
+                Stmt::Loop(l) => self.loop_region(l, &mut out),
+            }
+        }
+        for (cell, phi) in outs {
+            let next = match self.lookup(*phi) {
+                Some(d) => quote!(#d),
+                None => quote!(#rt::zero_like(&#cell)),
+            };
+            out.extend(quote!(#cell = #next;));
+        }
+        out
+    }
+
+    /// Adjoints of arrays made inside this block: zero, shaped by evaluating the array's
+    /// constant initialiser again.
+    fn declare_local_arrays(&mut self, b: &Block, out: &mut TokenStream) {
+        let rt = self.cx.rt;
+        let mut arrays: Vec<ValueId> = self
+            .cx
+            .layout
+            .arrays
+            .iter()
+            .copied()
+            .filter(|a| self.cx.layout.home(*a) == b.id && self.cx.activity.is_active(*a))
+            .collect();
+        arrays.sort();
+        for a in arrays {
+            let node = self.cx.graph.node(a);
+            let Op::Verbatim(init, reads) = &node.op else {
+                self.error(
+                    node.span,
+                    "an active array made inside a loop or a branch must start from a constant, as in `vec![0.0; n]` or `[0.0; N]`: make it from one, or before the loop",
+                );
+                continue;
+            };
+            for r in reads {
+                self.value(*r);
+            }
+            let adjoint = self.cx.graph.adjoint_ident(a);
+            out.extend(quote!(let mut #adjoint = #rt::zero_like(&(#init));));
+            self.declare(a, adjoint);
+        }
+    }
+
+    /// The reverse of one evaluated node.
+    fn node(&mut self, v: ValueId, out: &mut TokenStream) {
+        let cx = self.cx;
+        if !cx.activity.is_active(v) {
+            return;
+        }
+        let Some(d) = self.lookup(v) else { return };
+        let node = cx.graph.node(v);
+        let rt = cx.rt;
+        match &node.op {
+            Op::Index(array, indices) => {
+                let Some(d_array) = self.lookup(*array) else {
+                    return;
+                };
+                let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
+                out.extend(
+                    quote_spanned!(node.span=> #rt::accumulate(&mut #d_array #([#indices])*, #d);),
+                );
+            }
+            Op::Element(array, counter, _) => {
+                let Some(d_array) = self.lookup(*array) else {
+                    return;
+                };
+                let counter = self.value(*counter);
+                out.extend(
+                    quote_spanned!(node.span=> #rt::accumulate(&mut #d_array[#counter], #d);),
+                );
+            }
+            op => {
+                let wants = |o: ValueId| cx.activity.is_active(o);
+                for c in rules::contributions(op, v, &wants) {
+                    for read in &c.reads {
+                        let (rules::Read::Value(r) | rules::Read::Int(r)) = read;
+                        self.found.referenced.insert(*r);
+                    }
+                    let value = |x: ValueId| cx.graph.value_ident(x);
+                    let expr = rules::render(&c, rt, &value, &d);
+                    self.contribute(c.target, &expr, node.span, out);
+                }
+            }
+        }
+    }
+
+    /// `if let Some(saved) = then_saved { reverse of then } else if let ...`.
+    fn if_region(&mut self, r: &IfRegion, out: &mut TokenStream) {
+        let rt = self.cx.rt;
+        let outer_escaped = std::mem::take(&mut self.escaped);
+        let seeds_for = |this: &mut Self, pick: fn(&(ValueId, ValueId, ValueId)) -> ValueId| {
+            let mut seeds = Vec::new();
+            for m in &r.merges {
+                if this.cx.activity.is_active(m.0) {
+                    if let Some(d) = this.lookup(m.0) {
+                        seeds.push((pick(m), quote!(#rt::pass_adjoint(&#d))));
+                    }
+                }
+            }
+            seeds
+        };
+        let then_seeds = seeds_for(self, |m| m.1);
+        let else_seeds = seeds_for(self, |m| m.2);
+        let then_tokens = self.block(&r.then_block, then_seeds, &[]);
+        let else_tokens = self.block(&r.else_block, else_seeds, &[]);
+        let escaped = std::mem::replace(&mut self.escaped, outer_escaped);
+        if then_tokens.is_empty() && else_tokens.is_empty() {
+            self.escaped.extend(escaped);
+            return;
+        }
+        self.found.has_reverse.insert(r.then_saved);
+        let then_saved = self.value(r.then_saved);
+        let else_saved = self.value(r.else_saved);
+        let then_pat = self
+            .cx
+            .saves(self.plan, r.then_block.id)
+            .into_iter()
+            .map(|v| self.cx.graph.value_ident(v));
+        let else_pat = self
+            .cx
+            .saves(self.plan, r.else_block.id)
+            .into_iter()
+            .map(|v| self.cx.graph.value_ident(v));
+        out.extend(self.declare_escaped(escaped));
+        out.extend(quote! {
+            if let ::core::option::Option::Some((#(#then_pat,)*)) = #then_saved {
+                #then_tokens
+            } else if let ::core::option::Option::Some((#(#else_pat,)*)) = #else_saved {
+                #else_tokens
+            }
+        });
+    }
+
+    /// The loop run backwards over its tape, carrying the adjoints of its carried values.
+    fn loop_region(&mut self, l: &LoopRegion, out: &mut TokenStream) {
+        let rt = self.cx.rt;
+        let graph = self.cx.graph;
+        let outer_escaped = std::mem::take(&mut self.escaped);
+        let carried: Vec<_> = l
+            .carried
+            .iter()
+            .filter(|c| self.cx.activity.is_active(c.phi))
+            .collect();
+        let mut cells = Vec::new();
+        let mut inits = TokenStream::new();
+        let mut seeds = Vec::new();
+        let mut outs = Vec::new();
+        for c in &carried {
+            let phi = graph.adjoint_ident(c.phi).to_string();
+            let cell = Ident::new(&format!("__carry{}", &phi[3..]), Span::mixed_site());
+            let start = match self.lookup(c.exit) {
+                Some(d) => quote!(#rt::pass_adjoint(&#d)),
+                None => {
+                    let exit = self.value(c.exit);
+                    quote!(#rt::zero_like(&#exit))
+                }
+            };
+            inits.extend(quote!(let mut #cell = #start;));
+            seeds.push((c.next, quote!(#rt::pass_adjoint(&#cell))));
+            outs.push((cell.clone(), c.phi));
+            cells.push((cell, c.init));
+        }
+        let body = self.block(&l.body, seeds, &outs);
+        let escaped = std::mem::replace(&mut self.escaped, outer_escaped);
+        if body.is_empty() && carried.is_empty() {
+            self.escaped.extend(escaped);
+            return;
+        }
+        self.found.has_reverse.insert(l.tape);
+        let tape = self.value(l.tape);
+        let pattern: Vec<Ident> = self
+            .cx
+            .saves(self.plan, l.body.id)
+            .into_iter()
+            .map(|v| graph.value_ident(v))
+            .collect();
+        out.extend(self.declare_escaped(escaped));
+        out.extend(quote! {
+            #inits
+            for (#(#pattern,)*) in ::core::iter::IntoIterator::into_iter(#tape).rev() {
+                #body
+            }
+        });
+        for (cell, init) in cells {
+            if self.cx.activity.is_active(init) {
+                self.contribute(init, &quote!(#cell), l.span, out);
+            }
+        }
+    }
+}

@@ -1,0 +1,631 @@
+//! Branches and loops: `if`, `match` on inactive values, `for`, `while`, `loop`, and the
+//! `break`, `continue` and `return` that leave them.
+//!
+//! Input:
+//! ```text
+//! let mut s = 0.0;
+//! for i in 0..n { if i % 2 == 0 { continue; } s += x * i as f64; }
+//! ```
+//! Output (abridged):
+//! ```text
+//! %4 = verbatim `0.0` ; s
+//! for [i] in `...` carry [%6 = (%4, %12) -> %13] {
+//!   %8 = verbatim `false`                     ; the iteration's exit flag
+//!   %9 = verbatim `__i_7 % 2 == 0`
+//!   if %9 { %10 = verbatim `true` } else { } merge [%11 = (%10, %8)]
+//!   if !%11 { ... %12 = add(%6, ...) ; s } merge [...]
+//! }
+//! ```
+//!
+//! A variable a branch changes is merged: the `if` produces a new value from each branch's. A
+//! variable a loop changes is carried: one value for each iteration's start (`phi`), updated
+//! from the body's end (`next`), and read after the loop (`exit`). `break`, `continue` and
+//! `return` set flags (synthetic variables) instead of jumping: the statements after one that
+//! may leave run under `if !flag`, and the loop ends after an iteration that set `broke`. So
+//! every region has one entry and one exit, which is what the reverse pass mirrors.
+
+use proc_macro2::Span;
+use quote::{quote, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
+use syn::{Expr, Pat};
+
+use super::scan::{self, strip_parens, PatternIdents, StripMut};
+use super::{Ending, LoopCx, Lowerer, Tail, Var};
+use crate::ir::{Carried, IfRegion, LoopKind, LoopRegion, Op, Stmt, ValueId};
+
+impl Lowerer<'_> {
+    /// `if cond { ... } else { ... }`, as a statement (`Tail::Unit`), as a value, or as the
+    /// function's result.
+    pub(super) fn lower_if(&mut self, expr: &syn::ExprIf, tail: Tail) -> Ending {
+        if let Expr::Let(l) = strip_parens(&expr.cond) {
+            self.diag.error_spanned(l, "`if let` is not supported by `#[differentiate]` yet: test the value with `if`/`match` on integers, or unpack it before");
+            return Ending::Unit;
+        }
+        let cond = self.lower_expr(&expr.cond);
+        let else_branch = expr.else_branch.as_ref().map(|(_, e)| &**e);
+        self.lower_branches(
+            cond,
+            expr.if_token.span,
+            |this| this.lower_scoped(&expr.then_branch.stmts, tail),
+            |this| match else_branch.map(strip_parens) {
+                None => Ending::Unit,
+                Some(Expr::If(nested)) => this.lower_if(nested, tail),
+                Some(Expr::Block(b)) => this.lower_scoped(&b.block.stmts, tail),
+                Some(other) => this.lower_tail(other, tail),
+            },
+            tail,
+        )
+    }
+
+    /// Statements in a scope of their own.
+    fn lower_scoped(&mut self, stmts: &[syn::Stmt], tail: Tail) -> Ending {
+        self.scopes.push(Vec::new());
+        let ending = self.lower_stmts(stmts, tail);
+        self.scopes.pop();
+        ending
+    }
+
+    /// The region of a branch: lowers both sides, merges what they leave different.
+    pub(super) fn lower_branches(
+        &mut self,
+        cond: ValueId,
+        span: Span,
+        then_side: impl FnOnce(&mut Self) -> Ending,
+        else_side: impl FnOnce(&mut Self) -> Ending,
+        tail: Tail,
+    ) -> Ending {
+        let before = self.snapshot();
+        self.open_block();
+        let then_end = then_side(self);
+        let then_block = self.close_block();
+        let after_then = self.snapshot();
+        self.restore(&before);
+        self.open_block();
+        let else_end = else_side(self);
+        let else_block = self.close_block();
+        let after_else = self.snapshot();
+
+        let mut merges = Vec::new();
+        for ((s, i, _), ((_, _, t), (_, _, e))) in
+            before.iter().zip(after_then.iter().zip(&after_else))
+        {
+            let (Some(t), Some(e)) = (*t, *e) else {
+                continue;
+            };
+            let var = &self.scopes[*s][*i];
+            let value = if t == e {
+                t
+            } else {
+                let hint = if var.synthetic {
+                    None
+                } else {
+                    Some(var.ident.to_string())
+                };
+                let varied = self.is_varied(t) || self.is_varied(e);
+                let merged = self.region_value(span, hint, varied);
+                merges.push((merged, t, e));
+                merged
+            };
+            self.scopes[*s][*i].value = Some(value);
+        }
+        let ending = match (tail, then_end, else_end) {
+            (Tail::Value, Ending::Value(t), Ending::Value(e)) => {
+                let varied = self.is_varied(t) || self.is_varied(e);
+                let merged = self.region_value(span, None, varied);
+                merges.push((merged, t, e));
+                Ending::Value(merged)
+            }
+            (Tail::Value, Ending::Value(_), Ending::Diverged)
+            | (Tail::Value, Ending::Diverged, Ending::Value(_)) => {
+                self.diag.error(
+                    span,
+                    "an `if` whose value is used cannot `break`, `continue` or `return` in one branch in `#[differentiate]` yet: assign the value in each branch instead",
+                );
+                Ending::Unit
+            }
+            (_, Ending::Diverged, Ending::Diverged) => Ending::Diverged,
+            _ => Ending::Unit,
+        };
+        let then_saved = self.region_value(span, Some("saved".to_owned()), false);
+        let else_saved = self.region_value(span, Some("saved".to_owned()), false);
+        self.push_stmt(Stmt::If(Box::new(IfRegion {
+            cond,
+            then_block,
+            else_block,
+            merges,
+            then_saved,
+            else_saved,
+        })));
+        ending
+    }
+
+    /// `match` on an inactive value, as a chain of `if`s on `matches!`.
+    pub(super) fn lower_match(&mut self, m: &syn::ExprMatch, tail: Tail) -> Ending {
+        if self.reads_varied(&m.expr) {
+            self.diag.error_spanned(
+                &m.expr,
+                "`match` on an active value is not supported by `#[differentiate]`: use `if` on comparisons, or `max`, `min`, `abs`, `clamp`",
+            );
+            return Ending::Unit;
+        }
+        for arm in &m.arms {
+            // A plain binding (`k => ...`, `k if k > 2 => ...`) names the scrutinee; other
+            // patterns must bind nothing.
+            if matches!(&arm.pat, Pat::Ident(pi) if pi.subpat.is_none() && pi.by_ref.is_none()) {
+                continue;
+            }
+            let mut names = PatternIdents::default();
+            names.visit_pat(&arm.pat);
+            if let Some((binding, _)) = names
+                .1
+                .iter()
+                .find(|(i, _)| i.to_string().starts_with(|c: char| c.is_lowercase()))
+            {
+                self.diag.error(
+                    binding.span(),
+                    "`match` arms that bind parts of the value are not supported by `#[differentiate]`: test with `if` and index the parts instead",
+                );
+                return Ending::Unit;
+            }
+        }
+        let scrutinee = self.lower_constant(&m.expr);
+        self.lower_arms(scrutinee, &m.arms, tail, m.match_token.span)
+    }
+
+    fn lower_arms(
+        &mut self,
+        scrutinee: ValueId,
+        arms: &[syn::Arm],
+        tail: Tail,
+        span: Span,
+    ) -> Ending {
+        let Some((first, rest)) = arms.split_first() else {
+            return Ending::Unit;
+        };
+        let binding = matches!(&first.pat, Pat::Ident(pi) if pi.ident.to_string().starts_with(|c: char| c.is_lowercase()));
+        let catch_all = (matches!(first.pat, Pat::Wild(_)) || binding) && first.guard.is_none();
+        if catch_all || rest.is_empty() {
+            return self.lower_arm_body(first, scrutinee, tail);
+        }
+        let s = self.value_ident(scrutinee);
+        let pat = &first.pat;
+        let test: Expr = match &first.guard {
+            Some((_, guard)) => syn::parse_quote!(::core::matches!(#s, #pat if #guard)),
+            None => syn::parse_quote!(::core::matches!(#s, #pat)),
+        };
+        let cond = self.lower_constant(&test);
+        self.lower_branches(
+            cond,
+            span,
+            |this| this.lower_arm_body(first, scrutinee, tail),
+            |this| this.lower_arms(scrutinee, rest, tail, span),
+            tail,
+        )
+    }
+
+    fn lower_arm_body(&mut self, arm: &syn::Arm, scrutinee: ValueId, tail: Tail) -> Ending {
+        self.scopes.push(Vec::new());
+        if let Pat::Ident(pi) = &arm.pat {
+            if pi.ident.to_string().starts_with(|c: char| c.is_lowercase()) {
+                self.bind(&pi.ident, Some(scrutinee), false);
+            }
+        }
+        let ending = match strip_parens(&arm.body) {
+            Expr::Block(b) if b.label.is_none() => self.lower_stmts(&b.block.stmts, tail),
+            other => self.lower_tail(other, tail),
+        };
+        self.scopes.pop();
+        ending
+    }
+
+    /// `return e`: the function's result, set by flag unless it is the last statement.
+    pub(super) fn lower_return(&mut self, ret: &syn::ExprReturn) -> Ending {
+        let Some(value) = &ret.expr else {
+            self.diag.left_to_rustc();
+            return Ending::Diverged;
+        };
+        let v = self.lower_expr(value);
+        match self.early_return.clone() {
+            Some((returned, result)) => {
+                self.assign_synthetic(&result, v);
+                let yes = self.verbatim(quote!(true), ret.span());
+                self.assign_synthetic(&returned, yes);
+                Ending::Diverged
+            }
+            // The only `return`, the function's last statement.
+            None => Ending::Value(v),
+        }
+    }
+
+    pub(super) fn lower_break(&mut self, b: &syn::ExprBreak) {
+        if b.label.is_some() || b.expr.is_some() {
+            self.diag.error_spanned(
+                b,
+                "`#[differentiate]` supports only a plain `break;` (no label, no value)",
+            );
+            return;
+        }
+        let Some(cx) = self.loops.last() else {
+            self.diag.left_to_rustc();
+            return;
+        };
+        let (exit, broke) = (cx.exit.clone(), cx.broke.clone());
+        let yes = self.verbatim(quote!(true), b.span());
+        self.assign_synthetic(&exit, yes);
+        self.assign_synthetic(&broke, yes);
+    }
+
+    pub(super) fn lower_continue(&mut self, c: &syn::ExprContinue) {
+        if c.label.is_some() {
+            self.diag.error_spanned(
+                c,
+                "`#[differentiate]` supports only a plain `continue;` (no label)",
+            );
+            return;
+        }
+        let Some(cx) = self.loops.last() else {
+            self.diag.left_to_rustc();
+            return;
+        };
+        let exit = cx.exit.clone();
+        let yes = self.verbatim(quote!(true), c.span());
+        self.assign_synthetic(&exit, yes);
+    }
+
+    /// The statements after one that may leave: run only if nothing has left.
+    pub(super) fn lower_guarded_rest(&mut self, rest: &[syn::Stmt], tail: Tail) -> Ending {
+        let mut flags = Vec::new();
+        if let Some(cx) = self.loops.last() {
+            flags.extend(self.synthetic_value(&cx.exit));
+        }
+        if let Some((returned, _)) = &self.early_return {
+            flags.extend(self.synthetic_value(returned));
+        }
+        let flags: Vec<_> = flags.iter().map(|v| self.value_ident(*v)).collect();
+        let span = rest.first().map_or_else(Span::call_site, Spanned::span);
+        let cond = self.verbatim(quote!(!(#(#flags)||*)), span);
+        if let Some(node) = self.nodes.get_mut(cond.index()) {
+            if let Op::Verbatim(_, reads) = &mut node.op {
+                reads.clear();
+            }
+        }
+        self.lower_branches(
+            cond,
+            span,
+            |this| this.lower_stmts(rest, tail),
+            |_| Ending::Unit,
+            tail,
+        )
+    }
+
+    // ----- loops -----------------------------------------------------------------------------
+
+    /// `for PAT in ITER { body }`.
+    pub(super) fn lower_for(&mut self, f: &syn::ExprForLoop) {
+        if f.label.is_some() {
+            self.diag.error_spanned(
+                &f.label,
+                "labelled loops are not supported by `#[differentiate]`: remove the label",
+            );
+            return;
+        }
+        let span = f.for_token.span;
+        let (element_of, enumerated) = self.active_iteration(&f.expr);
+        if element_of.is_none() && self.reads_varied(&f.expr) {
+            self.diag.error_spanned(
+                &f.expr,
+                "`#[differentiate]` iterates over an active array as `x.iter()`, `&x`, `x` or `x.iter().enumerate()`: write the loop in one of these forms, or over the indices",
+            );
+            return;
+        }
+        let iter_expr = &*f.expr;
+        let iter: Expr = if element_of.is_some() && !enumerated {
+            syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#iter_expr)))
+        } else {
+            syn::parse_quote!(::core::iter::IntoIterator::into_iter(#iter_expr))
+        };
+        let iter = self.lower_constant(&iter);
+        let pattern = &*f.pat;
+        self.lower_loop_region(span, &f.body, None, move |this| {
+            // Bind the pattern's variables for the iteration, and say how to write the pattern.
+            match element_of {
+                Some(array) => {
+                    // With `.enumerate()`, the pattern is `(i, v)`: `i` is the position.
+                    let (position, element_pattern) = match (enumerated, pattern) {
+                        (false, p) => (None, p),
+                        (true, Pat::Tuple(t)) if t.elems.len() == 2 => (Some(&t.elems[0]), &t.elems[1]),
+                        (true, p) => (None, p),
+                    };
+                    let stripped = if enumerated && position.is_none() { None } else { strip_pattern(element_pattern) };
+                    let (ident, by_ref) = match stripped {
+                        Some(found) => found,None => {
+                            this.diag.error_spanned(
+                                pattern,
+                                "iterate over an active array with one variable, as in `for v in x.iter()` or `for &v in &x`; or loop over the indices",
+                            );
+                            return LoopKind::Loop;
+                        }
+                    };
+                    let counter = this.region_value(span, Some("k".to_owned()), false);
+                    match position {
+                        Some(Pat::Ident(pi)) => this.bind(&pi.ident, Some(counter), false),
+                        Some(Pat::Wild(_)) | None => {}
+                        Some(other) => this.diag.error_spanned(other, "bind the position to a plain name, as in `for (i, v) in x.iter().enumerate()`"),
+                    }
+                    let item = proc_macro2::Ident::new("__item", Span::mixed_site());
+                    let element = this.eval(Op::Element(array, counter, item.to_token_stream()), pattern.span());
+                    if let Some(node) = this.nodes.get_mut(element.index()) {
+                        node.hint = Some(ident.to_string());
+                    }
+                    this.bind_var(Var { ident, value: Some(element), mutable: false, synthetic: false, by_ref });
+                    let counter_ident = this.value_ident(counter);
+                    LoopKind::For { iter, pattern: quote!((#counter_ident, #item)), bound: vec![counter] }
+                }
+                None => match pattern {
+                    Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                        let v = this.region_value(pi.ident.span(), Some(pi.ident.to_string()), false);
+                        this.bind(&pi.ident, Some(v), pi.mutability.is_some());
+                        LoopKind::For { iter, pattern: this.value_ident(v).to_token_stream(), bound: vec![v] }
+                    }
+                    _ => {
+                        let mut names = PatternIdents::default();
+                        names.visit_pat(pattern);
+                        let mut written = pattern.clone();
+                        StripMut.visit_pat_mut(&mut written);
+                        for (ident, mutable) in names.1 {
+                            let v = this.verbatim(ident.to_token_stream(), ident.span());
+                            if let Some(node) = this.nodes.get_mut(v.index()) {
+                                node.hint = Some(ident.to_string());
+                            }
+                            this.bind(&ident, Some(v), mutable);
+                        }
+                        LoopKind::For { iter, pattern: written.to_token_stream(), bound: Vec::new() }
+                    }
+                },
+            }
+        });
+    }
+
+    /// `while cond { body }`: a `loop` whose body tests first.
+    pub(super) fn lower_while(&mut self, w: &syn::ExprWhile) {
+        if w.label.is_some() {
+            self.diag.error_spanned(
+                &w.label,
+                "labelled loops are not supported by `#[differentiate]`: remove the label",
+            );
+            return;
+        }
+        if let Expr::Let(l) = strip_parens(&w.cond) {
+            self.diag.error_spanned(l, "`while let` is not supported by `#[differentiate]`: use `while` on a condition, or `loop` with `break`");
+            return;
+        }
+        let span = w.while_token.span;
+        self.lower_loop_region(span, &w.body, Some(&w.cond), |_| LoopKind::Loop);
+    }
+
+    /// `loop { body }`.
+    pub(super) fn lower_loop(&mut self, l: &syn::ExprLoop) {
+        if l.label.is_some() {
+            self.diag.error_spanned(
+                &l.label,
+                "labelled loops are not supported by `#[differentiate]`: remove the label",
+            );
+            return;
+        }
+        self.lower_loop_region(l.loop_token.span, &l.body, None, |_| LoopKind::Loop);
+    }
+
+    /// The array a `for` loop visits, when it is active (`x.iter()`, `&x`, `x`,
+    /// `x.into_iter()`), and whether it is enumerated (`.enumerate()` on one of those).
+    fn active_iteration(&self, iter: &Expr) -> (Option<ValueId>, bool) {
+        let mut e = strip_parens(iter);
+        let mut enumerated = false;
+        if let Expr::MethodCall(m) = e {
+            if m.method == "enumerate" && m.args.is_empty() {
+                enumerated = true;
+                e = strip_parens(&m.receiver);
+            }
+        }
+        loop {
+            match e {
+                Expr::Reference(r) => e = strip_parens(&r.expr),
+                Expr::MethodCall(m)
+                    if (m.method == "iter" || m.method == "into_iter") && m.args.is_empty() =>
+                {
+                    e = strip_parens(&m.receiver);
+                }
+                _ => break,
+            }
+        }
+        let array = match e {
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .and_then(|i| self.lookup(&i.to_string()))
+                .and_then(|var| var.value)
+                .filter(|v| self.is_varied(*v)),
+            _ => None,
+        };
+        (array, enumerated)
+    }
+
+    /// A loop region: carried variables, the body (with `cond` tested first, for `while`), the
+    /// exit flags. `bind` binds the loop's own variables inside the body and says how to iterate.
+    fn lower_loop_region(
+        &mut self,
+        span: Span,
+        body: &syn::Block,
+        cond: Option<&Expr>,
+        bind: impl FnOnce(&mut Self) -> LoopKind,
+    ) {
+        self.ordinal += 1;
+        let ordinal = self.ordinal;
+        // The variables the body may change, user and synthetic, with their values now.
+        let mut carried_vars: Vec<(usize, usize)> = Vec::new();
+        let names = scan::assigned_names(body, cond);
+        let returns = scan::block_returns(body);
+        let mut seen: Vec<(String, bool)> = Vec::new();
+        for (s, scope) in self.scopes.iter().enumerate().rev() {
+            for (i, var) in scope.iter().enumerate().rev() {
+                let name = (var.ident.to_string(), var.synthetic);
+                if seen.contains(&name) {
+                    continue; // shadowed by a later binding
+                }
+                seen.push(name);
+                let user = !var.synthetic && names.contains(&var.ident.to_string());
+                let flag = var.synthetic
+                    && returns
+                    && self
+                        .early_return
+                        .as_ref()
+                        .is_some_and(|(r, v)| *r == var.ident || *v == var.ident);
+                if (user || flag) && var.value.is_some() {
+                    carried_vars.push((s, i));
+                }
+            }
+        }
+        carried_vars.reverse();
+
+        let mut carried: Vec<(usize, usize, Carried)> = Vec::new();
+        self.open_block();
+        self.scopes.push(Vec::new());
+        for &(s, i) in &carried_vars {
+            let var = &self.scopes[s][i];
+            let Some(init) = var.value else { continue };
+            let key = (ordinal, var.ident.to_string());
+            let varied = self.is_varied(init) || self.forced.contains(&key);
+            let hint = if var.synthetic {
+                None
+            } else {
+                Some(var.ident.to_string())
+            };
+            let phi = self.region_value(span, hint, varied);
+            self.keys.insert(phi, key);
+            self.scopes[s][i].value = Some(phi);
+            carried.push((
+                s,
+                i,
+                Carried {
+                    phi,
+                    init,
+                    next: phi,
+                    exit: phi,
+                },
+            ));
+        }
+        let kind = bind(self);
+        // The flags exist only when the body can leave early.
+        let (breaks, continues) = scan::block_leaves(body);
+        let (exit, broke) = if cond.is_some() || breaks || continues || returns {
+            let no = self.verbatim(quote!(false), span);
+            (self.synthetic("__exit", no), self.synthetic("__broke", no))
+        } else {
+            let unused = proc_macro2::Ident::new("__no_flag", Span::mixed_site());
+            (unused.clone(), unused)
+        };
+        self.loops.push(LoopCx {
+            exit: exit.clone(),
+            broke: broke.clone(),
+        });
+        match cond {
+            Some(cond) => {
+                let test = self.lower_expr(cond);
+                let broke_flag = broke.clone();
+                self.lower_branches(
+                    test,
+                    span,
+                    |this| this.lower_scoped(&body.stmts, Tail::Unit),
+                    move |this| {
+                        let yes = this.verbatim(quote!(true), span);
+                        this.assign_synthetic(&broke_flag, yes);
+                        Ending::Unit
+                    },
+                    Tail::Unit,
+                );
+            }
+            None => {
+                self.lower_scoped(&body.stmts, Tail::Unit);
+            }
+        }
+        self.loops.pop();
+        let breaks = cond.is_some() || breaks || returns;
+        let broke = if breaks {
+            let mut flags = Vec::new();
+            flags.extend(self.synthetic_value(&broke));
+            if returns {
+                if let Some((returned, _)) = self.early_return.clone() {
+                    flags.extend(self.synthetic_value(&returned));
+                }
+            }
+            match flags.as_slice() {
+                [one] => Some(*one),
+                _ => {
+                    let idents: Vec<_> = flags.iter().map(|v| self.value_ident(*v)).collect();
+                    let any = self.verbatim(quote!(#(#idents)||*), span);
+                    if let Some(Op::Verbatim(_, reads)) =
+                        self.nodes.get_mut(any.index()).map(|n| &mut n.op)
+                    {
+                        reads.clear();
+                    }
+                    Some(any)
+                }
+            }
+        } else {
+            None
+        };
+        self.scopes.pop();
+        let body_block = self.close_block();
+
+        // Read what the body left, and put the exit values in place.
+        for (s, i, c) in &mut carried {
+            c.next = self.scopes[*s][*i].value.unwrap_or(c.phi);
+            if self.is_varied(c.next) && !self.is_varied(c.phi) {
+                if let Some(key) = self.keys.get(&c.phi) {
+                    self.discovered.insert(key.clone());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (s, i, mut c) in carried {
+            let var = &self.scopes[s][i];
+            let hint = if var.synthetic {
+                None
+            } else {
+                Some(var.ident.to_string())
+            };
+            let varied = self.is_varied(c.phi);
+            c.exit = self.region_value(span, hint, varied);
+            self.scopes[s][i].value = Some(c.exit);
+            out.push(c);
+        }
+        let tape = self.region_value(span, Some("tape".to_owned()), false);
+        self.push_stmt(Stmt::Loop(Box::new(LoopRegion {
+            kind,
+            body: body_block,
+            carried: out,
+            broke,
+            tape,
+            span,
+        })));
+    }
+}
+
+/// The variable of `v`, `mut v` or `&v`, and whether the user may treat it as a reference
+/// (the plain form: `*v` then means the element itself).
+fn strip_pattern(pat: &Pat) -> Option<(proc_macro2::Ident, bool)> {
+    match pat {
+        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+            Some((pi.ident.clone(), true))
+        }
+        Pat::Reference(r) => match &*r.pat {
+            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                Some((pi.ident.clone(), false))
+            }
+            _ => None,
+        },
+        Pat::Paren(p) => strip_pattern(&p.pat),
+        _ => None,
+    }
+}

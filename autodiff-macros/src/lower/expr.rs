@@ -1,0 +1,497 @@
+//! Expressions: operations with a derivative rule become nodes; everything that reads no
+//! active value is kept as written, a constant.
+//!
+//! Input: `(x * y).sin() + n as f64`, with `x`, `y` active and `n` an integer.
+//! Output:
+//! ```text
+//! %3 = mul(%0, %1)
+//! %4 = sin(%3)
+//! %5 = verbatim `n as f64`
+//! %6 = add(%4, %5)
+//! ```
+
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
+use syn::{BinOp, Expr, Ident, UnOp};
+
+use super::scan::{collect_words, is_compound_assign, strip_parens, PatternIdents, VariableReads};
+use super::{Ending, Lowerer, Tail, Var};
+use crate::ir::{BinaryFn, CallForm, Op, UnaryFn, ValueId};
+use crate::rules;
+
+impl Lowerer<'_> {
+    pub(super) fn lower_expr(&mut self, expr: &Expr) -> ValueId {
+        let control = matches!(
+            strip_parens(expr),
+            Expr::If(_) | Expr::Match(_) | Expr::Block(_)
+        );
+        if !self.reads_varied(expr) && (!control || super::scan::is_statement_like(expr)) {
+            return self.lower_constant(expr);
+        }
+        let span = expr.span();
+        match expr {
+            Expr::Paren(p) => self.lower_expr(&p.expr),
+            Expr::Group(g) => self.lower_expr(&g.expr),
+            Expr::Path(p) => match p.path.get_ident().and_then(|i| self.lookup(&i.to_string())) {
+                Some(Var { value: Some(v), .. }) => *v,
+                _ => self.lower_constant(expr),
+            },
+            Expr::Block(b) if b.label.is_none() => match self.lower_block_expr(&b.block) {
+                Ending::Value(v) => v,
+                Ending::Unit | Ending::Diverged => {
+                    // rustc reports a block without a value where one is needed.
+                    self.diag.left_to_rustc();
+                    self.poisoned(span)
+                }
+            },
+            Expr::Unary(u) => match u.op {
+                UnOp::Neg(_) => {
+                    let x = self.lower_expr(&u.expr);
+                    self.eval(Op::Unary(UnaryFn { name: "neg" }, CallForm::Method(Ident::new("neg", span)), x), span)
+                }
+                UnOp::Not(_) => self.lower_constant(expr),
+                UnOp::Deref(_) => match self.by_ref_variable(&u.expr) {
+                    Some(v) => v,
+                    None => self.unsupported(expr, "dereferencing an active value is not supported: use the value directly"),
+                },
+                _ => self.unsupported(expr, "this operator cannot be differentiated"),
+            },
+            Expr::Binary(b) => {
+                let name = match b.op {
+                    BinOp::Add(_) => "add",
+                    BinOp::Sub(_) => "sub",
+                    BinOp::Mul(_) => "mul",
+                    BinOp::Div(_) => "div",
+                    BinOp::Rem(_) => "rem",
+                    BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_)
+                    | BinOp::And(_) | BinOp::Or(_) => return self.lower_constant(expr),
+                    // Bit operators and shifts do not apply to floats: rustc says so.
+                    _ => {
+                        self.diag.left_to_rustc();
+                        return self.poisoned(span);
+                    }
+                };
+                let l = self.lower_expr(&b.left);
+                let r = self.lower_expr(&b.right);
+                self.binary_node(name, l, r, span)
+            }
+            Expr::MethodCall(m) => {
+                let form = CallForm::Method(m.method.clone());
+                let args: Vec<&Expr> = std::iter::once(&*m.receiver).chain(m.args.iter()).collect();
+                if m.turbofish.is_some() {
+                    return self.unsupported(expr, "method calls with `::<...>` are not supported on active values: call the method without the turbofish");
+                }
+                self.lower_float_method(&m.method, form, &args, expr)
+            }
+            Expr::Call(c) => self.lower_call(c, expr),
+            // A float cast to an integer has derivative zero: a constant, as written.
+            Expr::Cast(cast) if super::scan::is_integer_type(&cast.ty) => self.lower_constant(expr),
+            Expr::Cast(_) => self.unsupported(
+                expr,
+                "`as` casts of active values are not supported: cast only inactive integers (like a loop index), and keep active values in one float type",
+            ),
+            Expr::Lit(_) => self.lower_constant(expr),
+            Expr::If(i) => match self.lower_if(i, Tail::Value) {
+                Ending::Value(v) => v,
+                _ => {
+                    // An `if` without `else` has no value: rustc says so.
+                    self.diag.left_to_rustc();
+                    self.poisoned(span)
+                }
+            },
+            Expr::Match(m) => match self.lower_match(m, Tail::Value) {
+                Ending::Value(v) => v,
+                _ => self.poisoned(span),
+            },
+            Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_) => self.unsupported(expr, "a loop used as a value is not supported by `#[differentiate]`: write the loop as a statement and use the variables it sets"),
+            Expr::Closure(_) => self.unsupported(expr, "closures are not supported on active values: write the computation inline, or as a `#[differentiate]` function"),
+            Expr::Struct(_) => self.unsupported(expr, "struct literals of active values are not supported: use the float values directly instead of packing them in a struct"),
+            Expr::Tuple(_) => self.unsupported(expr, "tuples of active values are supported only in `let (a, b) = (x, y);`"),
+            Expr::Array(_) | Expr::Repeat(_) => self.unsupported(expr, "array literals of active values are not supported by `#[differentiate]`: start from `[0.0; N]` or `vec![0.0; n]` and write the elements with `a[i] = ...`"),
+            Expr::Index(_) => match self.lower_place(expr) {
+                Some((array, indices)) => self.eval(Op::Index(array, indices), span),
+                None => self.poisoned(span),
+            },
+            Expr::Field(_) => self.unsupported(expr, "field access on active values is not supported: pass the field as its own argument"),
+            Expr::Reference(_) => self.unsupported(expr, "references to active values are not supported: use the value itself"),
+            Expr::Macro(m) => self.unsupported(expr, format!("the macro `{}!` cannot be differentiated: compute the value without it", m.mac.path.to_token_stream())),
+            // A function returning a float cannot use `?`: rustc says so.
+            Expr::Try(_) => {
+                self.diag.left_to_rustc();
+                self.poisoned(span)
+            }
+            Expr::Return(_) | Expr::Break(_) | Expr::Continue(_) => self.unsupported(expr, "`return`, `break` and `continue` are supported as statements, not inside expressions, in `#[differentiate]`"),
+            Expr::Assign(_) => self.unsupported(expr, "assignments inside expressions are not supported: assign in a statement of its own"),
+            Expr::Async(_) | Expr::Await(_) => self.unsupported(expr, "`async` code cannot be differentiated"),
+            Expr::Unsafe(_) => self.unsupported(expr, "`unsafe` blocks are not allowed in a `#[differentiate]` function"),
+            Expr::Block(_) => self.unsupported(expr, "labelled blocks are not supported by `#[differentiate]`: remove the label"),
+            _ => self.unsupported(expr, "this expression cannot be differentiated by `#[differentiate]`"),
+        }
+    }
+
+    pub(super) fn binary_node(
+        &mut self,
+        name: &'static str,
+        l: ValueId,
+        r: ValueId,
+        span: Span,
+    ) -> ValueId {
+        self.eval(Op::Binary(BinaryFn { name }, None, l, r), span)
+    }
+
+    fn unsupported(
+        &mut self,
+        expr: &(impl Spanned + ToTokens),
+        message: impl std::fmt::Display,
+    ) -> ValueId {
+        self.diag.error_spanned(expr, message);
+        self.poisoned(expr.span())
+    }
+
+    /// `f64::sin(x)`, `T::powf(x, p)`, `Float::max(a, b)`; other calls are reported.
+    fn lower_call(&mut self, call: &syn::ExprCall, expr: &Expr) -> ValueId {
+        if let Expr::Path(fp) = &*call.func {
+            let segments = &fp.path.segments;
+            let n = segments.len();
+            let on_float_type = fp.qself.is_some()
+                || (n >= 2 && {
+                    let ty = segments[n - 2].ident.to_string();
+                    ty == "f64"
+                        || ty == "f32"
+                        || ty == "Float"
+                        || ty == "Real"
+                        || self.float_generics.contains(&ty)
+                });
+            if let (true, Some(last)) = (on_float_type, segments.last()) {
+                let args: Vec<&Expr> = call.args.iter().collect();
+                if args.is_empty() {
+                    return self.unsupported(expr, "this call takes no value to differentiate");
+                }
+                let form = CallForm::Path(fp.to_token_stream());
+                return self.lower_float_method(&last.ident, form, &args, expr);
+            }
+            let name = crate::parse::type_text(&fp.path);
+            return self.unsupported(
+                &call.func,
+                format!(
+                    "`{name}` cannot be differentiated through: calls with active arguments are not supported in this version (calls between `#[differentiate]` functions come later); inline its body here, or pass it only inactive values"
+                ),
+            );
+        }
+        self.unsupported(expr, "calling this expression cannot be differentiated: call a float method or a function by name")
+    }
+
+    /// A float method in either spelling; `args[0]` is the receiver.
+    fn lower_float_method(
+        &mut self,
+        method: &Ident,
+        form: CallForm,
+        args: &[&Expr],
+        expr: &Expr,
+    ) -> ValueId {
+        let span = expr.span();
+        let name = method.to_string();
+        // A wrong argument count is rustc's to report, on the original function.
+        let arity_error = |this: &mut Self, _want: usize| {
+            this.diag.left_to_rustc();
+            this.poisoned(span)
+        };
+        if rules::ZERO_DERIVATIVE_METHODS.contains(&name.as_str()) {
+            return self.lower_constant(expr);
+        }
+        if name == "clone" {
+            return match args {
+                [x] => self.lower_expr(x),
+                _ => arity_error(self, 1),
+            };
+        }
+        if let Some(f) = rules::unary(&name) {
+            return match args {
+                [x] => {
+                    let x = self.lower_expr(x);
+                    self.eval(Op::Unary(UnaryFn { name: f }, form, x), span)
+                }
+                _ => arity_error(self, 1),
+            };
+        }
+        if let Some(f) = rules::binary(&name) {
+            return match args {
+                [a, b] => {
+                    let a = self.lower_expr(a);
+                    let b = self.lower_expr(b);
+                    self.eval(Op::Binary(BinaryFn { name: f }, Some(form), a, b), span)
+                }
+                _ => arity_error(self, 2),
+            };
+        }
+        match (name.as_str(), args) {
+            ("powi", [x, n]) => {
+                if self.reads_varied(n) {
+                    return self.unsupported(*n, "the exponent of `powi` is an integer and cannot depend on active values: use `powf` for a float exponent");
+                }
+                let x = self.lower_expr(x);
+                let n = self.lower_expr(n);
+                self.eval(Op::Powi(form, x, n), span)
+            }
+            ("mul_add", [a, b, c]) => {
+                let (a, b, c) = (self.lower_expr(a), self.lower_expr(b), self.lower_expr(c));
+                self.eval(Op::MulAdd(form, a, b, c), span)
+            }
+            ("clamp", [x, lo, hi]) => {
+                let (x, lo, hi) = (self.lower_expr(x), self.lower_expr(lo), self.lower_expr(hi));
+                self.eval(Op::Clamp(form, x, lo, hi), span)
+            }
+            ("powi", _) | ("mul_add", _) | ("clamp", _) => arity_error(self, if name == "powi" { 2 } else { 3 }),
+            ("sin_cos", _) => self.unsupported(
+                method,
+                "`sin_cos` has no derivative rule in `#[differentiate]`: call `x.sin()` and `x.cos()` separately",
+            ),
+            (iterator, _) if ITERATOR_METHODS.contains(&iterator) => self.unsupported(
+                expr,
+                format!("`{name}`: iterator chains over active values are not supported by `#[differentiate]`: write the computation without iterators"),
+            ),
+            _ => self.unsupported(
+                method,
+                format!(
+                    "`{name}` has no derivative rule in `#[differentiate]`: rewrite it with the supported float methods ({}), or apply it only to inactive values",
+                    rules::supported_methods()
+                ),
+            ),
+        }
+    }
+
+    /// An expression with no derivative: evaluated as written, its variables renamed to the
+    /// values they hold.
+    pub(super) fn lower_constant(&mut self, expr: &Expr) -> ValueId {
+        // A bare variable needs no node of its own.
+        if let Expr::Path(p) = strip_parens(expr) {
+            if let Some(Var { value: Some(v), .. }) =
+                p.path.get_ident().and_then(|i| self.lookup(&i.to_string()))
+            {
+                return *v;
+            }
+        }
+        // `(n as f64)` needs no parentheses of its own once bound to a name.
+        let expr = strip_parens(expr);
+        let mut renamed = expr.clone();
+        let mut renamer = Renamer {
+            cx: self,
+            shadowed: HashSet::new(),
+            macro_words: HashSet::new(),
+            reads: Vec::new(),
+        };
+        let mut bound = PatternIdents::default();
+        bound.visit_expr(expr);
+        renamer.shadowed = bound.0.clone();
+        renamer.visit_expr_mut(&mut renamed);
+        let words = renamer.macro_words;
+        let mut reads = renamer.reads;
+        let mut effects = Effects {
+            cx: self,
+            shadowed: &bound.0,
+            found: Vec::new(),
+            in_closure: 0,
+        };
+        effects.visit_expr(expr);
+        for (tokens, message) in effects.found {
+            self.diag.error_spanned(&tokens, message);
+        }
+        let tokens = if words.is_empty() {
+            renamed.to_token_stream()
+        } else {
+            // Macros inside: bind the variables they mention around the expression.
+            let mentioned = self.variables_named(&words);
+            reads.extend(mentioned.iter().map(|(_, v)| *v));
+            let binds = mentioned.iter().map(|(name, v)| {
+                let value = self.value_ident(*v);
+                quote!(let #name = #value;)
+            });
+            quote!({ #(#binds)* #renamed })
+        };
+        reads.sort();
+        reads.dedup();
+        self.eval(Op::Verbatim(tokens, reads), expr.span())
+    }
+
+    /// The value of `v` when `v` is a loop variable over an array by reference (`*v` is then
+    /// the element itself).
+    fn by_ref_variable(&self, e: &Expr) -> Option<ValueId> {
+        let Expr::Path(p) = strip_parens(e) else {
+            return None;
+        };
+        match self.lookup(&p.path.get_ident()?.to_string())? {
+            Var {
+                value: Some(v),
+                by_ref: true,
+                ..
+            } => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// Whether `expr` reads a variable whose value depends on an active parameter.
+    pub(super) fn reads_varied(&self, expr: &Expr) -> bool {
+        let mut finder = VariableReads {
+            names: Vec::new(),
+            macro_words: HashSet::new(),
+        };
+        finder.visit_expr(expr);
+        finder.names.iter().chain(finder.macro_words.iter()).any(
+            |n| matches!(self.lookup(n), Some(Var { value: Some(v), .. }) if self.is_varied(*v)),
+        )
+    }
+}
+
+/// Methods of iterators and collections: a chain of them over active values gets one message
+/// about iterators, not one about a missing float method.
+const ITERATOR_METHODS: &[&str] = &[
+    "iter",
+    "into_iter",
+    "iter_mut",
+    "map",
+    "sum",
+    "product",
+    "fold",
+    "for_each",
+    "zip",
+    "enumerate",
+    "filter",
+    "rev",
+    "collect",
+    "reduce",
+    "copied",
+    "cloned",
+    "chain",
+    "take",
+    "skip",
+];
+
+/// Effects a constant expression may not have, because it is emitted as written: `return`
+/// (which would leave the generated function with the wrong type) and assignments to the
+/// function's variables (whose values the generated code keeps in fixed bindings).
+struct Effects<'a, 'b> {
+    cx: &'a Lowerer<'b>,
+    /// Names bound inside the expression itself, which it may assign freely.
+    shadowed: &'a HashSet<String>,
+    found: Vec<(TokenStream, String)>,
+    in_closure: usize,
+}
+
+impl<'ast> Visit<'ast> for Effects<'_, '_> {
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        self.in_closure += 1;
+        syn::visit::visit_expr_closure(self, c);
+        self.in_closure -= 1;
+    }
+    fn visit_expr_return(&mut self, r: &'ast syn::ExprReturn) {
+        if self.in_closure == 0 {
+            self.found.push((
+                r.to_token_stream(),
+                "`#[differentiate]` supports `return` only as the last statement of the function for now: end the function with the returned value".to_owned(),
+            ));
+        }
+        syn::visit::visit_expr_return(self, r);
+    }
+    fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+        self.check_target(&a.left);
+        syn::visit::visit_expr_assign(self, a);
+    }
+    fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+        if is_compound_assign(&b.op) {
+            self.check_target(&b.left);
+        }
+        syn::visit::visit_expr_binary(self, b);
+    }
+}
+
+impl Effects<'_, '_> {
+    fn check_target(&mut self, target: &Expr) {
+        let mut root = strip_parens(target);
+        loop {
+            match root {
+                Expr::Field(f) => root = strip_parens(&f.base),
+                Expr::Index(i) => root = strip_parens(&i.expr),
+                _ => break,
+            }
+        }
+        if let Expr::Path(p) = root {
+            if let Some(ident) = p.path.get_ident() {
+                let name = ident.to_string();
+                if !self.shadowed.contains(&name) && self.cx.lookup(&name).is_some() {
+                    self.found.push((
+                        target.to_token_stream(),
+                        format!("assigning to `{ident}` inside a branch, a loop or a closure is not supported by `#[differentiate]` yet: compute its new value in a `let` of its own"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Renames the function's variables in a constant expression to the values they hold.
+struct Renamer<'a, 'b> {
+    cx: &'a Lowerer<'b>,
+    /// The values the renamed expression reads.
+    reads: Vec<ValueId>,
+    shadowed: HashSet<String>,
+    macro_words: HashSet<String>,
+}
+
+impl Renamer<'_, '_> {
+    fn replacement(&mut self, path: &syn::ExprPath) -> Option<(Ident, bool)> {
+        if path.qself.is_some() {
+            return None;
+        }
+        let ident = path.path.get_ident()?;
+        let name = ident.to_string();
+        if self.shadowed.contains(&name) {
+            return None;
+        }
+        let var = self.cx.lookup(&name)?;
+        let v = var.value?;
+        self.reads.push(v);
+        Some((self.cx.value_ident(v), var.by_ref))
+    }
+}
+
+impl VisitMut for Renamer<'_, '_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::Path(p) => {
+                if let Some((new, _)) = self.replacement(p) {
+                    *e = syn::parse_quote!(#new);
+                }
+            }
+            // `*v` of a loop variable over an array by reference is the element itself.
+            Expr::Unary(syn::ExprUnary {
+                op: UnOp::Deref(_),
+                expr: inner,
+                ..
+            }) => {
+                if let Expr::Path(p) = strip_parens(inner) {
+                    if let Some((new, true)) = self.replacement(p) {
+                        *e = syn::parse_quote!(#new);
+                        return;
+                    }
+                }
+                syn::visit_mut::visit_expr_mut(self, e);
+            }
+            _ => syn::visit_mut::visit_expr_mut(self, e),
+        }
+    }
+    fn visit_field_value_mut(&mut self, fv: &mut syn::FieldValue) {
+        // `S { x }` must become `S { x: __x_3 }`.
+        if fv.colon_token.is_none() {
+            fv.colon_token = Some(syn::Token![:](Span::call_site()));
+        }
+        syn::visit_mut::visit_field_value_mut(self, fv);
+    }
+    fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
+        collect_words(m.tokens.clone(), &mut self.macro_words);
+    }
+}

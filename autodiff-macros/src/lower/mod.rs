@@ -1,0 +1,789 @@
+//! Lowering: the user's function body (syn) to the IR, one operation per node.
+//!
+//! Input:
+//! ```text
+//! let a = 1.0 - x;
+//! a * a
+//! ```
+//! Output (as [`crate::ir`] prints it):
+//! ```text
+//! %1 = verbatim `1.0`
+//! %2 = sub(%1, %0)       ; a
+//! %3 = mul(%2, %2)
+//! return %3
+//! ```
+//!
+//! Variables become SSA values: `let`, reassignment and shadowing only change which value a name
+//! refers to; branches merge the values they leave different ([`control`]), loops carry the
+//! values their body changes. An expression that reads no active value is kept as written (a
+//! [`Op::Verbatim`] node, its variables renamed to their values): the derivative of a constant is
+//! zero, so any Rust is allowed there. An expression that does read an active value must be made
+//! of the operations in [`crate::rules`] ([`expr`]); anything else is reported at its span, and
+//! lowering goes on so that every error in the function shows at once.
+//!
+//! Whether a loop's variable or an array is active can depend on code after its first use (a
+//! loop-carried sum, an array written inside a loop). Lowering assumes not, and when it finds
+//! otherwise it starts again with that variable marked active, until nothing changes.
+
+mod control;
+mod expr;
+mod scan;
+
+use std::collections::{HashMap, HashSet};
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
+use syn::{Expr, Ident, ItemFn, Local, Pat, Stmt as SynStmt, Type};
+
+use crate::diag::Diagnostics;
+use crate::ir::{Block, Graph, Node, Op, Stmt, ValueId};
+use crate::parse::Signature;
+use scan::{strip_parens, PatternIdents, StripMut};
+
+/// What identifies a variable across lowering attempts: the order in which its binding was met
+/// (or its loop), and its name.
+type Key = (u32, String);
+
+/// Lowers `item`'s body into a [`Graph`]. Errors go to `diag`; the graph is then incomplete
+/// and must not be generated from. `rt` is the runtime's path, for the few values lowering
+/// itself writes (the zero an early `return` starts from).
+pub fn lower(item: &ItemFn, sig: &Signature, rt: &TokenStream, diag: &mut Diagnostics) -> Graph {
+    let mut forced: HashSet<Key> = HashSet::new();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let mut attempt_diag = Diagnostics::default();
+        let mut cx = Lowerer::new(sig, rt, &forced, &mut attempt_diag);
+        let ret = cx.lower_body(&item.block);
+        let discovered = std::mem::take(&mut cx.discovered);
+        let graph = cx.finish(ret);
+        // Another attempt only helps if it would mark something new (and a function has finitely
+        // many variables, so this ends; the bound is a safety net).
+        if discovered.is_subset(&forced) || attempts >= 16 {
+            diag.absorb(attempt_diag);
+            return graph;
+        }
+        forced.extend(discovered);
+    }
+}
+
+/// A variable in scope.
+struct Var {
+    ident: Ident,
+    /// The value it holds now; `None` for `let x;` before its first assignment.
+    value: Option<ValueId>,
+    mutable: bool,
+    /// Made by lowering (loop flags, the early-return value): no user code can name it.
+    synthetic: bool,
+    /// A loop variable over an array by reference (`for v in x.iter()`): the user's `v` is a
+    /// reference, while its value is the element.
+    by_ref: bool,
+}
+
+/// The loop being lowered.
+struct LoopCx {
+    /// Set by `break`, `continue` and `return`: the rest of the iteration is skipped.
+    exit: Ident,
+    /// Set by `break` and `return`: the loop ends after this iteration.
+    broke: Ident,
+}
+
+struct Lowerer<'a> {
+    nodes: Vec<Node>,
+    /// Whether each value depends on an active parameter (forward activity).
+    varied: Vec<bool>,
+    /// Innermost scope last; within a scope, later bindings shadow earlier ones.
+    scopes: Vec<Vec<Var>>,
+    /// The blocks being built, innermost last: `(id, statements)`.
+    blocks: Vec<(u32, Vec<Stmt>)>,
+    next_block: u32,
+    param_names: Vec<Ident>,
+    float_generics: HashSet<String>,
+    /// The function's return type and the runtime path, for the early-return machinery.
+    ret_ty: Option<Type>,
+    rt: TokenStream,
+    loops: Vec<LoopCx>,
+    /// `Some((returned, ret))` when the function returns from inside a branch or a loop.
+    early_return: Option<(Ident, Ident)>,
+    /// Variables assumed active from the start (found active by an earlier attempt).
+    forced: &'a HashSet<Key>,
+    /// Variables found active after code already treated them as constants.
+    discovered: HashSet<Key>,
+    /// The key of each array value and loop-carried value, for `discovered`.
+    keys: HashMap<ValueId, Key>,
+    /// Counts bindings and loops as they are met, for keys.
+    ordinal: u32,
+    diag: &'a mut Diagnostics,
+}
+
+/// What a tail expression (the last one of a block, without `;`) means.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tail {
+    /// The block's value.
+    Value,
+    /// The function's result (with early returns: it sets the result variable).
+    Return,
+    /// Nothing: a statement block, a loop body.
+    Unit,
+}
+
+/// How a sequence of statements ended.
+enum Ending {
+    /// With a value (a tail expression).
+    Value(ValueId),
+    /// Without a value.
+    Unit,
+    /// By `break`, `continue` or `return`: the statements after it do not run.
+    Diverged,
+}
+
+impl<'a> Lowerer<'a> {
+    fn new(
+        sig: &Signature,
+        rt: &TokenStream,
+        forced: &'a HashSet<Key>,
+        diag: &'a mut Diagnostics,
+    ) -> Self {
+        let mut cx = Lowerer {
+            nodes: Vec::new(),
+            varied: Vec::new(),
+            scopes: vec![Vec::new()],
+            blocks: vec![(0, Vec::new())],
+            next_block: 1,
+            param_names: sig.params.iter().map(|p| p.ident.clone()).collect(),
+            float_generics: sig.float_generics.iter().map(ToString::to_string).collect(),
+            ret_ty: sig.ret.clone(),
+            rt: rt.clone(),
+            loops: Vec::new(),
+            early_return: None,
+            forced,
+            discovered: HashSet::new(),
+            keys: HashMap::new(),
+            ordinal: 0,
+            diag,
+        };
+        for (i, p) in sig.params.iter().enumerate() {
+            let v = cx.push_node(Op::Param(i), p.ident.span(), None);
+            cx.varied[v.index()] = p.active;
+            cx.keys.insert(v, (0, format!("param {i}")));
+            cx.bind(&p.ident, Some(v), true);
+        }
+        cx
+    }
+
+    fn finish(mut self, ret: ValueId) -> Graph {
+        let (_, stmts) = self.blocks.pop().unwrap_or_default();
+        Graph {
+            nodes: self.nodes,
+            varied: self.varied,
+            body: Block { stmts, id: 0 },
+            ret,
+            param_names: self.param_names,
+        }
+    }
+
+    // ----- nodes, blocks and variables -------------------------------------------------------
+
+    fn push_node(&mut self, op: Op, span: Span, ty: Option<Type>) -> ValueId {
+        let varied = op
+            .differentiable_operands()
+            .iter()
+            .any(|o| self.is_varied(*o));
+        let id = ValueId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX));
+        self.nodes.push(Node {
+            op,
+            span,
+            hint: None,
+            ty,
+            mutable: false,
+        });
+        self.varied.push(varied);
+        id
+    }
+
+    fn push_stmt(&mut self, stmt: Stmt) {
+        if let Some((_, stmts)) = self.blocks.last_mut() {
+            stmts.push(stmt);
+        }
+    }
+
+    /// Adds a node and evaluates it here.
+    fn eval(&mut self, op: Op, span: Span) -> ValueId {
+        let v = self.push_node(op, span, None);
+        self.push_stmt(Stmt::Eval(v));
+        v
+    }
+
+    fn verbatim(&mut self, tokens: TokenStream, span: Span) -> ValueId {
+        self.eval(Op::Verbatim(tokens, Vec::new()), span)
+    }
+
+    /// A value bound by a region (a merge, a carried value, a loop variable), named `hint`.
+    fn region_value(&mut self, span: Span, hint: Option<String>, varied: bool) -> ValueId {
+        let v = self.push_node(Op::Region, span, None);
+        self.nodes[v.index()].hint = hint;
+        self.varied[v.index()] = varied;
+        v
+    }
+
+    /// A placeholder for an expression that failed to lower (its error is already reported).
+    fn poisoned(&mut self, span: Span) -> ValueId {
+        self.push_node(Op::Verbatim(quote!(()), Vec::new()), span, None)
+    }
+
+    /// Opens a block; statements go into it until [`Self::close_block`].
+    fn open_block(&mut self) -> u32 {
+        let id = self.next_block;
+        self.next_block += 1;
+        self.blocks.push((id, Vec::new()));
+        id
+    }
+
+    fn close_block(&mut self) -> Block {
+        let (id, stmts) = self.blocks.pop().unwrap_or_default();
+        Block { stmts, id }
+    }
+
+    fn is_varied(&self, v: ValueId) -> bool {
+        self.varied.get(v.index()).copied().unwrap_or(false)
+    }
+
+    fn mark_varied(&mut self, v: ValueId) {
+        if let Some(slot) = self.varied.get_mut(v.index()) {
+            *slot = true;
+        }
+    }
+
+    /// The user variable `name` (never a synthetic one).
+    fn lookup(&self, name: &str) -> Option<&Var> {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .find(|v| !v.synthetic && v.ident == name)
+    }
+
+    /// The variable `ident`, user or synthetic.
+    fn lookup_exact_mut(&mut self, ident: &Ident, synthetic: bool) -> Option<&mut Var> {
+        self.scopes
+            .iter_mut()
+            .rev()
+            .flat_map(|s| s.iter_mut().rev())
+            .find(|v| v.synthetic == synthetic && v.ident == *ident)
+    }
+
+    fn synthetic_value(&self, ident: &Ident) -> Option<ValueId> {
+        self.scopes
+            .iter()
+            .rev()
+            .flat_map(|s| s.iter().rev())
+            .find(|v| v.synthetic && v.ident == *ident)?
+            .value
+    }
+
+    fn bind(&mut self, ident: &Ident, value: Option<ValueId>, mutable: bool) {
+        self.bind_var(Var {
+            ident: ident.clone(),
+            value,
+            mutable,
+            synthetic: false,
+            by_ref: false,
+        });
+    }
+
+    fn bind_var(&mut self, var: Var) {
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push(var);
+        }
+    }
+
+    /// Sets the variable to a new value (an assignment).
+    fn assign(&mut self, ident: &Ident, v: ValueId) {
+        if let Some(var) = self.lookup_exact_mut(ident, false) {
+            var.value = Some(v);
+        }
+    }
+
+    fn assign_synthetic(&mut self, ident: &Ident, v: ValueId) {
+        if let Some(var) = self.lookup_exact_mut(ident, true) {
+            var.value = Some(v);
+        }
+    }
+
+    /// A fresh synthetic variable holding `value`, in the current scope.
+    fn synthetic(&mut self, name: &str, value: ValueId) -> Ident {
+        self.ordinal += 1;
+        let ident = Ident::new(&format!("{name}{}", self.ordinal), Span::mixed_site());
+        self.bind_var(Var {
+            ident: ident.clone(),
+            value: Some(value),
+            mutable: true,
+            synthetic: true,
+            by_ref: false,
+        });
+        ident
+    }
+
+    /// Names a value after the variable it is first bound to, when the value was created for
+    /// that binding (a fresh node nobody refers to yet).
+    fn name_after(&mut self, v: ValueId, ident: &Ident, fresh_from: usize) {
+        if v.index() >= fresh_from {
+            if let Some(node) = self.nodes.get_mut(v.index()) {
+                if node.hint.is_none() && !matches!(node.op, Op::Param(_)) {
+                    node.hint = Some(ident.to_string());
+                }
+            }
+        }
+    }
+
+    fn value_ident(&self, v: ValueId) -> Ident {
+        crate::ir::value_ident(&self.nodes, &self.param_names, v)
+    }
+
+    /// Every variable in scope with its value, innermost binding of each name (user and
+    /// synthetic), to compare before and after a branch or a loop body.
+    fn snapshot(&self) -> Vec<(usize, usize, Option<ValueId>)> {
+        let mut out = Vec::new();
+        for (s, scope) in self.scopes.iter().enumerate() {
+            for (i, var) in scope.iter().enumerate() {
+                out.push((s, i, var.value));
+            }
+        }
+        out
+    }
+
+    fn restore(&mut self, snapshot: &[(usize, usize, Option<ValueId>)]) {
+        for &(s, i, value) in snapshot {
+            if let Some(var) = self.scopes.get_mut(s).and_then(|scope| scope.get_mut(i)) {
+                var.value = value;
+            }
+        }
+    }
+
+    // ----- blocks and statements -------------------------------------------------------------
+
+    /// The function body: its statements, then the returned value.
+    fn lower_body(&mut self, block: &syn::Block) -> ValueId {
+        if scan::needs_early_return(block) {
+            let returned = self.verbatim(quote!(false), Span::call_site());
+            let zero = match &self.ret_ty {
+                Some(ty) => {
+                    let rt = &self.rt;
+                    quote!(#rt::zero::<#ty>())
+                }
+                None => quote!(()),
+            };
+            let ret = self.verbatim(zero, Span::call_site());
+            let returned = self.synthetic("__returned", returned);
+            let ret = self.synthetic("__ret", ret);
+            self.early_return = Some((returned, ret.clone()));
+            self.lower_stmts(&block.stmts, Tail::Return);
+            return self
+                .synthetic_value(&ret)
+                .unwrap_or_else(|| self.poisoned(Span::call_site()));
+        }
+        match self.lower_stmts(&block.stmts, Tail::Value) {
+            Ending::Value(v) => v,
+            Ending::Unit | Ending::Diverged => {
+                // rustc reports the missing value on the original function.
+                self.diag.left_to_rustc();
+                self.poisoned(block.brace_token.span.close())
+            }
+        }
+    }
+
+    /// A nested block expression `{ ... }`: a new scope.
+    fn lower_block_expr(&mut self, block: &syn::Block) -> Ending {
+        self.scopes.push(Vec::new());
+        let ending = self.lower_stmts(&block.stmts, Tail::Value);
+        self.scopes.pop();
+        ending
+    }
+
+    /// A statement sequence. After a statement that may leave it (`break`, `continue`,
+    /// `return` inside), the rest runs under a guard on the exit flags.
+    fn lower_stmts(&mut self, stmts: &[SynStmt], tail: Tail) -> Ending {
+        for (i, stmt) in stmts.iter().enumerate() {
+            let last = i + 1 == stmts.len();
+            match stmt {
+                SynStmt::Local(local) => self.lower_let(local),
+                SynStmt::Item(item) => self.push_stmt(Stmt::Verbatim {
+                    bindings: Vec::new(),
+                    tokens: item.to_token_stream(),
+                }),
+                SynStmt::Macro(m) => self.keep_statement(m.to_token_stream()),
+                SynStmt::Expr(expr, semi) => {
+                    match strip_parens(expr) {
+                        Expr::Return(ret) => return self.lower_return(ret),
+                        Expr::Break(b) => {
+                            self.lower_break(b);
+                            return Ending::Diverged;
+                        }
+                        Expr::Continue(c) => {
+                            self.lower_continue(c);
+                            return Ending::Diverged;
+                        }
+                        _ => {}
+                    }
+                    if semi.is_none() && last {
+                        return self.lower_tail(expr, tail);
+                    }
+                    self.lower_expr_stmt(expr);
+                }
+            }
+            let rest = &stmts[i + 1..];
+            if !rest.is_empty() && scan::may_leave(stmt, !self.loops.is_empty()) {
+                return self.lower_guarded_rest(rest, tail);
+            }
+        }
+        Ending::Unit
+    }
+
+    /// The last expression of a block, without `;`.
+    fn lower_tail(&mut self, expr: &Expr, tail: Tail) -> Ending {
+        let e = strip_parens(expr);
+        let control = matches!(
+            e,
+            Expr::If(_) | Expr::Match(_) | Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_)
+        );
+        let assignment = matches!(e, Expr::Assign(_) | Expr::Macro(_))
+            || matches!(e, Expr::Binary(b) if scan::is_compound_assign(&b.op));
+        if assignment
+            || (control && tail == Tail::Unit)
+            || matches!(e, Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_))
+        {
+            self.lower_expr_stmt(expr);
+            return Ending::Unit;
+        }
+        let ending = match e {
+            Expr::If(i) if tail == Tail::Return => self.lower_if(i, tail),
+            Expr::Match(mt) if tail == Tail::Return => self.lower_match(mt, tail),
+            Expr::Return(r) => self.lower_return(r),
+            _ => Ending::Value(self.lower_expr(expr)),
+        };
+        match (tail, ending) {
+            (Tail::Return, Ending::Value(v)) => {
+                if let Some((_, ret)) = self.early_return.clone() {
+                    self.assign_synthetic(&ret, v);
+                }
+                Ending::Unit
+            }
+            (_, ending) => ending,
+        }
+    }
+
+    /// A statement kept as written: `println!`, `assert!`, and other statement macros. The user
+    /// variables it mentions are bound to their current values first.
+    fn keep_statement(&mut self, tokens: TokenStream) {
+        let mut words = HashSet::new();
+        scan::collect_words(tokens.clone(), &mut words);
+        let bindings = self.variables_named(&words);
+        self.push_stmt(Stmt::Verbatim { bindings, tokens });
+    }
+
+    /// Variables in scope named by one of `words`, with the values they hold now.
+    fn variables_named(&self, words: &HashSet<String>) -> Vec<(Ident, ValueId)> {
+        let mut out: Vec<(Ident, ValueId)> = Vec::new();
+        for scope in &self.scopes {
+            for var in scope {
+                if let (false, Some(v)) = (var.synthetic, var.value) {
+                    if words.contains(&var.ident.to_string()) {
+                        out.retain(|(i, _)| *i != var.ident);
+                        out.push((var.ident.clone(), v));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn lower_let(&mut self, local: &Local) {
+        self.ordinal += 1;
+        let ordinal = self.ordinal;
+        if let Some((else_token, _)) = local.init.as_ref().and_then(|i| i.diverge.as_ref()) {
+            self.diag.error(
+                else_token.span,
+                "`let ... else` is not supported by `#[differentiate]`: bind the value with a plain `let` (handle the other case before calling)",
+            );
+            return;
+        }
+        let (pat, ty) = match &local.pat {
+            Pat::Type(pt) => (&*pt.pat, Some((*pt.ty).clone())),
+            other => (other, None),
+        };
+        let init = local.init.as_ref().map(|i| &*i.expr);
+        match (pat, init.map(strip_parens)) {
+            (Pat::Ident(pi), _) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                let value = init.map(|e| self.lower_binding(e, &pi.ident, ty));
+                if let Some(v) = value {
+                    let key = (ordinal, pi.ident.to_string());
+                    if self.forced.contains(&key) {
+                        self.mark_varied(v);
+                    }
+                    self.keys.entry(v).or_insert(key);
+                }
+                self.bind(&pi.ident, value, pi.mutability.is_some());
+            }
+            (Pat::Wild(_), _) => {
+                if let Some(e) = init {
+                    self.lower_expr(e);
+                }
+            }
+            (Pat::Tuple(pt), Some(Expr::Tuple(te))) if te.elems.len() == pt.elems.len() => {
+                let types: Vec<Option<Type>> = match &ty {
+                    None => vec![None; pt.elems.len()],
+                    Some(Type::Tuple(tt)) if tt.elems.len() == pt.elems.len() => {
+                        tt.elems.iter().cloned().map(Some).collect()
+                    }
+                    // rustc reports the mismatched annotation.
+                    Some(_) => {
+                        self.diag.left_to_rustc();
+                        return;
+                    }
+                };
+                // Evaluate every element before binding any, as Rust does.
+                let mut bound = Vec::new();
+                for ((p, e), ty) in pt.elems.iter().zip(&te.elems).zip(types) {
+                    match p {
+                        Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                            let v = self.lower_binding(e, &pi.ident, ty);
+                            bound.push((pi.ident.clone(), v, pi.mutability.is_some()));
+                        }
+                        Pat::Wild(_) => {
+                            self.lower_expr(e);
+                        }
+                        other => self.diag.error_spanned(
+                            other,
+                            "bind a plain variable name here, as in `let (a, b) = (x, y);`",
+                        ),
+                    }
+                }
+                for (ident, v, mutable) in bound {
+                    self.bind(&ident, Some(v), mutable);
+                }
+            }
+            (_, Some(_)) if init.is_some_and(|e| !self.reads_varied(e)) => {
+                if let Some(e) = init {
+                    self.bind_pattern_as_written(pat, ty.as_ref(), e);
+                }
+            }
+            (_, Some(_)) => {
+                let before = self.diag.error_count();
+                if let Some(e) = init {
+                    self.lower_expr(e);
+                }
+                if self.diag.error_count() == before {
+                    self.diag.error_spanned(
+                        pat,
+                        "`#[differentiate]` does not destructure active values: write one `let` per variable, as in `let a = ...;`",
+                    );
+                }
+            }
+            (_, None) => self.diag.error_spanned(
+                pat,
+                "`#[differentiate]` needs one variable per `let` without a value, as in `let a;`",
+            ),
+        }
+    }
+
+    /// `let PATTERN = init;` on an inactive value, with any pattern Rust allows: evaluated as
+    /// written, then each variable it binds is copied into a value of its own.
+    fn bind_pattern_as_written(&mut self, pat: &Pat, ty: Option<&Type>, init: &Expr) {
+        let value = self.lower_constant(init);
+        let value = self.value_ident(value);
+        let mut names = PatternIdents::default();
+        names.visit_pat(pat);
+        let mut pattern = pat.clone();
+        StripMut.visit_pat_mut(&mut pattern);
+        let ty = ty.map(|t| quote!(: #t));
+        self.push_stmt(Stmt::Verbatim {
+            bindings: Vec::new(),
+            tokens: quote!(let #pattern #ty = #value;),
+        });
+        for (ident, mutable) in names.1 {
+            let v = self.verbatim(ident.to_token_stream(), ident.span());
+            if let Some(node) = self.nodes.get_mut(v.index()) {
+                node.hint = Some(ident.to_string());
+            }
+            self.bind(&ident, Some(v), mutable);
+        }
+    }
+
+    /// Lowers the value of `let name[: ty] = expr`, naming the new value after `name`.
+    fn lower_binding(&mut self, expr: &Expr, name: &Ident, ty: Option<Type>) -> ValueId {
+        let fresh_from = self.nodes.len();
+        let mut v = self.lower_expr(expr);
+        if ty.is_some() {
+            if v.index() >= fresh_from && self.nodes[v.index()].ty.is_none() {
+                self.nodes[v.index()].ty = ty;
+            } else {
+                let copy = self.push_node(Op::Copy(v), expr.span(), ty);
+                self.push_stmt(Stmt::Eval(copy));
+                v = copy;
+            }
+        }
+        self.name_after(v, name, fresh_from);
+        v
+    }
+
+    /// An expression statement: assignments, branches and loops, or an expression evaluated for
+    /// nothing.
+    fn lower_expr_stmt(&mut self, expr: &Expr) {
+        match strip_parens(expr) {
+            Expr::Assign(a) => self.lower_assign(&a.left, None, &a.right, expr),
+            Expr::Binary(b) if scan::is_compound_assign(&b.op) => {
+                let name = match b.op {
+                    syn::BinOp::AddAssign(_) => "add",
+                    syn::BinOp::SubAssign(_) => "sub",
+                    syn::BinOp::MulAssign(_) => "mul",
+                    syn::BinOp::DivAssign(_) => "div",
+                    _ => "rem",
+                };
+                self.lower_assign(&b.left, Some(name), &b.right, expr);
+            }
+            Expr::Macro(m) => self.keep_statement(m.to_token_stream()),
+            e @ (Expr::If(_)
+            | Expr::Match(_)
+            | Expr::ForLoop(_)
+            | Expr::While(_)
+            | Expr::Loop(_))
+                if !self.reads_varied(e) && scan::is_statement_like(e) =>
+            {
+                // Control flow that touches no active value and no variable of the function:
+                // kept as written.
+                self.lower_constant(e);
+            }
+            Expr::If(i) => {
+                self.lower_if(i, Tail::Unit);
+            }
+            Expr::Match(m) => {
+                self.lower_match(m, Tail::Unit);
+            }
+            Expr::Block(b) if b.label.is_none() => {
+                self.lower_block_expr(&b.block);
+            }
+            Expr::ForLoop(f) => self.lower_for(f),
+            Expr::While(w) => self.lower_while(w),
+            Expr::Loop(l) => self.lower_loop(l),
+            _ => {
+                self.lower_expr(expr);
+            }
+        }
+    }
+
+    /// `target = value` or `target op= value`, to a variable or an array element.
+    fn lower_assign(
+        &mut self,
+        target: &Expr,
+        op: Option<&'static str>,
+        value: &Expr,
+        whole: &Expr,
+    ) {
+        match strip_parens(target) {
+            Expr::Path(p) => {
+                let Some(ident) = p.path.get_ident().cloned() else {
+                    self.diag.error_spanned(target, "`#[differentiate]` can assign only to local variables of the function");
+                    return;
+                };
+                let current = match self.lookup(&ident.to_string()) {
+                    Some(var) if var.mutable || var.value.is_none() => var.value,
+                    // rustc reports assigning twice to an immutable variable; say nothing twice.
+                    Some(_) => {
+                        self.diag.left_to_rustc();
+                        return;
+                    }
+                    None => {
+                        self.diag.error_spanned(target, "`#[differentiate]` can assign only to local variables of the function");
+                        return;
+                    }
+                };
+                let fresh_from = self.nodes.len();
+                let rhs = self.lower_expr(value);
+                let v = match (op, current) {
+                    (None, _) => rhs,
+                    (Some(name), Some(current)) => self.binary_node(name, current, rhs, whole.span()),
+                    (Some(_), None) => {
+                        self.diag.left_to_rustc();
+                        return;
+                    }
+                };
+                self.name_after(v, &ident, fresh_from);
+                self.assign(&ident, v);
+            }
+            Expr::Index(_) => self.lower_store(target, op, value, whole),
+            _ => self.diag.error_spanned(
+                target,
+                "`#[differentiate]` supports assigning only to a variable or an array element here (`a = ...`, `a[i] += ...`)",
+            ),
+        }
+    }
+
+    /// `a[i] = v`, `a[i][j] += v`: an in-place write to an array.
+    fn lower_store(&mut self, target: &Expr, op: Option<&'static str>, value: &Expr, whole: &Expr) {
+        let Some((array, indices)) = self.lower_place(target) else {
+            return;
+        };
+        let rhs = self.lower_expr(value);
+        let v = match op {
+            None => rhs,
+            Some(name) => {
+                let current = self.eval(Op::Index(array, indices.clone()), target.span());
+                self.binary_node(name, current, rhs, whole.span())
+            }
+        };
+        if self.is_varied(v) && !self.is_varied(array) {
+            // Reads of this array before this point were lowered as constants: start again.
+            if let Some(key) = self.keys.get(&array) {
+                self.discovered.insert(key.clone());
+            }
+            self.mark_varied(array);
+        }
+        if let Some(node) = self.nodes.get_mut(array.index()) {
+            node.mutable = true;
+        }
+        self.push_stmt(Stmt::Store {
+            array,
+            indices,
+            value: v,
+            span: whole.span(),
+        });
+    }
+
+    /// The array and the indices of `a[i][j]`, the indices lowered (they must be inactive).
+    fn lower_place(&mut self, target: &Expr) -> Option<(ValueId, Vec<ValueId>)> {
+        let mut indices = Vec::new();
+        let mut e = strip_parens(target);
+        while let Expr::Index(ix) = e {
+            indices.push(&*ix.index);
+            e = strip_parens(&ix.expr);
+        }
+        indices.reverse();
+        let array = match e {
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .and_then(|i| self.lookup(&i.to_string()))
+                .and_then(|v| v.value),
+            _ => None,
+        };
+        let Some(array) = array else {
+            self.diag.error_spanned(e, "`#[differentiate]` indexes only variables of the function here: bind the array to a variable first");
+            return None;
+        };
+        let mut lowered = Vec::new();
+        for index in indices {
+            if self.reads_varied(index) {
+                self.diag.error_spanned(
+                    index,
+                    "an index cannot depend on active values: compute it from integers only",
+                );
+                return None;
+            }
+            lowered.push(self.lower_constant(index));
+        }
+        Some((array, lowered))
+    }
+}

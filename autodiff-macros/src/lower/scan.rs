@@ -1,0 +1,330 @@
+//! Syntactic questions about the user's code, answered before or while lowering it: which
+//! variables a loop assigns, whether a statement can leave its block, which names a pattern
+//! binds. Nothing here knows about values.
+
+use std::collections::HashSet;
+
+use proc_macro2::{TokenStream, TokenTree};
+use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
+use syn::{BinOp, Expr, Ident};
+
+pub fn is_compound_assign(op: &BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::AddAssign(_)
+            | BinOp::SubAssign(_)
+            | BinOp::MulAssign(_)
+            | BinOp::DivAssign(_)
+            | BinOp::RemAssign(_)
+    )
+}
+
+pub fn strip_parens(mut e: &Expr) -> &Expr {
+    loop {
+        match e {
+            Expr::Paren(p) => e = &p.expr,
+            Expr::Group(g) => e = &g.expr,
+            _ => return e,
+        }
+    }
+}
+
+/// Every identifier in `tokens`, and every `{name` / `{name:` inside its string literals.
+pub fn collect_words(tokens: TokenStream, out: &mut HashSet<String>) {
+    for tt in tokens {
+        match tt {
+            TokenTree::Ident(i) => {
+                out.insert(i.to_string());
+            }
+            TokenTree::Group(g) => collect_words(g.stream(), out),
+            TokenTree::Literal(lit) => {
+                let text = lit.to_string();
+                for piece in text.split('{').skip(1) {
+                    let name: String = piece
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    if name.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+                        out.insert(name);
+                    }
+                }
+            }
+            TokenTree::Punct(_) => {}
+        }
+    }
+}
+
+/// Single-identifier paths an expression reads for its value (candidates for local variables),
+/// and the words inside any macro it contains. Subexpressions whose value cannot carry a
+/// derivative are skipped: comparisons and logic, and the receivers of methods with derivative
+/// zero (`x.len()`, `x.floor()`), so `0..x.len()` reads nothing active.
+#[derive(Default)]
+pub struct VariableReads {
+    pub names: Vec<String>,
+    pub macro_words: HashSet<String>,
+}
+
+impl<'ast> Visit<'ast> for VariableReads {
+    fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+        if let Some(i) = p.path.get_ident() {
+            self.names.push(i.to_string());
+        }
+        syn::visit::visit_expr_path(self, p);
+    }
+    fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+        let constant = matches!(
+            b.op,
+            BinOp::Eq(_)
+                | BinOp::Ne(_)
+                | BinOp::Lt(_)
+                | BinOp::Le(_)
+                | BinOp::Gt(_)
+                | BinOp::Ge(_)
+                | BinOp::And(_)
+                | BinOp::Or(_)
+        );
+        if !constant {
+            syn::visit::visit_expr_binary(self, b);
+        }
+    }
+    fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+        if !crate::rules::ZERO_DERIVATIVE_METHODS.contains(&m.method.to_string().as_str()) {
+            syn::visit::visit_expr_method_call(self, m);
+        }
+    }
+    fn visit_expr_cast(&mut self, c: &'ast syn::ExprCast) {
+        if !is_integer_type(&c.ty) {
+            syn::visit::visit_expr_cast(self, c);
+        }
+    }
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        // `vec![a; n]` and `vec![a, b]` read their expressions like an array literal does.
+        if m.path.is_ident("vec") {
+            if let Ok(exprs) = m.parse_body_with(vec_body) {
+                for e in &exprs {
+                    self.visit_expr(e);
+                }
+                return;
+            }
+        }
+        collect_words(m.tokens.clone(), &mut self.macro_words);
+    }
+}
+
+/// Whether `ty` is a primitive integer type (a cast to it has derivative zero).
+pub fn is_integer_type(ty: &syn::Type) -> bool {
+    const INTEGERS: &[&str] = &[
+        "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+    ];
+    matches!(ty, syn::Type::Path(p) if p.qself.is_none() && INTEGERS.iter().any(|i| p.path.is_ident(i)))
+}
+
+/// The expressions of a `vec!` body: `a; n` or `a, b, ...`.
+fn vec_body(input: syn::parse::ParseStream<'_>) -> syn::Result<Vec<Expr>> {
+    if input.is_empty() {
+        return Ok(Vec::new());
+    }
+    let first: Expr = input.parse()?;
+    if input.peek(syn::Token![;]) {
+        input.parse::<syn::Token![;]>()?;
+        let n: Expr = input.parse()?;
+        return Ok(vec![first, n]);
+    }
+    let mut out = vec![first];
+    while input.peek(syn::Token![,]) {
+        input.parse::<syn::Token![,]>()?;
+        if input.is_empty() {
+            break;
+        }
+        out.push(input.parse()?);
+    }
+    Ok(out)
+}
+
+/// Identifiers bound by patterns: as a set (inside an expression, closure parameters and inner
+/// `let`s shadow the function's variables, so they are never renamed), and in order with their
+/// mutability (the variables a `let` pattern binds).
+#[derive(Default)]
+pub struct PatternIdents(pub HashSet<String>, pub Vec<(Ident, bool)>);
+
+impl<'ast> Visit<'ast> for PatternIdents {
+    fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+        self.0.insert(p.ident.to_string());
+        self.1.push((p.ident.clone(), p.mutability.is_some()));
+        syn::visit::visit_pat_ident(self, p);
+    }
+}
+
+/// Removes `mut` from a pattern: the generated code copies each variable into a value and
+/// never assigns to the pattern's own bindings.
+pub struct StripMut;
+
+impl VisitMut for StripMut {
+    fn visit_pat_ident_mut(&mut self, p: &mut syn::PatIdent) {
+        p.mutability = None;
+        syn::visit_mut::visit_pat_ident_mut(self, p);
+    }
+}
+
+/// What a piece of code does to control flow and to variables, closures excluded.
+#[derive(Default)]
+struct Flow {
+    /// `return` anywhere.
+    returns: usize,
+    /// `break`/`continue` that would leave the code being scanned (not inside a loop of its own).
+    leaves_loop: bool,
+    /// Variables assigned (`a = `, `a op= `), not array elements.
+    assigned: HashSet<String>,
+    /// Whether anything at all is assigned (also elements and fields).
+    assigns: bool,
+    loop_depth: usize,
+}
+
+impl<'ast> Visit<'ast> for Flow {
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+    fn visit_expr_return(&mut self, r: &'ast syn::ExprReturn) {
+        self.returns += 1;
+        syn::visit::visit_expr_return(self, r);
+    }
+    fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+        if self.loop_depth == 0 || b.label.is_some() {
+            self.leaves_loop = true;
+        }
+        syn::visit::visit_expr_break(self, b);
+    }
+    fn visit_expr_continue(&mut self, c: &'ast syn::ExprContinue) {
+        if self.loop_depth == 0 || c.label.is_some() {
+            self.leaves_loop = true;
+        }
+    }
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        self.loop_depth += 1;
+        self.visit_block(&f.body);
+        self.loop_depth -= 1;
+    }
+    fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
+        self.loop_depth += 1;
+        self.visit_expr(&w.cond);
+        self.visit_block(&w.body);
+        self.loop_depth -= 1;
+    }
+    fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
+        self.loop_depth += 1;
+        self.visit_block(&l.body);
+        self.loop_depth -= 1;
+    }
+    fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+        self.target(&a.left);
+        syn::visit::visit_expr_assign(self, a);
+    }
+    fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+        if is_compound_assign(&b.op) {
+            self.target(&b.left);
+        }
+        syn::visit::visit_expr_binary(self, b);
+    }
+}
+
+impl Flow {
+    fn target(&mut self, target: &Expr) {
+        self.assigns = true;
+        if let Expr::Path(p) = strip_parens(target) {
+            if let Some(i) = p.path.get_ident() {
+                self.assigned.insert(i.to_string());
+            }
+        }
+    }
+}
+
+fn flow_of_stmt(stmt: &syn::Stmt) -> Flow {
+    let mut flow = Flow::default();
+    flow.visit_stmt(stmt);
+    flow
+}
+
+/// The variables a loop body (and a `while` condition) assign, as candidates to carry.
+pub fn assigned_names(block: &syn::Block, cond: Option<&Expr>) -> Vec<String> {
+    let mut flow = Flow::default();
+    if let Some(c) = cond {
+        flow.visit_expr(c);
+    }
+    flow.visit_block(block);
+    let mut names: Vec<String> = flow.assigned.into_iter().collect();
+    names.sort();
+    names
+}
+
+/// Whether a loop body contains `return`.
+pub fn block_returns(block: &syn::Block) -> bool {
+    let mut flow = Flow::default();
+    flow.visit_block(block);
+    flow.returns > 0
+}
+
+/// Whether a loop body contains a `break`, and a `continue`, of its own loop.
+pub fn block_leaves(block: &syn::Block) -> (bool, bool) {
+    #[derive(Default)]
+    struct Leaves {
+        breaks: bool,
+        continues: bool,
+        depth: usize,
+    }
+    impl<'ast> Visit<'ast> for Leaves {
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+            self.breaks |= self.depth == 0;
+            syn::visit::visit_expr_break(self, b);
+        }
+        fn visit_expr_continue(&mut self, _: &'ast syn::ExprContinue) {
+            self.continues |= self.depth == 0;
+        }
+        fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+            self.depth += 1;
+            syn::visit::visit_expr_for_loop(self, f);
+            self.depth -= 1;
+        }
+        fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
+            self.depth += 1;
+            syn::visit::visit_expr_while(self, w);
+            self.depth -= 1;
+        }
+        fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
+            self.depth += 1;
+            syn::visit::visit_expr_loop(self, l);
+            self.depth -= 1;
+        }
+    }
+    let mut leaves = Leaves::default();
+    leaves.visit_block(block);
+    (leaves.breaks, leaves.continues)
+}
+
+/// Whether the function needs the early-return machinery: a `return` anywhere but as the last
+/// statement of the body.
+pub fn needs_early_return(block: &syn::Block) -> bool {
+    let mut flow = Flow::default();
+    flow.visit_block(block);
+    let final_return = matches!(
+        block.stmts.last(),
+        Some(syn::Stmt::Expr(Expr::Return(_), _))
+    );
+    flow.returns > usize::from(final_return)
+}
+
+/// Whether the statements after `stmt` may not run: it contains `return`, or (inside a loop)
+/// a `break`/`continue` of the enclosing loop.
+pub fn may_leave(stmt: &syn::Stmt, in_loop: bool) -> bool {
+    let flow = flow_of_stmt(stmt);
+    flow.returns > 0 || (in_loop && flow.leaves_loop)
+}
+
+/// Whether control flow can be kept as written: it assigns nothing, and neither returns nor
+/// leaves a loop around it.
+pub fn is_statement_like(expr: &Expr) -> bool {
+    let mut flow = Flow::default();
+    flow.visit_expr(expr);
+    flow.returns == 0 && !flow.leaves_loop && !flow.assigns
+}

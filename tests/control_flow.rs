@@ -1,0 +1,570 @@
+//! Branches, loops, early exits and arrays, checked against forward-mode dual numbers
+//! (`num-dual`, through `common::Fwd`) and central differences.
+//!
+//! Each function is written once, generic over `T: Float`: `#[differentiate]` differentiates it
+//! at `f64` (and `f32` for some), and the same source run on dual numbers is the reference.
+
+#![allow(
+    clippy::needless_range_loop,
+    clippy::manual_memcpy,
+    clippy::redundant_closure,
+    clippy::ptr_arg,
+    reason = "index loops and `&Vec` arguments are what these tests differentiate; each closure is instantiated at two types"
+)]
+
+mod common;
+
+use autodiff::{check_grad, differentiate};
+use common::{assert_all_close, dual_grad, Fwd};
+use num_traits::Float;
+
+/// `v` in any float type (a plain call: the macro keeps it as written).
+fn c<T: Float>(v: f64) -> T {
+    T::from(v).unwrap()
+}
+
+/// Checks a gradient over a slice argument against `num-dual` and central differences, and the
+/// value against the original function, bit for bit.
+fn check(
+    name: &str,
+    x: &[f64],
+    grad: (f64, Vec<f64>),
+    plain: impl Fn(&[f64]) -> f64,
+    dual: impl Fn(&[Fwd]) -> Fwd,
+) {
+    let (value, g) = grad;
+    assert_eq!(
+        value.to_bits(),
+        plain(x).to_bits(),
+        "{name}: value differs from the original"
+    );
+    let (dual_value, dual_g) = dual_grad(dual, x);
+    assert_eq!(
+        value.to_bits(),
+        dual_value.to_bits(),
+        "{name}: value differs from the reference's"
+    );
+    assert_all_close(name, &g, &dual_g, 1e-11, 1e-13);
+    check_grad(&plain, x, &g).unwrap_or_else(|e| panic!("{name}: {e}"));
+}
+
+// ----- branches -----------------------------------------------------------------------------
+
+#[differentiate]
+fn piecewise<T: Float>(x: T) -> T {
+    let y = if x < T::zero() {
+        -x * c(2.0)
+    } else if x < T::one() {
+        x * x
+    } else {
+        x.ln() + T::one()
+    };
+    y * c(3.0)
+}
+
+#[differentiate]
+fn abs_by_if<T: Float>(x: T) -> T {
+    let mut y = x;
+    if x < T::zero() {
+        y = -x;
+    }
+    c::<T>(2.0) * y
+}
+
+#[differentiate]
+fn by_integer<T: Float>(x: T, n: i32) -> T {
+    match n {
+        0 => x,
+        1 | 2 => x * x,
+        k if k < 10 => x.sin() * c(k as f64),
+        _ => x.exp(),
+    }
+}
+
+#[test]
+fn branches_take_the_derivative_of_the_branch_taken() {
+    for x in [-1.5, -0.25, 0.3, 0.9, 1.7, 4.0] {
+        check(
+            "piecewise",
+            &[x],
+            vec1(piecewise_grad(x)),
+            |v| piecewise(v[0]),
+            |v| piecewise(v[0]),
+        );
+        check(
+            "abs_by_if",
+            &[x],
+            vec1(abs_by_if_grad(x)),
+            |v| abs_by_if(v[0]),
+            |v| abs_by_if(v[0]),
+        );
+        for n in [0, 1, 2, 7, 12] {
+            check(
+                "by_integer",
+                &[x],
+                vec1(by_integer_grad(x, n)),
+                |v| by_integer(v[0], n),
+                |v| by_integer(v[0], n),
+            );
+        }
+    }
+    // Exactly at the branch point the branch taken is differentiated: `x < 0` is false at 0.
+    assert_eq!(piecewise_grad(0.0_f64).1, 0.0);
+    assert_eq!(piecewise_grad(1.0_f64).1, 3.0);
+}
+
+// ----- early return -------------------------------------------------------------------------
+
+#[differentiate]
+fn early<T: Float>(x: T) -> T {
+    if x > c(2.0) {
+        return x * x;
+    }
+    let y = x.exp();
+    y + T::one()
+}
+
+#[differentiate]
+fn return_in_loop<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        s = s + x[i] * x[i];
+        if s > c(2.0) {
+            return s.sqrt();
+        }
+    }
+    s
+}
+
+#[differentiate]
+fn inactive_return<T: Float>(x: T, n: i32) -> T {
+    if n > 0 {
+        return T::one();
+    }
+    x * x
+}
+
+#[test]
+fn early_returns() {
+    for x in [0.5, 1.9, 2.1, 3.0] {
+        check(
+            "early",
+            &[x],
+            vec1(early_grad(x)),
+            |v| early(v[0]),
+            |v| early(v[0]),
+        );
+        for n in [-1, 1] {
+            check(
+                "inactive_return",
+                &[x],
+                vec1(inactive_return_grad(x, n)),
+                |v| inactive_return(v[0], n),
+                |v| inactive_return(v[0], n),
+            );
+        }
+    }
+    for x in [
+        vec![0.3, 0.4, 0.5],
+        vec![1.0, 0.9, 0.2, 0.1],
+        vec![0.1, 0.2],
+    ] {
+        check(
+            "return_in_loop",
+            &x,
+            return_in_loop_grad(&x),
+            |v| return_in_loop(v),
+            |v| return_in_loop(v),
+        );
+    }
+}
+
+// ----- loops --------------------------------------------------------------------------------
+
+#[differentiate]
+fn fixed_trip<T: Float>(x: T) -> T {
+    let mut s = T::zero();
+    for _ in 0..3 {
+        s = s + x;
+    }
+    s
+}
+
+#[differentiate]
+fn doubling<T: Float>(x: T) -> T {
+    let mut s = x;
+    while s < c(10.0) {
+        s = s * c(2.0);
+    }
+    s
+}
+
+#[differentiate(wrt(a))]
+fn newton_cbrt<T: Float>(a: T) -> T {
+    let mut x = a;
+    let mut k = 0;
+    while (x * x * x - a).abs() > c(1e-13) && k < 100 {
+        x = x - (x * x * x - a) / (c::<T>(3.0) * x * x);
+        k += 1;
+    }
+    x
+}
+
+#[differentiate]
+fn halving_loop<T: Float>(x: T) -> T {
+    let mut y = x;
+    let mut k = 0;
+    loop {
+        y = y * c(0.5) + x.sin();
+        k += 1;
+        if k >= 5 {
+            break;
+        }
+    }
+    y
+}
+
+#[differentiate]
+fn skip_odd<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        if i % 2 == 1 {
+            continue;
+        }
+        s = s + x[i].powi(3);
+    }
+    s
+}
+
+#[differentiate]
+fn counted<T: Float>(x: T, n: usize) -> T {
+    let mut k = T::one();
+    for i in 0..n {
+        k = k + c(i as f64);
+    }
+    k * x
+}
+
+#[test]
+fn loops_with_active_and_inactive_trip_counts() {
+    // Away from the points where the trip count changes (`doubling` at 2.5 hits 10 exactly).
+    for x in [0.3, 1.1, 2.7, 7.0] {
+        check(
+            "fixed_trip",
+            &[x],
+            vec1(fixed_trip_grad(x)),
+            |v| fixed_trip(v[0]),
+            |v| fixed_trip(v[0]),
+        );
+        check(
+            "doubling",
+            &[x],
+            vec1(doubling_grad(x)),
+            |v| doubling(v[0]),
+            |v| doubling(v[0]),
+        );
+        check(
+            "halving_loop",
+            &[x],
+            vec1(halving_loop_grad(x)),
+            |v| halving_loop(v[0]),
+            |v| halving_loop(v[0]),
+        );
+        check(
+            "counted",
+            &[x],
+            vec1(counted_grad(x, 4)),
+            |v| counted(v[0], 4),
+            |v| counted(v[0], 4),
+        );
+    }
+    for a in [0.5, 8.0, 27.0, 100.0] {
+        let (value, da) = newton_cbrt_grad(a);
+        assert!((value - a.cbrt()).abs() < 1e-12);
+        // d/da a^(1/3) = 1 / (3 a^(2/3)): the derivative of the iterations actually run.
+        assert!(
+            (da - 1.0 / (3.0 * a.powf(2.0 / 3.0))).abs() < 1e-9 * da.abs(),
+            "{a}: {da}"
+        );
+    }
+    for x in [vec![0.5, -1.0, 2.0], vec![1.0, 2.0, 3.0, 4.0, 5.0]] {
+        check(
+            "skip_odd",
+            &x,
+            skip_odd_grad(&x),
+            |v| skip_odd(v),
+            |v| skip_odd(v),
+        );
+    }
+}
+
+// ----- arrays and slices --------------------------------------------------------------------
+
+#[differentiate]
+fn rosenbrock<T: Float>(x: &[T]) -> T {
+    let mut f = T::zero();
+    for i in 0..x.len() - 1 {
+        let a = T::one() - x[i];
+        let b = x[i + 1] - x[i] * x[i];
+        f = f + a * a + c::<T>(100.0) * b * b;
+    }
+    f
+}
+
+#[differentiate]
+fn horner<T: Float>(coeffs: &[T], x: T) -> T {
+    let mut acc = T::zero();
+    for i in (0..coeffs.len()).rev() {
+        acc = acc * x + coeffs[i];
+    }
+    acc
+}
+
+#[differentiate]
+fn matvec<T: Float>(a: &[T], x: &[T], rows: usize) -> T {
+    let cols = x.len();
+    let mut norm = T::zero();
+    for i in 0..rows {
+        let mut row = T::zero();
+        for j in 0..cols {
+            row = row + a[i * cols + j] * x[j];
+        }
+        norm = norm + row * row;
+    }
+    norm
+}
+
+#[differentiate]
+fn prefix_sum<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut y = vec![T::zero(); n];
+    for i in 0..n {
+        y[i] = x[i];
+    }
+    for i in 1..n {
+        y[i] = y[i] + y[i - 1] * c(0.5);
+    }
+    let mut s = T::zero();
+    for i in 0..n {
+        s = s + y[i].sin();
+    }
+    s
+}
+
+#[differentiate]
+fn softmax_cross_entropy<T: Float>(logits: &[T], label: usize) -> T {
+    let mut m = logits[0];
+    for i in 1..logits.len() {
+        m = m.max(logits[i]);
+    }
+    let mut total = T::zero();
+    for i in 0..logits.len() {
+        total = total + (logits[i] - m).exp();
+    }
+    m + total.ln() - logits[label]
+}
+
+#[differentiate]
+fn piecewise_in_loop<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for &v in x.iter() {
+        if v > T::zero() {
+            s = s + v.sqrt();
+        } else {
+            s = s - v * v;
+        }
+    }
+    s
+}
+
+#[differentiate]
+fn iterate_by_reference<T: Float>(x: &[T]) -> T {
+    let mut p = T::one();
+    for v in x {
+        p = p * (*v).cos() + *v;
+    }
+    p
+}
+
+#[differentiate]
+fn overwrite_read_element<T: Float>(x: &[T]) -> T {
+    let mut y = vec![T::zero(); x.len()];
+    for i in 0..x.len() {
+        y[i] = x[i] * x[i];
+    }
+    // Read an element, then overwrite it with something that depends on the old value.
+    let first = y[0];
+    y[0] = first.exp() + y[1];
+    y[1] = y[1] + first;
+    y[0] * y[1]
+}
+
+#[test]
+fn slices() {
+    for n in [2, 3, 10, 1000] {
+        let x: Vec<f64> = (0..n).map(|i| 0.5 + 0.3 * (i as f64 * 0.7).sin()).collect();
+        check(
+            "rosenbrock",
+            &x,
+            rosenbrock_grad(&x),
+            |v| rosenbrock(v),
+            |v| rosenbrock(v),
+        );
+    }
+    let coeffs = [1.0, -2.0, 0.5, 3.0];
+    for x in [-1.3, 0.2, 2.0] {
+        let mut args = coeffs.to_vec();
+        args.push(x);
+        let (value, (dc, dx)) = horner_grad(&coeffs, x);
+        let mut g = dc;
+        g.push(dx);
+        check(
+            "horner",
+            &args,
+            (value, g),
+            |v| horner(&v[..4], v[4]),
+            |v| horner(&v[..4], v[4]),
+        );
+    }
+    let a: Vec<f64> = (0..6).map(|i| (i as f64 - 2.5) * 0.4).collect();
+    let x = [0.3, -0.7];
+    let (value, (da, dx)) = matvec_grad(&a, &x, 3);
+    let args: Vec<f64> = a.iter().chain(&x).copied().collect();
+    let g: Vec<f64> = da.iter().chain(&dx).copied().collect();
+    check(
+        "matvec",
+        &args,
+        (value, g),
+        |v| matvec(&v[..6], &v[6..], 3),
+        |v| matvec(&v[..6], &v[6..], 3),
+    );
+    for x in [vec![0.1, 0.5, -0.3, 0.8], vec![1.0, 2.0]] {
+        check(
+            "prefix_sum",
+            &x,
+            prefix_sum_grad(&x),
+            |v| prefix_sum(v),
+            |v| prefix_sum(v),
+        );
+        check(
+            "softmax_xent",
+            &x,
+            softmax_cross_entropy_grad(&x, 1),
+            |v| softmax_cross_entropy(v, 1),
+            |v| softmax_cross_entropy(v, 1),
+        );
+        check(
+            "piecewise_in_loop",
+            &x,
+            piecewise_in_loop_grad(&x),
+            |v| piecewise_in_loop(v),
+            |v| piecewise_in_loop(v),
+        );
+        check(
+            "iterate_by_reference",
+            &x,
+            iterate_by_reference_grad(&x),
+            |v| iterate_by_reference(v),
+            |v| iterate_by_reference(v),
+        );
+        check(
+            "overwrite_read_element",
+            &x,
+            overwrite_read_element_grad(&x),
+            |v| overwrite_read_element(v),
+            |v| overwrite_read_element(v),
+        );
+    }
+}
+
+// ----- argument kinds and gradient types ---------------------------------------------------
+
+#[differentiate]
+fn fixed_array(x: [f64; 3], y: &[f64; 3]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..3 {
+        s += x[i] * y[i].exp();
+    }
+    s
+}
+
+#[differentiate]
+fn owned_vec(x: Vec<f64>, w: &Vec<f64>) -> f64 {
+    let mut s = 0.0;
+    for (i, v) in x.into_iter().enumerate() {
+        s += v * w[i];
+    }
+    s
+}
+
+#[differentiate]
+fn nested_rows(x: &[Vec<f64>]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        for j in 0..x[i].len() {
+            s += x[i][j] * (i + j) as f64;
+        }
+    }
+    s * s
+}
+
+#[test]
+fn gradient_types_follow_the_arguments() {
+    let (value, (dx, dy)): (f64, ([f64; 3], [f64; 3])) =
+        fixed_array_grad([1.0, 2.0, 3.0], &[0.1, 0.2, 0.3]);
+    assert_eq!(value, fixed_array([1.0, 2.0, 3.0], &[0.1, 0.2, 0.3]));
+    for i in 0..3 {
+        let y = [0.1, 0.2, 0.3][i];
+        assert!((dx[i] - f64::exp(y)).abs() < 1e-15);
+        assert!((dy[i] - (i as f64 + 1.0) * f64::exp(y)).abs() < 1e-14);
+    }
+    let (value, (dx, dw)) = owned_vec_grad(vec![1.0, 2.0], &vec![3.0, 4.0]);
+    assert_eq!(value, 11.0);
+    assert_eq!((dx, dw), (vec![3.0, 4.0], vec![1.0, 2.0]));
+    let x = vec![vec![1.0, 2.0], vec![3.0]];
+    let (value, dx) = nested_rows_grad(&x);
+    let s = 1.0 * 0.0 + 2.0 * 1.0 + 3.0 * 1.0;
+    assert_eq!(value, s * s);
+    assert_eq!(dx, vec![vec![0.0, 2.0 * s], vec![2.0 * s]]);
+}
+
+#[test]
+fn f32_loops_match_f64() {
+    let x64 = [0.4, -0.2, 0.9, 0.3];
+    let x32: Vec<f32> = x64.iter().map(|&v| v as f32).collect();
+    let (v32, g32) = softmax_cross_entropy_grad(&x32, 2);
+    let (v64, g64) = softmax_cross_entropy_grad(&x64, 2);
+    assert!((f64::from(v32) - v64).abs() < 1e-6);
+    for (a, b) in g32.iter().zip(&g64) {
+        assert!((f64::from(*a) - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    let (r32, d32) = rosenbrock_grad(&x32);
+    let (r64, d64) = rosenbrock_grad(&x64);
+    assert!((f64::from(r32) - r64).abs() < 1e-4 * r64.abs());
+    for (a, b) in d32.iter().zip(&d64) {
+        assert!(
+            (f64::from(*a) - b).abs() < 1e-4 * b.abs().max(1.0),
+            "{a} vs {b}"
+        );
+    }
+}
+
+#[differentiate]
+fn table_lookup(x: &[f64], t: f64) -> f64 {
+    // The index comes from an active value: a float cast to an integer has derivative zero.
+    let i = (t * 2.0) as usize;
+    x[i] * t + x[i + 1]
+}
+
+#[test]
+fn integer_casts_of_active_values_are_constants() {
+    let x = [1.0, 2.0, 3.0, 4.0];
+    let (value, (dx, dt)) = table_lookup_grad(&x, 1.2);
+    assert_eq!(value, 3.0 * 1.2 + 4.0);
+    assert_eq!(dx, vec![0.0, 0.0, 1.2, 1.0]);
+    assert_eq!(dt, 3.0);
+}
+
+fn vec1(g: (f64, f64)) -> (f64, Vec<f64>) {
+    (g.0, vec![g.1])
+}
