@@ -203,7 +203,7 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
 }
 
 /// The expression a node evaluates, in the user's spelling.
-fn expression(cx: &Context<'_>, op: &Op) -> TokenStream {
+pub(super) fn expression(cx: &Context<'_>, op: &Op) -> TokenStream {
     let graph = cx.graph;
     let rt = cx.rt;
     let v = |id: &ValueId| graph.value_ident(*id);

@@ -46,6 +46,9 @@ struct Plan {
     accumulated: HashSet<ValueId>,
     /// Regions (by their saved value or tape) whose reverse pass is not empty.
     has_reverse: HashSet<ValueId>,
+    /// Values the reverse pass of a branch or loop body computes again instead of saving:
+    /// literals, and reads of arrays that are never written.
+    remat: HashSet<ValueId>,
 }
 
 /// Where each value is defined, and which values are arrays.
@@ -54,14 +57,16 @@ struct Layout {
     home: HashMap<ValueId, u32>,
     /// Values indexed, iterated or written as arrays.
     arrays: HashSet<ValueId>,
+    /// Arrays written to.
+    stored: HashSet<ValueId>,
+    /// Values cheap to compute again from values the reverse pass has anyway (see
+    /// [`Layout::find_rematerializable`]).
+    cheap: HashSet<ValueId>,
 }
 
 impl Layout {
     fn of(graph: &Graph) -> Self {
-        let mut layout = Layout {
-            home: HashMap::new(),
-            arrays: HashSet::new(),
-        };
+        let mut layout = Layout { home: HashMap::new(), arrays: HashSet::new(), stored: HashSet::new(), cheap: HashSet::new() };
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
             if let Op::Param(_) = node.op {
@@ -72,7 +77,40 @@ impl Layout {
             }
         }
         layout.walk(&graph.body);
+        layout.find_rematerializable(graph);
         layout
+    }
+
+    /// Values the reverse pass of a loop body or branch computes again instead of saving:
+    /// literals and constants, pure integer or float arithmetic (`i + 1`, `1.0 - x[i]`, `a * b`
+    /// but no division or float method), and reads of arrays that are never written, whenever
+    /// their operands are themselves cheap, or bound by the region (a loop index, a carried
+    /// value, which are saved), or defined outside it. Recomputing gives the same bits, saves
+    /// tape memory, and costs a few cheap instructions.
+    fn find_rematerializable(&mut self, graph: &Graph) {
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+            let cheap_op = match &node.op {
+                Op::Verbatim(tokens, _) => syn::parse2::<syn::Expr>(tokens.clone()).is_ok_and(|e| is_pure_arithmetic(&e)),
+                Op::Binary(f, None, _, _) => matches!(f.name, "add" | "sub" | "mul"),
+                Op::Unary(f, _, _) => f.name == "neg",
+                Op::Copy(_) => true,
+                Op::Index(array, _) => !self.stored.contains(array),
+                _ => false,
+            };
+            if !cheap_op {
+                continue;
+            }
+            let home = self.home(v);
+            let available = |o: ValueId| {
+                self.cheap.contains(&o)
+                    || self.home(o) != home
+                    || matches!(graph.node(o).op, Op::Region | Op::Param(_))
+            };
+            if node.op.operands().into_iter().all(available) {
+                self.cheap.insert(v);
+            }
+        }
     }
 
     fn walk(&mut self, block: &Block) {
@@ -84,6 +122,7 @@ impl Layout {
                 Stmt::Verbatim { .. } => {}
                 Stmt::Store { array, .. } => {
                     self.arrays.insert(*array);
+                    self.stored.insert(*array);
                 }
                 Stmt::If(r) => {
                     for (out, _, _) in &r.merges {
@@ -113,6 +152,19 @@ impl Layout {
 
     fn home(&self, v: ValueId) -> u32 {
         self.home.get(&v).copied().unwrap_or(0)
+    }
+}
+
+/// Whether an expression is only literals, paths, operators, parentheses and casts: no call, no
+/// method, no macro, so evaluating it again has no effect and gives the same value.
+fn is_pure_arithmetic(e: &syn::Expr) -> bool {
+    match e {
+        syn::Expr::Lit(_) | syn::Expr::Path(_) => true,
+        syn::Expr::Paren(p) => is_pure_arithmetic(&p.expr),
+        syn::Expr::Cast(c) => is_pure_arithmetic(&c.expr),
+        syn::Expr::Unary(u) => !matches!(u.op, syn::UnOp::Deref(_)) && is_pure_arithmetic(&u.expr),
+        syn::Expr::Binary(b) => !matches!(b.op, syn::BinOp::Div(_) | syn::BinOp::Rem(_)) && is_pure_arithmetic(&b.left) && is_pure_arithmetic(&b.right),
+        _ => false,
     }
 }
 

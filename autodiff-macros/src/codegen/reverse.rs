@@ -46,10 +46,15 @@ impl Context<'_> {
             .referenced
             .iter()
             .copied()
-            .filter(|v| id != 0 && self.layout.home(*v) == id)
+            .filter(|v| id != 0 && self.layout.home(*v) == id && !plan.remat.contains(v))
             .collect();
         out.sort();
         out
+    }
+
+    /// Whether the reverse pass computes `v` again rather than saving it.
+    pub fn rematerializable(&self, v: ValueId) -> bool {
+        self.layout.cheap.contains(&v)
     }
 
     /// Active arrays whose adjoint the forward pass declares (parameters and arrays of the
@@ -164,9 +169,14 @@ impl Sweep<'_> {
         }
     }
 
-    /// A forward value the reverse pass reads.
+    /// A forward value the reverse pass reads: saved by the forward pass, or computed again.
     fn value(&mut self, v: ValueId) -> Ident {
-        self.found.referenced.insert(v);
+        if self.found.referenced.insert(v) && self.cx.layout.home(v) != 0 && self.cx.rematerializable(v) {
+            self.found.remat.insert(v);
+            for operand in self.cx.graph.node(v).op.operands() {
+                self.value(operand);
+            }
+        }
         self.cx.graph.value_ident(v)
     }
 
@@ -250,6 +260,7 @@ impl Sweep<'_> {
         let rt = self.cx.rt;
         let mut out = TokenStream::new();
         if b.id != 0 {
+            self.recompute(b, &mut out);
             self.declare_local_arrays(b, &mut out);
         }
         for (target, expr) in seeds {
@@ -288,6 +299,21 @@ impl Sweep<'_> {
             out.extend(quote!(#cell = #next;));
         }
         out
+    }
+
+    /// The values of this block the reverse pass computes again rather than saves.
+    fn recompute(&mut self, b: &Block, out: &mut TokenStream) {
+        let mut values: Vec<ValueId> =
+            self.plan.remat.iter().copied().filter(|v| self.cx.layout.home(*v) == b.id).collect();
+        values.sort();
+        for v in values {
+            let name = self.cx.graph.value_ident(v);
+            let expr = super::forward::expression(self.cx, &self.cx.graph.node(v).op);
+            for operand in self.cx.graph.node(v).op.operands() {
+                self.value(operand);
+            }
+            out.extend(quote!(let #name = #expr;));
+        }
     }
 
     /// Adjoints of arrays made inside this block: zero, shaped by evaluating the array's
@@ -354,7 +380,7 @@ impl Sweep<'_> {
                 for c in rules::contributions(op, v, &wants) {
                     for read in &c.reads {
                         let (rules::Read::Value(r) | rules::Read::Int(r)) = read;
-                        self.found.referenced.insert(*r);
+                        self.value(*r);
                     }
                     let value = |x: ValueId| cx.graph.value_ident(x);
                     let expr = rules::render(&c, rt, &value, &d);
