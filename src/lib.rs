@@ -73,23 +73,53 @@
 //!
 //! # The body language
 //!
-//! This version differentiates straight-line code of scalar floats:
-//!
 //! - `let`, `let mut`, reassignment, `+= -= *= /= %=`, nested blocks, shadowing,
 //!   `let (a, b) = (e1, e2);`, `mut` parameters and `let mut a = a;`;
 //! - `+ - * / %`, unary `-`, literals (also suffixed, and `2.0_f64.sqrt()`), constants such as
-//!   `std::f64::consts::PI` or `f64::EPSILON`, and `as` casts of inactive integers;
+//!   `std::f64::consts::PI` or `f64::EPSILON`, and `as` casts of inactive integers (a float cast
+//!   to an integer has derivative zero);
 //! - float methods in both spellings, `x.sin()` and `f64::sin(x)` (or `T::sin(x)`):
 //!   `sin cos tan asin acos atan atan2 sinh cosh tanh asinh acosh atanh exp exp2 exp_m1 ln ln_1p
 //!   log log2 log10 sqrt cbrt powi powf recip abs hypot max min clamp mul_add fract to_degrees
 //!   to_radians`; `signum floor ceil round trunc`, comparisons and `is_nan`-style tests have
 //!   derivative zero;
-//! - `println!`, `assert!`, `debug_assert!` and other statement macros, kept in the forward pass;
-//! - `return` as the last statement.
+//! - `if` / `else if` / `else` as statements and values, `match` on integers; `for` over ranges
+//!   (also `.rev()`) and over arrays (`x.iter()`, `&x`, `.enumerate()`), `while`, `loop`,
+//!   `break`, `continue`, and `return` anywhere;
+//! - array arguments (`[T; N]`, `&[T]`, `&Vec<T>`, `Vec<T>`, nested), local `[0.0; N]` and
+//!   `vec![0.0; n]`, element reads and writes;
+//! - `println!`, `assert!`, `debug_assert!` and other statement macros, kept in the forward pass.
+//!
+//! ```
+//! use autodiff::differentiate;
+//!
+//! /// Softmax cross-entropy of `logits` against `label`.
+//! #[differentiate(wrt(logits))]
+//! fn cross_entropy(logits: &[f64], label: usize) -> f64 {
+//!     let mut m = logits[0];
+//!     for &v in logits.iter() {
+//!         m = m.max(v);
+//!     }
+//!     let mut total = 0.0;
+//!     for &v in logits.iter() {
+//!         total += (v - m).exp();
+//!     }
+//!     m + total.ln() - logits[label]
+//! }
+//!
+//! let (loss, grad) = cross_entropy_grad(&[1.0, 2.0, 0.5], 1);
+//! // The gradient is softmax(logits) minus the one-hot label: it sums to zero.
+//! assert!(grad.iter().sum::<f64>().abs() < 1e-15 && grad[1] < 0.0 && loss > 0.0);
+//! ```
 //!
 //! Any expression that reads no active value may be any Rust at all: it is evaluated as written
-//! and treated as a constant. Branches, loops, indexing, arrays and calls between differentiated
-//! functions come in later versions; until then they are compile errors.
+//! and treated as a constant. Calls between differentiated functions and ndarray tensors come
+//! in later versions; until then they are compile errors.
+//!
+//! A branch is differentiated as the branch taken (also exactly at the branch point), a loop
+//! through the iterations that ran. Loops keep what their reverse pass needs on a plain `Vec`
+//! tape, one entry per iteration; with the `tape-stats` feature, [`tape_stats::take`] reports
+//! how many bytes the tapes held.
 //!
 //! # Errors
 //!
@@ -133,11 +163,12 @@ extern crate self as autodiff;
 /// Options: `wrt(a, b)` makes only the named parameters active; `crate = path` names this crate
 /// when it is not reachable as `::autodiff` (for instance when renamed in `Cargo.toml`).
 pub use autodiff_macros::differentiate;
-pub use autodiff_runtime::{check_grad, numeric_grad, GradCheck, GradMismatch, Real};
+pub use autodiff_runtime::{check_grad, numeric_grad, tape_stats, GradCheck, GradMismatch, Real};
 
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
     pub use autodiff_runtime::rules::*;
+    pub use autodiff_runtime::tape_stats::record as record_tape;
     pub use autodiff_runtime::Real;
 }

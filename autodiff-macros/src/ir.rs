@@ -187,6 +187,9 @@ pub enum LoopKind {
         pattern: TokenStream,
         /// The values the pattern binds directly (a loop variable, the counter).
         bound: Vec<ValueId>,
+        /// The iterable is a range written out (`a..b`, `a..=b`, `(a..b).rev()`): its reverse
+        /// can walk the range backwards instead of a tape of the loop variable.
+        range: bool,
     },
     /// `loop` (also what `while` becomes: a `loop` whose body starts with the test).
     Loop,

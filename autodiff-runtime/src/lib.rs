@@ -16,6 +16,7 @@ pub mod check;
 pub mod rules;
 pub mod scalar;
 pub mod tangent;
+pub mod tape_stats;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
 pub use scalar::Real;

@@ -160,7 +160,9 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         let mutability = (c.next != c.phi).then(|| quote!(mut));
         out.extend(quote!(let #mutability #phi = #init;));
     }
-    let taped = plan.has_reverse.contains(&l.tape);
+    let reversed = plan.has_reverse.contains(&l.tape);
+    let tapeless = reversed && cx.tapeless(plan, l);
+    let taped = reversed && !tapeless;
     let tape = graph.value_ident(l.tape);
     if taped {
         out.extend(match &l.kind {
@@ -188,12 +190,21 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         body.extend(quote!(if #broke { break; }));
     }
     out.extend(match &l.kind {
+        LoopKind::For { iter, pattern, .. } if tapeless => {
+            // The reverse pass walks the same range backwards: iterate over a copy.
+            let iter = graph.value_ident(*iter);
+            quote_spanned!(l.span=> for #pattern in ::core::clone::Clone::clone(&#iter) { #body })
+        }
         LoopKind::For { iter, pattern, .. } => {
             let iter = graph.value_ident(*iter);
             quote_spanned!(l.span=> for #pattern in #iter { #body })
         }
         LoopKind::Loop => quote_spanned!(l.span=> loop { #body }),
     });
+    if taped {
+        let rt = cx.rt;
+        out.extend(quote!(#rt::record_tape(&#tape);));
+    }
     for c in &l.carried {
         let exit = graph.value_ident(c.exit);
         let phi = graph.value_ident(c.phi);

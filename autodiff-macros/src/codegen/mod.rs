@@ -20,8 +20,9 @@
 //!
 //! [`forward`] replays the user's code, saving what the reverse pass of a branch or a loop body
 //! needs; [`reverse`] writes the adjoints, mirroring the regions. The reverse pass is generated
-//! twice: a first run finds which values it reads and which adjoints it accumulates into, so
-//! that the forward pass saves exactly those and the second run declares `mut` only where needed.
+//! more than once: dry runs find which values it reads and which adjoints it accumulates into,
+//! so that the forward pass saves exactly those and the last run declares `mut` only where
+//! needed.
 
 mod forward;
 mod reverse;
@@ -37,8 +38,8 @@ use crate::args::Options;
 use crate::ir::{Block, Graph, LoopKind, Op, Stmt, ValueId};
 use crate::parse::Signature;
 
-/// What the first run of the reverse pass found.
-#[derive(Default)]
+/// What a run of the reverse pass found.
+#[derive(Default, PartialEq, Eq)]
 struct Plan {
     /// Forward values the reverse pass reads.
     referenced: HashSet<ValueId>,
@@ -383,8 +384,16 @@ pub fn generate(
         d_out: &companions.d_out,
         sig,
     };
-    // First run: what the reverse pass reads and accumulates.
-    let (_, plan, _) = reverse::sweep(&cx, &Plan::default())?;
+    // Dry runs until what the reverse pass reads and accumulates is settled (a loop saving only
+    // its variable needs no tape, which changes what the loop around it saves).
+    let mut plan = Plan::default();
+    for _ in 0..8 {
+        let (_, found, _) = reverse::sweep(&cx, &plan)?;
+        if found == plan {
+            break;
+        }
+        plan = found;
+    }
     let forward = forward::pass(&cx, &plan);
     let (reverse, _, grads) = reverse::sweep(&cx, &plan)?;
     let grad = match grads.as_slice() {

@@ -52,6 +52,17 @@ impl Context<'_> {
         out
     }
 
+    /// Whether a loop's reverse pass can walk its range backwards instead of a tape: a range
+    /// written out, no early exit, and nothing to save but the loop variable.
+    pub fn tapeless(&self, plan: &Plan, l: &LoopRegion) -> bool {
+        match &l.kind {
+            crate::ir::LoopKind::For { range: true, bound, .. } => {
+                l.broke.is_none() && self.saves(plan, l.body.id).iter().all(|v| bound.contains(v))
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the reverse pass computes `v` again rather than saving it.
     pub fn rematerializable(&self, v: ValueId) -> bool {
         self.layout.cheap.contains(&v)
@@ -473,20 +484,33 @@ impl Sweep<'_> {
             return;
         }
         self.found.has_reverse.insert(l.tape);
-        let tape = self.value(l.tape);
-        let pattern: Vec<Ident> = self
-            .cx
-            .saves(self.plan, l.body.id)
-            .into_iter()
-            .map(|v| graph.value_ident(v))
-            .collect();
+        let pattern: Vec<Ident> = self.cx.saves(self.plan, l.body.id).into_iter().map(|v| graph.value_ident(v)).collect();
         out.extend(self.declare_escaped(escaped));
-        out.extend(quote! {
-            #inits
-            for (#(#pattern,)*) in ::core::iter::IntoIterator::into_iter(#tape).rev() {
-                #body
+        match &l.kind {
+            crate::ir::LoopKind::For { iter, .. } if self.cx.tapeless(self.plan, l) => {
+                // The loop variable again, from the range walked backwards.
+                let iter = self.value(*iter);
+                let var = match pattern.as_slice() {
+                    [var] => quote!(#var),
+                    _ => quote!(_),
+                };
+                out.extend(quote! {
+                    #inits
+                    for #var in ::core::iter::Iterator::rev(#iter) {
+                        #body
+                    }
+                });
             }
-        });
+            _ => {
+                let tape = self.value(l.tape);
+                out.extend(quote! {
+                    #inits
+                    for (#(#pattern,)*) in ::core::iter::IntoIterator::into_iter(#tape).rev() {
+                        #body
+                    }
+                });
+            }
+        }
         for (cell, init) in cells {
             if self.cx.activity.is_active(init) {
                 self.contribute(init, &quote!(#cell), l.span, out);

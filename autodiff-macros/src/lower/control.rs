@@ -327,6 +327,7 @@ impl Lowerer<'_> {
             syn::parse_quote!(::core::iter::IntoIterator::into_iter(#iter_expr))
         };
         let iter = self.lower_constant(&iter);
+        let range = is_range(iter_expr);
         let pattern = &*f.pat;
         self.lower_loop_region(span, &f.body, None, move |this| {
             // Bind the pattern's variables for the iteration, and say how to write the pattern.
@@ -361,13 +362,13 @@ impl Lowerer<'_> {
                     }
                     this.bind_var(Var { ident, value: Some(element), mutable: false, synthetic: false, by_ref });
                     let counter_ident = this.value_ident(counter);
-                    LoopKind::For { iter, pattern: quote!((#counter_ident, #item)), bound: vec![counter] }
+                    LoopKind::For { iter, pattern: quote!((#counter_ident, #item)), bound: vec![counter], range: false }
                 }
                 None => match pattern {
                     Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                         let v = this.region_value(pi.ident.span(), Some(pi.ident.to_string()), false);
                         this.bind(&pi.ident, Some(v), pi.mutability.is_some());
-                        LoopKind::For { iter, pattern: this.value_ident(v).to_token_stream(), bound: vec![v] }
+                        LoopKind::For { iter, pattern: this.value_ident(v).to_token_stream(), bound: vec![v], range }
                     }
                     _ => {
                         let mut names = PatternIdents::default();
@@ -381,7 +382,7 @@ impl Lowerer<'_> {
                             }
                             this.bind(&ident, Some(v), mutable);
                         }
-                        LoopKind::For { iter, pattern: written.to_token_stream(), bound: Vec::new() }
+                        LoopKind::For { iter, pattern: written.to_token_stream(), bound: Vec::new(), range: false }
                     }
                 },
             }
@@ -609,6 +610,18 @@ impl Lowerer<'_> {
             tape,
             span,
         })));
+    }
+}
+
+/// Whether a `for` loop's iterable is a range written out: `a..b`, `a..=b`, or one of those
+/// with `.rev()`.
+fn is_range(e: &Expr) -> bool {
+    match strip_parens(e) {
+        Expr::Range(r) => r.start.is_some() && r.end.is_some(),
+        Expr::MethodCall(m) if m.method == "rev" && m.args.is_empty() => {
+            matches!(strip_parens(&m.receiver), Expr::Range(r) if r.start.is_some() && r.end.is_some())
+        }
+        _ => false,
     }
 }
 
