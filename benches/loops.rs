@@ -86,7 +86,9 @@ fn rosenbrock_reverse(tape: &Tape, x: &[f64]) -> (f64, Vec<f64>) {
 }
 
 fn point(n: usize) -> Vec<f64> {
-    (0..n).map(|i| 0.5 + 0.4 * (i as f64 * 0.37).sin()).collect()
+    (0..n)
+        .map(|i| 0.5 + 0.4 * (i as f64 * 0.37).sin())
+        .collect()
 }
 
 fn agree(name: &str, a: &(f64, Vec<f64>), b: &(f64, Vec<f64>)) {
@@ -111,8 +113,13 @@ fn main() {
         let _ = autodiff::tape_stats::take();
         let _ = rosenbrock_grad(&x);
         match autodiff::tape_stats::take() {
-            Some(bytes) => println!("rosenbrock n = {n}: the tape holds {bytes} bytes ({} per iteration)", bytes / (n - 1)),
-            None => println!("rosenbrock n = {n}: run with --features tape-stats to see the tape's size"),
+            Some(bytes) => println!(
+                "rosenbrock n = {n}: the tape holds {bytes} bytes ({} per iteration)",
+                bytes / (n - 1)
+            ),
+            None => println!(
+                "rosenbrock n = {n}: run with --features tape-stats to see the tape's size"
+            ),
         }
     }
 
@@ -122,10 +129,16 @@ fn main() {
         let mut group = c.benchmark_group(format!("rosenbrock_{n}"));
         group.bench_function("value", |b| b.iter(|| rosenbrock(black_box(&x))));
         group.bench_function("generated", |b| b.iter(|| rosenbrock_grad(black_box(&x))));
-        group.bench_function("hand-written", |b| b.iter(|| rosenbrock_hand(black_box(&x))));
-        group.bench_function("reverse", |b| b.iter(|| rosenbrock_reverse(&tape, black_box(&x))));
+        group.bench_function("hand-written", |b| {
+            b.iter(|| rosenbrock_hand(black_box(&x)))
+        });
+        group.bench_function("reverse", |b| {
+            b.iter(|| rosenbrock_reverse(&tape, black_box(&x)))
+        });
         if n <= 100 {
-            group.bench_function("num-dual", |b| b.iter(|| rosenbrock_num_dual(black_box(&x))));
+            group.bench_function("num-dual", |b| {
+                b.iter(|| rosenbrock_num_dual(black_box(&x)))
+            });
         }
         group.finish();
     }

@@ -67,7 +67,12 @@ struct Layout {
 
 impl Layout {
     fn of(graph: &Graph) -> Self {
-        let mut layout = Layout { home: HashMap::new(), arrays: HashSet::new(), stored: HashSet::new(), cheap: HashSet::new() };
+        let mut layout = Layout {
+            home: HashMap::new(),
+            arrays: HashSet::new(),
+            stored: HashSet::new(),
+            cheap: HashSet::new(),
+        };
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
             if let Op::Param(_) = node.op {
@@ -92,7 +97,9 @@ impl Layout {
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
             let cheap_op = match &node.op {
-                Op::Verbatim(tokens, _) => syn::parse2::<syn::Expr>(tokens.clone()).is_ok_and(|e| is_pure_arithmetic(&e)),
+                Op::Verbatim(tokens, _) => {
+                    syn::parse2::<syn::Expr>(tokens.clone()).is_ok_and(|e| is_pure_arithmetic(&e))
+                }
                 Op::Binary(f, None, _, _) => matches!(f.name, "add" | "sub" | "mul"),
                 Op::Unary(f, _, _) => f.name == "neg",
                 Op::Copy(_) => true,
@@ -164,7 +171,11 @@ fn is_pure_arithmetic(e: &syn::Expr) -> bool {
         syn::Expr::Paren(p) => is_pure_arithmetic(&p.expr),
         syn::Expr::Cast(c) => is_pure_arithmetic(&c.expr),
         syn::Expr::Unary(u) => !matches!(u.op, syn::UnOp::Deref(_)) && is_pure_arithmetic(&u.expr),
-        syn::Expr::Binary(b) => !matches!(b.op, syn::BinOp::Div(_) | syn::BinOp::Rem(_)) && is_pure_arithmetic(&b.left) && is_pure_arithmetic(&b.right),
+        syn::Expr::Binary(b) => {
+            !matches!(b.op, syn::BinOp::Div(_) | syn::BinOp::Rem(_))
+                && is_pure_arithmetic(&b.left)
+                && is_pure_arithmetic(&b.right)
+        }
         _ => false,
     }
 }

@@ -56,8 +56,14 @@ impl Context<'_> {
     /// written out, no early exit, and nothing to save but the loop variable.
     pub fn tapeless(&self, plan: &Plan, l: &LoopRegion) -> bool {
         match &l.kind {
-            crate::ir::LoopKind::For { range: true, bound, .. } => {
-                l.broke.is_none() && self.saves(plan, l.body.id).iter().all(|v| bound.contains(v))
+            crate::ir::LoopKind::For {
+                range: true, bound, ..
+            } => {
+                l.broke.is_none()
+                    && self
+                        .saves(plan, l.body.id)
+                        .iter()
+                        .all(|v| bound.contains(v))
             }
             _ => false,
         }
@@ -182,7 +188,10 @@ impl Sweep<'_> {
 
     /// A forward value the reverse pass reads: saved by the forward pass, or computed again.
     fn value(&mut self, v: ValueId) -> Ident {
-        if self.found.referenced.insert(v) && self.cx.layout.home(v) != 0 && self.cx.rematerializable(v) {
+        if self.found.referenced.insert(v)
+            && self.cx.layout.home(v) != 0
+            && self.cx.rematerializable(v)
+        {
             self.found.remat.insert(v);
             for operand in self.cx.graph.node(v).op.operands() {
                 self.value(operand);
@@ -314,8 +323,13 @@ impl Sweep<'_> {
 
     /// The values of this block the reverse pass computes again rather than saves.
     fn recompute(&mut self, b: &Block, out: &mut TokenStream) {
-        let mut values: Vec<ValueId> =
-            self.plan.remat.iter().copied().filter(|v| self.cx.layout.home(*v) == b.id).collect();
+        let mut values: Vec<ValueId> = self
+            .plan
+            .remat
+            .iter()
+            .copied()
+            .filter(|v| self.cx.layout.home(*v) == b.id)
+            .collect();
         values.sort();
         for v in values {
             let name = self.cx.graph.value_ident(v);
@@ -484,7 +498,12 @@ impl Sweep<'_> {
             return;
         }
         self.found.has_reverse.insert(l.tape);
-        let pattern: Vec<Ident> = self.cx.saves(self.plan, l.body.id).into_iter().map(|v| graph.value_ident(v)).collect();
+        let pattern: Vec<Ident> = self
+            .cx
+            .saves(self.plan, l.body.id)
+            .into_iter()
+            .map(|v| graph.value_ident(v))
+            .collect();
         out.extend(self.declare_escaped(escaped));
         match &l.kind {
             crate::ir::LoopKind::For { iter, .. } if self.cx.tapeless(self.plan, l) => {

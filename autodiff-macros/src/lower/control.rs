@@ -490,6 +490,8 @@ impl Lowerer<'_> {
         carried_vars.reverse();
 
         let mut carried: Vec<(usize, usize, Carried)> = Vec::new();
+        // A read before the loop may be stale in a later iteration, and one inside it after.
+        self.reads.clear();
         self.open_block();
         self.scopes.push(Vec::new());
         for &(s, i) in &carried_vars {
@@ -601,6 +603,7 @@ impl Lowerer<'_> {
             self.scopes[s][i].value = Some(c.exit);
             out.push(c);
         }
+        self.reads.clear();
         let tape = self.region_value(span, Some("tape".to_owned()), false);
         self.push_stmt(Stmt::Loop(Box::new(LoopRegion {
             kind,

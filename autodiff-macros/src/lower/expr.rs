@@ -114,7 +114,7 @@ impl Lowerer<'_> {
             Expr::Tuple(_) => self.unsupported(expr, "tuples of active values are supported only in `let (a, b) = (x, y);`"),
             Expr::Array(_) | Expr::Repeat(_) => self.unsupported(expr, "array literals of active values are not supported by `#[differentiate]`: start from `[0.0; N]` or `vec![0.0; n]` and write the elements with `a[i] = ...`"),
             Expr::Index(_) => match self.lower_place(expr) {
-                Some((array, indices)) => self.eval(Op::Index(array, indices), span),
+                Some((array, indices)) => self.read_element(array, indices, span),
                 None => self.poisoned(span),
             },
             Expr::Field(_) => self.unsupported(expr, "field access on active values is not supported: pass the field as its own argument"),

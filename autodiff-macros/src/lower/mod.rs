@@ -116,6 +116,9 @@ struct Lowerer<'a> {
     keys: HashMap<ValueId, Key>,
     /// Counts bindings and loops as they are met, for keys.
     ordinal: u32,
+    /// Element reads already made, `(array, indices) -> (value, block)`, so `x[i] * x[i]` reads
+    /// once. An entry dies with its block, with a write to its array, and at every loop.
+    reads: Vec<((ValueId, Vec<ValueId>), ValueId, u32)>,
     diag: &'a mut Diagnostics,
 }
 
@@ -163,6 +166,7 @@ impl<'a> Lowerer<'a> {
             discovered: HashSet::new(),
             keys: HashMap::new(),
             ordinal: 0,
+            reads: Vec::new(),
             diag,
         };
         for (i, p) in sig.params.iter().enumerate() {
@@ -244,7 +248,20 @@ impl<'a> Lowerer<'a> {
 
     fn close_block(&mut self) -> Block {
         let (id, stmts) = self.blocks.pop().unwrap_or_default();
+        self.reads.retain(|(_, _, block)| *block != id);
         Block { stmts, id }
+    }
+
+    /// `array[indices]`, read once per block while the array is not written.
+    fn read_element(&mut self, array: ValueId, indices: Vec<ValueId>, span: Span) -> ValueId {
+        let key = (array, indices);
+        if let Some((_, v, _)) = self.reads.iter().find(|(k, _, _)| *k == key) {
+            return *v;
+        }
+        let v = self.eval(Op::Index(key.0, key.1.clone()), span);
+        let block = self.blocks.last().map_or(0, |(id, _)| *id);
+        self.reads.push((key, v, block));
+        v
     }
 
     fn is_varied(&self, v: ValueId) -> bool {
@@ -730,7 +747,7 @@ impl<'a> Lowerer<'a> {
         let v = match op {
             None => rhs,
             Some(name) => {
-                let current = self.eval(Op::Index(array, indices.clone()), target.span());
+                let current = self.read_element(array, indices.clone(), target.span());
                 self.binary_node(name, current, rhs, whole.span())
             }
         };
@@ -744,6 +761,7 @@ impl<'a> Lowerer<'a> {
         if let Some(node) = self.nodes.get_mut(array.index()) {
             node.mutable = true;
         }
+        self.reads.retain(|((a, _), _, _)| *a != array);
         self.push_stmt(Stmt::Store {
             array,
             indices,
