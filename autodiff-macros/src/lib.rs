@@ -292,3 +292,73 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod region_tests {
+    //! IR dumps of branches and loops.
+
+    use super::*;
+
+    fn ir_of(item: TokenStream2) -> String {
+        let item_fn: ItemFn = syn::parse2(item).expect("test input is a function");
+        let options = args::parse_options(TokenStream2::new()).expect("no options");
+        let mut diag = diag::Diagnostics::default();
+        let sig = parse::parse_signature(&item_fn, &options, &mut diag);
+        let graph = lower::lower(&item_fn, &sig, &quote!(rt), &mut diag);
+        match diag.into_result() {
+            Ok(()) => graph.to_string(),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn a_branch_merges_the_variables_it_changes() {
+        let ir = ir_of(quote! {
+            fn f(x: f64) -> f64 {
+                let mut y = x;
+                if x > 0.0 { y = x.sin(); }
+                y
+            }
+        });
+        assert_eq!(
+            ir,
+            "%0 = param x\n%1 = verbatim `x > 0.0`\nif %1 {\n  %2 = sin(%0) ; y\n} else {\n} merge [%3 = (%2, %0)]\nreturn %3"
+        );
+    }
+
+    #[test]
+    fn a_loop_carries_what_its_body_changes() {
+        let ir = ir_of(quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut s = 0.0;
+                for i in 0..x.len() { s += x[i] * x[i]; }
+                s
+            }
+        });
+        assert_eq!(
+            ir,
+            "%0 = param x\n%1 = verbatim `0.0` ; s\n%2 = verbatim `:: core :: iter :: IntoIterator :: into_iter (0 .. x . len ())`\n\
+             for `__i_4` in %2 carry [%3 = (%1, %7) -> %8] {\n  %5 = index(%0, [%4])\n  %6 = mul(%5, %5)\n  %7 = add(%3, %6) ; s\n}\nreturn %8"
+        );
+    }
+
+    #[test]
+    fn break_sets_flags_and_guards_the_rest() {
+        let ir = ir_of(quote! {
+            fn f(x: f64) -> f64 {
+                let mut y = x;
+                loop {
+                    y = y * 0.5;
+                    if y < 1.0 { break; }
+                    y = y + 0.1;
+                }
+                y
+            }
+        });
+        assert!(ir.contains("} until %"), "{ir}");
+        assert!(
+            ir.contains("verbatim `! (__t"),
+            "the rest runs under a guard: {ir}"
+        );
+    }
+}
