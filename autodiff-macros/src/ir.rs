@@ -220,7 +220,9 @@ pub struct LoopRegion {
     pub carried: Vec<Carried>,
     /// The body's `break` flag at the end of the body, when the body can break.
     pub broke: Option<ValueId>,
-    /// The tape: one entry of saved values per iteration (home: the block holding the loop).
+    /// Names the loop's tape (a `Vec` of one entry of saved values per iteration, declared
+    /// where the function starts) and, for a loop inside a loop or branch, is the value of the
+    /// tape's length when this run of the loop starts (home: the block holding the loop).
     pub tape: ValueId,
     /// The user's loop, for spans.
     pub span: Span,

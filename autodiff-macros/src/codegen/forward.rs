@@ -36,7 +36,38 @@ pub(super) fn pass(cx: &Context<'_>, plan: &Plan) -> TokenStream {
             out.extend(quote!(let mut #adjoint = #zero;));
         }
     }
+    // The tapes of loops inside regions, shared by all their runs.
+    let shared = shared_tapes(cx, plan, &cx.graph.body);
+    for tape in &shared {
+        out.extend(quote!(let mut #tape = ::std::vec::Vec::new();));
+    }
     out.extend(block(cx, plan, &cx.graph.body));
+    let rt = cx.rt;
+    for tape in &shared {
+        out.extend(quote!(#rt::record_tape(&#tape);));
+    }
+    out
+}
+
+/// The tapes shared by all runs of a loop inside another region.
+fn shared_tapes(cx: &Context<'_>, plan: &Plan, b: &Block) -> Vec<Ident> {
+    let mut out = Vec::new();
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::If(r) => {
+                out.extend(shared_tapes(cx, plan, &r.then_block));
+                out.extend(shared_tapes(cx, plan, &r.else_block));
+            }
+            Stmt::Loop(l) => {
+                if plan.has_reverse.contains(&l.tape) && !cx.tapeless(plan, l) && cx.shared_tape(l)
+                {
+                    out.push(cx.tape_ident(l));
+                }
+                out.extend(shared_tapes(cx, plan, &l.body));
+            }
+            Stmt::Eval(_) | Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
+        }
+    }
     out
 }
 
@@ -161,16 +192,27 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         out.extend(quote!(let #mutability #phi = #init;));
     }
     let reversed = plan.has_reverse.contains(&l.tape);
-    let tapeless = reversed && cx.tapeless(plan, l);
-    let taped = reversed && !tapeless;
-    let tape = graph.value_ident(l.tape);
-    if taped {
-        out.extend(match &l.kind {
-            LoopKind::For { iter, .. } => {
-                let iter = graph.value_ident(*iter);
-                quote!(let mut #tape = ::std::vec::Vec::with_capacity(::core::iter::Iterator::size_hint(&#iter).0);)
-            }
-            LoopKind::Loop => quote!(let mut #tape = ::std::vec::Vec::new();),
+    let taped = reversed && !cx.tapeless(plan, l);
+    let shared = taped && cx.shared_tape(l);
+    let tape = cx.tape_ident(l);
+    let size_hint = match &l.kind {
+        LoopKind::For { iter, .. } => {
+            let iter = graph.value_ident(*iter);
+            Some(quote!(::core::iter::Iterator::size_hint(&#iter).0))
+        }
+        LoopKind::Loop => None,
+    };
+    if shared {
+        // The tape was declared where the function starts; this run's entries start here.
+        let start = graph.value_ident(l.tape);
+        out.extend(quote!(let #start = #tape.len();));
+        if let Some(hint) = &size_hint {
+            out.extend(quote!(#tape.reserve(#hint);));
+        }
+    } else if taped {
+        out.extend(match &size_hint {
+            Some(hint) => quote!(let mut #tape = ::std::vec::Vec::with_capacity(#hint);),
+            None => quote!(let mut #tape = ::std::vec::Vec::new();),
         });
     }
     let mut body = block(cx, plan, &l.body);
@@ -190,7 +232,7 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         body.extend(quote!(if #broke { break; }));
     }
     out.extend(match &l.kind {
-        LoopKind::For { iter, pattern, .. } if tapeless => {
+        LoopKind::For { iter, pattern, .. } if reversed && cx.regenerates(l) => {
             // The reverse pass walks the same range backwards: iterate over a copy.
             let iter = graph.value_ident(*iter);
             quote_spanned!(l.span=> for #pattern in ::core::clone::Clone::clone(&#iter) { #body })
@@ -201,7 +243,7 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         }
         LoopKind::Loop => quote_spanned!(l.span=> loop { #body }),
     });
-    if taped {
+    if taped && !shared {
         let rt = cx.rt;
         out.extend(quote!(#rt::record_tape(&#tape);));
     }

@@ -63,6 +63,9 @@ struct Layout {
     /// Values cheap to compute again from values the reverse pass has anyway (see
     /// [`Layout::find_rematerializable`]).
     cheap: HashSet<ValueId>,
+    /// Variables of loops over a range written out, with no early exit: the reverse pass walks
+    /// the range backwards to get them again, so they are never saved.
+    regenerated: HashSet<ValueId>,
 }
 
 impl Layout {
@@ -72,6 +75,7 @@ impl Layout {
             arrays: HashSet::new(),
             stored: HashSet::new(),
             cheap: HashSet::new(),
+            regenerated: HashSet::new(),
         };
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
@@ -147,9 +151,12 @@ impl Layout {
                         self.home.insert(c.exit, block.id);
                         self.home.insert(c.phi, l.body.id);
                     }
-                    if let LoopKind::For { bound, .. } = &l.kind {
+                    if let LoopKind::For { bound, range, .. } = &l.kind {
                         for v in bound {
                             self.home.insert(*v, l.body.id);
+                            if *range && l.broke.is_none() {
+                                self.regenerated.insert(*v);
+                            }
                         }
                     }
                     self.walk(&l.body);

@@ -46,27 +46,38 @@ impl Context<'_> {
             .referenced
             .iter()
             .copied()
-            .filter(|v| id != 0 && self.layout.home(*v) == id && !plan.remat.contains(v))
+            .filter(|v| {
+                id != 0
+                    && self.layout.home(*v) == id
+                    && !plan.remat.contains(v)
+                    && !self.layout.regenerated.contains(v)
+            })
             .collect();
         out.sort();
         out
     }
 
-    /// Whether a loop's reverse pass can walk its range backwards instead of a tape: a range
-    /// written out, no early exit, and nothing to save but the loop variable.
+    /// Whether a loop's reverse pass walks its range backwards for the loop variable (a range
+    /// written out, no early exit).
+    pub fn regenerates(&self, l: &LoopRegion) -> bool {
+        matches!(&l.kind, crate::ir::LoopKind::For { range: true, .. }) && l.broke.is_none()
+    }
+
+    /// Whether a loop needs no tape: it regenerates its variable and saves nothing else.
     pub fn tapeless(&self, plan: &Plan, l: &LoopRegion) -> bool {
-        match &l.kind {
-            crate::ir::LoopKind::For {
-                range: true, bound, ..
-            } => {
-                l.broke.is_none()
-                    && self
-                        .saves(plan, l.body.id)
-                        .iter()
-                        .all(|v| bound.contains(v))
-            }
-            _ => false,
-        }
+        self.regenerates(l) && self.saves(plan, l.body.id).is_empty()
+    }
+
+    /// The tape of a loop: a `Vec` declared once, where the function starts (for a loop inside
+    /// another region) or just before the loop (for a loop of the function body).
+    pub fn tape_ident(&self, l: &LoopRegion) -> Ident {
+        Ident::new(&format!("__tape_{}", l.tape.0), Span::mixed_site())
+    }
+
+    /// Whether a loop's tape is shared by all runs of the loop (it is inside another region):
+    /// each run pushes after the previous one's entries, and the reverse pass drains its own.
+    pub fn shared_tape(&self, l: &LoopRegion) -> bool {
+        self.layout.home(l.tape) != 0
     }
 
     /// Whether the reverse pass computes `v` again rather than saving it.
@@ -505,31 +516,50 @@ impl Sweep<'_> {
             .map(|v| graph.value_ident(v))
             .collect();
         out.extend(self.declare_escaped(escaped));
-        match &l.kind {
-            crate::ir::LoopKind::For { iter, .. } if self.cx.tapeless(self.plan, l) => {
+        let regenerated = match &l.kind {
+            crate::ir::LoopKind::For { iter, bound, .. } if self.cx.regenerates(l) => {
                 // The loop variable again, from the range walked backwards.
                 let iter = self.value(*iter);
-                let var = match pattern.as_slice() {
-                    [var] => quote!(#var),
+                let var = match bound.first() {
+                    Some(v)
+                        if self.found.referenced.contains(v)
+                            || self.plan.referenced.contains(v) =>
+                    {
+                        let v = graph.value_ident(*v);
+                        quote!(#v)
+                    }
                     _ => quote!(_),
                 };
-                out.extend(quote! {
-                    #inits
-                    for #var in ::core::iter::Iterator::rev(#iter) {
-                        #body
-                    }
-                });
+                Some((var, quote!(::core::iter::Iterator::rev(#iter))))
             }
-            _ => {
-                let tape = self.value(l.tape);
-                out.extend(quote! {
-                    #inits
-                    for (#(#pattern,)*) in ::core::iter::IntoIterator::into_iter(#tape).rev() {
-                        #body
-                    }
-                });
+            _ => None,
+        };
+        let entries = if self.cx.tapeless(self.plan, l) {
+            None
+        } else {
+            let tape = self.cx.tape_ident(l);
+            Some(if self.cx.shared_tape(l) {
+                let start = self.value(l.tape);
+                quote!(::core::iter::Iterator::rev(#tape.drain(#start..)))
+            } else {
+                quote!(::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#tape)))
+            })
+        };
+        let (pattern, iterator) = match (regenerated, entries) {
+            (Some((var, range)), None) => (var, range),
+            (Some((var, range)), Some(entries)) => (
+                quote!((#var, (#(#pattern,)*))),
+                quote!(::core::iter::Iterator::zip(#range, #entries)),
+            ),
+            (None, Some(entries)) => (quote!((#(#pattern,)*)), entries),
+            (None, None) => (quote!(_), quote!(::core::iter::empty::<()>())),
+        };
+        out.extend(quote! {
+            #inits
+            for #pattern in #iterator {
+                #body
             }
-        }
+        });
         for (cell, init) in cells {
             if self.cx.activity.is_active(init) {
                 self.contribute(init, &quote!(#cell), l.span, out);

@@ -604,7 +604,7 @@ impl Lowerer<'_> {
             out.push(c);
         }
         self.reads.clear();
-        let tape = self.region_value(span, Some("tape".to_owned()), false);
+        let tape = self.region_value(span, Some("start".to_owned()), false);
         self.push_stmt(Stmt::Loop(Box::new(LoopRegion {
             kind,
             body: body_block,
