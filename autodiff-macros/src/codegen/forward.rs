@@ -204,8 +204,10 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
     };
     if shared {
         // The tape was declared where the function starts; this run's entries start here.
-        let start = graph.value_ident(l.tape);
-        out.extend(quote!(let #start = #tape.len();));
+        if !cx.regenerates(l) {
+            let start = graph.value_ident(l.tape);
+            out.extend(quote!(let #start = #tape.len();));
+        }
         if let Some(hint) = &size_hint {
             out.extend(quote!(#tape.reserve(#hint);));
         }

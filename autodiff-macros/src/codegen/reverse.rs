@@ -534,12 +534,25 @@ impl Sweep<'_> {
             }
             _ => None,
         };
+        let mut prelude = TokenStream::new();
         let entries = if self.cx.tapeless(self.plan, l) {
             None
         } else {
             let tape = self.cx.tape_ident(l);
             Some(if self.cx.shared_tape(l) {
-                let start = self.value(l.tape);
+                let start = match &l.kind {
+                    // As many entries as the range has items: no start to save.
+                    crate::ir::LoopKind::For { iter, .. } if self.cx.regenerates(l) => {
+                        let iter = self.value(*iter);
+                        let from = Ident::new("__from", Span::mixed_site());
+                        prelude.extend(quote!(let #from = #tape.len() - ::core::iter::Iterator::size_hint(&#iter).0;));
+                        quote!(#from)
+                    }
+                    _ => {
+                        let start = self.value(l.tape);
+                        quote!(#start)
+                    }
+                };
                 quote!(::core::iter::Iterator::rev(#tape.drain(#start..)))
             } else {
                 quote!(::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#tape)))
@@ -556,6 +569,7 @@ impl Sweep<'_> {
         };
         out.extend(quote! {
             #inits
+            #prelude
             for #pattern in #iterator {
                 #body
             }
