@@ -101,9 +101,8 @@ impl Layout {
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
             let cheap_op = match &node.op {
-                Op::Verbatim(tokens, _) => {
-                    syn::parse2::<syn::Expr>(tokens.clone()).is_ok_and(|e| is_pure_arithmetic(&e))
-                }
+                Op::Verbatim(tokens, _) => syn::parse2::<syn::Expr>(tokens.clone())
+                    .is_ok_and(|e| crate::lower::is_pure_arithmetic(&e)),
                 Op::Binary(f, None, _, _) => matches!(f.name, "add" | "sub" | "mul"),
                 Op::Unary(f, _, _) => f.name == "neg",
                 Op::Copy(_) => true,
@@ -167,42 +166,6 @@ impl Layout {
 
     fn home(&self, v: ValueId) -> u32 {
         self.home.get(&v).copied().unwrap_or(0)
-    }
-}
-
-/// Whether an expression is only literals, paths, operators, parentheses and casts: no call, no
-/// method, no macro, so evaluating it again has no effect and gives the same value.
-fn is_pure_arithmetic(e: &syn::Expr) -> bool {
-    match e {
-        syn::Expr::Lit(_) | syn::Expr::Path(_) => true,
-        // A range, as a loop's iterable: `IntoIterator::into_iter(a..b)`, `(a..b).rev()`.
-        syn::Expr::Range(r) => {
-            r.start.as_deref().is_none_or(is_pure_arithmetic)
-                && r.end.as_deref().is_none_or(is_pure_arithmetic)
-        }
-        syn::Expr::Call(c) => {
-            let into_iter = matches!(&*c.func, syn::Expr::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "into_iter"));
-            into_iter
-                && c.args.len() == 1
-                && c.args.iter().all(|a| {
-                    matches!(
-                        a,
-                        syn::Expr::Range(_) | syn::Expr::Paren(_) | syn::Expr::MethodCall(_)
-                    ) && is_pure_arithmetic(a)
-                })
-        }
-        syn::Expr::MethodCall(mc) => {
-            mc.method == "rev" && mc.args.is_empty() && is_pure_arithmetic(&mc.receiver)
-        }
-        syn::Expr::Paren(p) => is_pure_arithmetic(&p.expr),
-        syn::Expr::Cast(c) => is_pure_arithmetic(&c.expr),
-        syn::Expr::Unary(u) => !matches!(u.op, syn::UnOp::Deref(_)) && is_pure_arithmetic(&u.expr),
-        syn::Expr::Binary(b) => {
-            !matches!(b.op, syn::BinOp::Div(_) | syn::BinOp::Rem(_))
-                && is_pure_arithmetic(&b.left)
-                && is_pure_arithmetic(&b.right)
-        }
-        _ => false,
     }
 }
 

@@ -19,7 +19,10 @@ use syn::visit::Visit;
 use syn::visit_mut::VisitMut;
 use syn::{BinOp, Expr, Ident, UnOp};
 
-use super::scan::{collect_words, is_compound_assign, strip_parens, PatternIdents, VariableReads};
+use super::scan::{
+    collect_words, is_compound_assign, is_pure_arithmetic, strip_parens, PatternIdents,
+    VariableReads,
+};
 use super::{Ending, Lowerer, Tail, Var};
 use crate::ir::{BinaryFn, CallForm, Op, UnaryFn, ValueId};
 use crate::rules;
@@ -315,7 +318,22 @@ impl Lowerer<'_> {
         };
         reads.sort();
         reads.dedup();
-        self.eval(Op::Verbatim(tokens, reads), expr.span())
+        // Not a bare literal: `2.0` may be an f32 here and an f64 there.
+        // Not a range either: a loop consumes it.
+        let scalar = matches!(expr, Expr::Binary(_) | Expr::Unary(_) | Expr::Cast(_));
+        let pure =
+            (scalar && is_pure_arithmetic(expr) && !reads.is_empty()).then(|| tokens.to_string());
+        if let Some(text) = &pure {
+            if let Some((_, v, _)) = self.pure.iter().find(|(t, _, _)| t == text) {
+                return *v;
+            }
+        }
+        let v = self.eval(Op::Verbatim(tokens, reads), expr.span());
+        if let Some(text) = pure {
+            let block = self.blocks.last().map_or(0, |(id, _)| *id);
+            self.pure.push((text, v, block));
+        }
+        v
     }
 
     /// The value of `v` when `v` is a loop variable over an array by reference (`*v` is then

@@ -41,6 +41,7 @@ use syn::{Expr, Ident, ItemFn, Local, Pat, Stmt as SynStmt, Type};
 use crate::diag::Diagnostics;
 use crate::ir::{Block, Graph, Node, Op, Stmt, ValueId};
 use crate::parse::Signature;
+pub use scan::is_pure_arithmetic;
 use scan::{strip_parens, PatternIdents, StripMut};
 
 /// What identifies a variable across lowering attempts: the order in which its binding was met
@@ -119,6 +120,9 @@ struct Lowerer<'a> {
     /// Element reads already made, `(array, indices) -> (value, block)`, so `x[i] * x[i]` reads
     /// once. An entry dies with its block, with a write to its array, and at every loop.
     reads: Vec<((ValueId, Vec<ValueId>), ValueId, u32)>,
+    /// Pure constant expressions already evaluated, `text -> (value, block)`, so `h + i`
+    /// written twice is one value (and `s[h + i]` one read). An entry dies with its block.
+    pure: Vec<(String, ValueId, u32)>,
     diag: &'a mut Diagnostics,
 }
 
@@ -167,6 +171,7 @@ impl<'a> Lowerer<'a> {
             keys: HashMap::new(),
             ordinal: 0,
             reads: Vec::new(),
+            pure: Vec::new(),
             diag,
         };
         for (i, p) in sig.params.iter().enumerate() {
@@ -249,6 +254,7 @@ impl<'a> Lowerer<'a> {
     fn close_block(&mut self) -> Block {
         let (id, stmts) = self.blocks.pop().unwrap_or_default();
         self.reads.retain(|(_, _, block)| *block != id);
+        self.pure.retain(|(_, _, block)| *block != id);
         Block { stmts, id }
     }
 

@@ -328,3 +328,39 @@ pub fn is_statement_like(expr: &Expr) -> bool {
     flow.visit_expr(expr);
     flow.returns == 0 && !flow.leaves_loop && !flow.assigns
 }
+
+/// Whether an expression is only literals, paths, operators, parentheses and casts: no call, no
+/// method, no macro, so evaluating it again has no effect and gives the same value.
+pub fn is_pure_arithmetic(e: &syn::Expr) -> bool {
+    match e {
+        syn::Expr::Lit(_) | syn::Expr::Path(_) => true,
+        // A range, as a loop's iterable: `IntoIterator::into_iter(a..b)`, `(a..b).rev()`.
+        syn::Expr::Range(r) => {
+            r.start.as_deref().is_none_or(is_pure_arithmetic)
+                && r.end.as_deref().is_none_or(is_pure_arithmetic)
+        }
+        syn::Expr::Call(c) => {
+            let into_iter = matches!(&*c.func, syn::Expr::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "into_iter"));
+            into_iter
+                && c.args.len() == 1
+                && c.args.iter().all(|a| {
+                    matches!(
+                        a,
+                        syn::Expr::Range(_) | syn::Expr::Paren(_) | syn::Expr::MethodCall(_)
+                    ) && is_pure_arithmetic(a)
+                })
+        }
+        syn::Expr::MethodCall(mc) => {
+            mc.method == "rev" && mc.args.is_empty() && is_pure_arithmetic(&mc.receiver)
+        }
+        syn::Expr::Paren(p) => is_pure_arithmetic(&p.expr),
+        syn::Expr::Cast(c) => is_pure_arithmetic(&c.expr),
+        syn::Expr::Unary(u) => !matches!(u.op, syn::UnOp::Deref(_)) && is_pure_arithmetic(&u.expr),
+        syn::Expr::Binary(b) => {
+            !matches!(b.op, syn::BinOp::Div(_) | syn::BinOp::Rem(_))
+                && is_pure_arithmetic(&b.left)
+                && is_pure_arithmetic(&b.right)
+        }
+        _ => false,
+    }
+}
