@@ -217,6 +217,30 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
             None => quote!(let mut #tape = ::std::vec::Vec::new();),
         });
     }
+    // Reads that are the same in every iteration, read once more here to be saved once.
+    let mut hoisted: Vec<ValueId> = cx
+        .layout
+        .hoisted
+        .iter()
+        .filter(|(v, tape)| **tape == l.tape && plan.referenced.contains(v))
+        .map(|(v, _)| *v)
+        .collect();
+    hoisted.sort();
+    for v in hoisted {
+        if let Op::Index(array, indices) = &graph.node(v).op {
+            let name = graph.value_ident(v);
+            let mut read = graph.value_ident(*array).to_token_stream();
+            for (k, i) in indices.iter().enumerate() {
+                let i = graph.value_ident(*i);
+                read = if k == 0 {
+                    quote!(#read.get(#i))
+                } else {
+                    quote!(#read.and_then(|__row| __row.get(#i)))
+                };
+            }
+            out.extend(quote!(let #name = #read.copied();));
+        }
+    }
     let mut body = block(cx, plan, &l.body);
     if taped {
         let saved = saved_tuple(cx, plan, l.body.id);

@@ -66,6 +66,13 @@ struct Layout {
     /// Variables of loops over a range written out, with no early exit: the reverse pass walks
     /// the range backwards to get them again, so they are never saved.
     regenerated: HashSet<ValueId>,
+    /// Element reads inside a loop that are the same in every iteration (the array is not
+    /// written in the loop, the indices come from outside it), with the loop's tape id: they are
+    /// read once more before the loop, as an `Option`, and saved there rather than per
+    /// iteration (see [`Layout::find_invariant_reads`]).
+    hoisted: HashMap<ValueId, ValueId>,
+    /// The element reads, by value.
+    index_ops: HashMap<ValueId, Op>,
 }
 
 impl Layout {
@@ -76,6 +83,8 @@ impl Layout {
             stored: HashSet::new(),
             cheap: HashSet::new(),
             regenerated: HashSet::new(),
+            hoisted: HashMap::new(),
+            index_ops: HashMap::new(),
         };
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
@@ -85,9 +94,13 @@ impl Layout {
             if let Op::Index(a, _) | Op::Element(a, _, _) = node.op {
                 layout.arrays.insert(a);
             }
+            if let Op::Index(..) = node.op {
+                layout.index_ops.insert(v, node.op.clone());
+            }
         }
         layout.walk(&graph.body);
         layout.find_rematerializable(graph);
+        layout.find_invariant_reads(&graph.body);
         layout
     }
 
@@ -166,6 +179,73 @@ impl Layout {
 
     fn home(&self, v: ValueId) -> u32 {
         self.home.get(&v).copied().unwrap_or(0)
+    }
+
+    /// The block whose saved data holds `v`: its home, or for a read hoisted out of a loop,
+    /// the block holding the loop.
+    fn save_home(&self, v: ValueId) -> u32 {
+        match self.hoisted.get(&v) {
+            Some(tape) => self.home(*tape),
+            None => self.home(v),
+        }
+    }
+
+    /// Finds the loop-invariant element reads of every loop. `x[i]` read in each iteration of
+    /// an inner loop over `j` would be saved once per iteration; read once more before the loop
+    /// (with `get`, so a loop that runs zero times cannot make it panic) it is saved once per
+    /// run of the loop. The forward pass still reads it where the user wrote it.
+    fn find_invariant_reads(&mut self, block: &Block) {
+        for stmt in &block.stmts {
+            match stmt {
+                Stmt::If(r) => {
+                    self.find_invariant_reads(&r.then_block);
+                    self.find_invariant_reads(&r.else_block);
+                }
+                Stmt::Loop(l) => {
+                    let mut inside = HashSet::new();
+                    let mut stored = HashSet::new();
+                    blocks_of(&l.body, &mut inside, &mut stored);
+                    let outside = |v: &ValueId| !inside.contains(&self.home(*v));
+                    let mut found = Vec::new();
+                    for s in &l.body.stmts {
+                        if let Stmt::Eval(v) = s {
+                            if let Some(Op::Index(array, indices)) = self.index_ops.get(v) {
+                                if !stored.contains(array)
+                                    && outside(array)
+                                    && indices.iter().all(outside)
+                                    && !self.cheap.contains(v)
+                                {
+                                    found.push(*v);
+                                }
+                            }
+                        }
+                    }
+                    for v in found {
+                        self.hoisted.insert(v, l.tape);
+                    }
+                    self.find_invariant_reads(&l.body);
+                }
+                Stmt::Eval(_) | Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
+            }
+        }
+    }
+}
+
+/// The ids of `block` and the blocks nested in it, and the arrays written in them.
+fn blocks_of(block: &Block, ids: &mut HashSet<u32>, stored: &mut HashSet<ValueId>) {
+    ids.insert(block.id);
+    for stmt in &block.stmts {
+        match stmt {
+            Stmt::Store { array, .. } => {
+                stored.insert(*array);
+            }
+            Stmt::If(r) => {
+                blocks_of(&r.then_block, ids, stored);
+                blocks_of(&r.else_block, ids, stored);
+            }
+            Stmt::Loop(l) => blocks_of(&l.body, ids, stored),
+            Stmt::Eval(_) | Stmt::Verbatim { .. } => {}
+        }
     }
 }
 

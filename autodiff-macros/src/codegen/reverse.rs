@@ -48,7 +48,7 @@ impl Context<'_> {
             .copied()
             .filter(|v| {
                 id != 0
-                    && self.layout.home(*v) == id
+                    && self.layout.save_home(*v) == id
                     && !plan.remat.contains(v)
                     && !self.layout.regenerated.contains(v)
             })
@@ -567,12 +567,36 @@ impl Sweep<'_> {
             (None, Some(entries)) => (quote!((#(#pattern,)*)), entries),
             (None, None) => (quote!(_), quote!(::core::iter::empty::<()>())),
         };
-        out.extend(quote! {
-            #inits
-            #prelude
+        let mut reverse_loop = quote! {
             for #pattern in #iterator {
                 #body
             }
+        };
+        // Reads hoisted out of the loop: a `None` means the loop never ran.
+        let mut hoisted: Vec<ValueId> = self
+            .cx
+            .layout
+            .hoisted
+            .iter()
+            .filter(|(v, tape)| {
+                **tape == l.tape
+                    && (self.found.referenced.contains(v) || self.plan.referenced.contains(v))
+            })
+            .map(|(v, _)| *v)
+            .collect();
+        hoisted.sort();
+        if !hoisted.is_empty() {
+            let names: Vec<Ident> = hoisted.iter().map(|v| self.value(*v)).collect();
+            reverse_loop = quote! {
+                if let (#(::core::option::Option::Some(#names),)*) = (#(#names,)*) {
+                    #reverse_loop
+                }
+            };
+        }
+        out.extend(quote! {
+            #inits
+            #prelude
+            #reverse_loop
         });
         for (cell, init) in cells {
             if self.cx.activity.is_active(init) {
