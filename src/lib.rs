@@ -171,4 +171,5 @@ pub mod __private {
     pub use autodiff_runtime::rules::*;
     pub use autodiff_runtime::tape_stats::record as record_tape;
     pub use autodiff_runtime::Real;
+    pub use autodiff_runtime::Tape;
 }

@@ -16,8 +16,10 @@ pub mod check;
 pub mod rules;
 pub mod scalar;
 pub mod tangent;
+pub mod tape;
 pub mod tape_stats;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
 pub use scalar::Real;
 pub use tangent::{Accumulate, ElementValue, Elementwise, ZeroLike};
+pub use tape::Tape;

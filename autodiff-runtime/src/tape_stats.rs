@@ -4,9 +4,9 @@
 
 /// Adds a finished tape's size (its entries, not its spare capacity) to this thread's count.
 #[inline(always)]
-pub fn record<T>(tape: &[T]) {
+pub fn record<T>(tape: &crate::Tape<T>) {
     #[cfg(feature = "tape-stats")]
-    BYTES.with(|b| b.set(b.get() + core::mem::size_of_val(tape)));
+    BYTES.with(|b| b.set(b.get() + tape.len() * core::mem::size_of::<T>()));
     #[cfg(not(feature = "tape-stats"))]
     let _ = tape;
 }

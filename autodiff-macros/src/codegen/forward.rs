@@ -6,7 +6,7 @@
 //! ```text
 //! let mut __s_4 = __s_1;                                   // the carried value's binding
 //! let __t5 = IntoIterator::into_iter(0..n);
-//! let mut __tape_9 = Vec::with_capacity(size_hint(&__t5).0);
+//! let mut __tape_9 = Tape::with_capacity(size_hint(&__t5).0);
 //! for __i_6 in __t5 {
 //!     let __t7 = x[__i_6];
 //!     let __s_8 = __s_4 + __t7;
@@ -39,7 +39,8 @@ pub(super) fn pass(cx: &Context<'_>, plan: &Plan) -> TokenStream {
     // The tapes of loops inside regions, shared by all their runs.
     let shared = shared_tapes(cx, plan, &cx.graph.body);
     for tape in &shared {
-        out.extend(quote!(let mut #tape = ::std::vec::Vec::new();));
+        let rt = cx.rt;
+        out.extend(quote!(let mut #tape = #rt::Tape::new();));
     }
     out.extend(block(cx, plan, &cx.graph.body));
     let rt = cx.rt;
@@ -212,9 +213,10 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
             out.extend(quote!(#tape.reserve(#hint);));
         }
     } else if taped {
+        let rt = cx.rt;
         out.extend(match &size_hint {
-            Some(hint) => quote!(let mut #tape = ::std::vec::Vec::with_capacity(#hint);),
-            None => quote!(let mut #tape = ::std::vec::Vec::new();),
+            Some(hint) => quote!(let mut #tape = #rt::Tape::with_capacity(#hint);),
+            None => quote!(let mut #tape = #rt::Tape::new();),
         });
     }
     // Reads that are the same in every iteration, read once more here to be saved once.

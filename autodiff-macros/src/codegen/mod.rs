@@ -181,19 +181,12 @@ impl Layout {
         self.home.get(&v).copied().unwrap_or(0)
     }
 
-    /// The block whose saved data holds `v`: its home, or for a read hoisted out of a loop,
-    /// the block holding the loop.
-    fn save_home(&self, v: ValueId) -> u32 {
-        match self.hoisted.get(&v) {
-            Some(tape) => self.home(*tape),
-            None => self.home(v),
-        }
-    }
-
     /// Finds the loop-invariant element reads of every loop. `x[i]` read in each iteration of
-    /// an inner loop over `j` would be saved once per iteration; read once more before the loop
-    /// (with `get`, so a loop that runs zero times cannot make it panic) it is saved once per
-    /// run of the loop. The forward pass still reads it where the user wrote it.
+    /// an inner loop over `j` would be saved once per iteration, and its adjoint added into
+    /// `dx[i]` once per iteration; instead it is read once more before the loop (with `get`, so
+    /// a loop that runs zero times cannot make it panic) and saved there, and its adjoint is
+    /// summed over the iterations in a local and added into `dx[i]` once, after the loop's
+    /// reverse. The forward pass still reads it where the user wrote it.
     fn find_invariant_reads(&mut self, block: &Block) {
         for stmt in &block.stmts {
             match stmt {
@@ -220,8 +213,12 @@ impl Layout {
                             }
                         }
                     }
+                    let outer = self.home(l.tape);
                     for v in found {
                         self.hoisted.insert(v, l.tape);
+                        // It belongs to the block around the loop: saved there, and its
+                        // adjoint summed over the iterations there.
+                        self.home.insert(v, outer);
                     }
                     self.find_invariant_reads(&l.body);
                 }

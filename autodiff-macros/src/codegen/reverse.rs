@@ -48,7 +48,7 @@ impl Context<'_> {
             .copied()
             .filter(|v| {
                 id != 0
-                    && self.layout.save_home(*v) == id
+                    && self.layout.home(*v) == id
                     && !plan.remat.contains(v)
                     && !self.layout.regenerated.contains(v)
             })
@@ -393,6 +393,8 @@ impl Sweep<'_> {
         let node = cx.graph.node(v);
         let rt = cx.rt;
         match &node.op {
+            // A read hoisted out of its loop: its adjoint is added after the loop's reverse.
+            Op::Index(..) if cx.layout.hoisted.contains_key(&v) => {}
             Op::Index(array, indices) => {
                 let Some(d_array) = self.lookup(*array) else {
                     return;
@@ -515,7 +517,32 @@ impl Sweep<'_> {
             .into_iter()
             .map(|v| graph.value_ident(v))
             .collect();
+        // The adjoints of reads hoisted out of this loop start at zero before it and are added
+        // into their arrays after it.
+        let (mine, escaped): (Vec<ValueId>, Vec<ValueId>) = escaped
+            .into_iter()
+            .partition(|v| self.cx.layout.hoisted.get(v) == Some(&l.tape));
         out.extend(self.declare_escaped(escaped));
+        let mut hoisted_adjoints = TokenStream::new();
+        let mut after = TokenStream::new();
+        let mut seen = Vec::new();
+        for v in mine {
+            if seen.contains(&v) {
+                continue;
+            }
+            seen.push(v);
+            let Op::Index(array, indices) = &graph.node(v).op else {
+                continue;
+            };
+            let Some(d_array) = self.lookup(*array) else {
+                continue;
+            };
+            let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
+            let adjoint = graph.adjoint_ident(v);
+            hoisted_adjoints
+                .extend(quote!(let mut #adjoint = #rt::zero_like(&#d_array #([#indices])*);));
+            after.extend(quote!(#rt::accumulate(&mut #d_array #([#indices])*, #adjoint);));
+        }
         let regenerated = match &l.kind {
             crate::ir::LoopKind::For { iter, bound, .. } if self.cx.regenerates(l) => {
                 // The loop variable again, from the range walked backwards.
@@ -553,9 +580,9 @@ impl Sweep<'_> {
                         quote!(#start)
                     }
                 };
-                quote!(::core::iter::Iterator::rev(#tape.drain(#start..)))
+                quote!(#tape.pop_to(#start))
             } else {
-                quote!(::core::iter::Iterator::rev(::core::iter::IntoIterator::into_iter(#tape)))
+                quote!(#tape.pop_to(0))
             })
         };
         let (pattern, iterator) = match (regenerated, entries) {
@@ -594,9 +621,11 @@ impl Sweep<'_> {
             };
         }
         out.extend(quote! {
+            #hoisted_adjoints
             #inits
             #prelude
             #reverse_loop
+            #after
         });
         for (cell, init) in cells {
             if self.cx.activity.is_active(init) {

@@ -1,0 +1,166 @@
+//! The stack a loop pushes its saved values on: Tapenade's PUSH and POP, for one loop.
+//!
+//! A [`Tape`] is a list of plain `Vec` chunks. Growing it never moves what was pushed (a single
+//! `Vec` would copy everything each time it doubles, which for tapes of tens of megabytes costs
+//! as much as the pushes themselves), and the reverse pass pops the entries of one run of the
+//! loop, last first, with [`Tape::pop_to`].
+
+/// Entries per chunk when the loop's trip count is unknown or small.
+const CHUNK: usize = 1 << 12;
+
+/// A stack of saved values, one entry per loop iteration.
+#[derive(Debug)]
+pub struct Tape<T> {
+    /// The chunk being filled (and, in the reverse pass, emptied).
+    current: Vec<T>,
+    /// Full chunks below it, oldest first.
+    full: Vec<Vec<T>>,
+    /// How many entries the full chunks hold.
+    full_len: usize,
+}
+
+impl<T> Default for Tape<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Tape<T> {
+    /// An empty tape; nothing is allocated until the first push.
+    #[must_use]
+    pub fn new() -> Self {
+        Tape {
+            current: Vec::new(),
+            full: Vec::new(),
+            full_len: 0,
+        }
+    }
+
+    /// An empty tape with room for `n` entries.
+    #[must_use]
+    pub fn with_capacity(n: usize) -> Self {
+        Tape {
+            current: Vec::with_capacity(n),
+            full: Vec::new(),
+            full_len: 0,
+        }
+    }
+
+    /// Room for `n` more entries without allocating again: a new chunk if the current one is
+    /// too full.
+    #[inline]
+    pub fn reserve(&mut self, n: usize) {
+        if self.current.capacity() - self.current.len() < n {
+            self.start_chunk(n);
+        }
+    }
+
+    /// Pushes one entry.
+    #[inline]
+    pub fn push(&mut self, entry: T) {
+        if self.current.len() == self.current.capacity() {
+            self.start_chunk(1);
+        }
+        self.current.push(entry);
+    }
+
+    /// Moves the current chunk below and starts one with room for at least `n` entries.
+    #[cold]
+    fn start_chunk(&mut self, n: usize) {
+        let size = n.max(CHUNK).max(self.current.capacity().saturating_mul(2));
+        let next = Vec::with_capacity(size);
+        let done = core::mem::replace(&mut self.current, next);
+        if !done.is_empty() {
+            self.full_len += done.len();
+            self.full.push(done);
+        }
+    }
+
+    /// How many entries the tape holds.
+    #[inline]
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.full_len + self.current.len()
+    }
+
+    /// Whether the tape holds nothing.
+    #[inline]
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pops the entries above position `from`, last first: the reverse of the run of the loop
+    /// that pushed them. Entries left unread by a dropped iterator stay on the tape.
+    #[inline]
+    pub fn pop_to(&mut self, from: usize) -> PopTo<'_, T> {
+        PopTo { tape: self, from }
+    }
+
+    #[inline]
+    fn pop(&mut self) -> Option<T> {
+        match self.current.pop() {
+            Some(entry) => Some(entry),
+            None => self.pop_from_below(),
+        }
+    }
+
+    #[cold]
+    fn pop_from_below(&mut self) -> Option<T> {
+        let below = self.full.pop()?;
+        self.full_len -= below.len();
+        self.current = below;
+        self.current.pop()
+    }
+}
+
+/// The entries of one run of a loop, last first; see [`Tape::pop_to`].
+#[derive(Debug)]
+pub struct PopTo<'a, T> {
+    tape: &'a mut Tape<T>,
+    from: usize,
+}
+
+impl<T> Iterator for PopTo<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        if self.tape.len() > self.from {
+            self.tape.pop()
+        } else {
+            None
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let n = self.tape.len().saturating_sub(self.from);
+        (n, Some(n))
+    }
+}
+
+impl<T> ExactSizeIterator for PopTo<'_, T> {}
+
+#[cfg(test)]
+mod tests {
+    use super::Tape;
+
+    #[test]
+    fn runs_pop_last_first_across_chunks() {
+        let mut tape = Tape::new();
+        let first: Vec<usize> = (0..10_000).collect();
+        for &v in &first {
+            tape.push(v);
+        }
+        let start = tape.len();
+        tape.reserve(3);
+        for v in [7, 8, 9] {
+            tape.push(v);
+        }
+        assert_eq!(tape.pop_to(start).collect::<Vec<_>>(), vec![9, 8, 7]);
+        assert_eq!(tape.len(), 10_000);
+        let all: Vec<usize> = tape.pop_to(0).collect();
+        assert_eq!(all, first.into_iter().rev().collect::<Vec<_>>());
+        assert!(tape.is_empty());
+    }
+}
