@@ -88,6 +88,9 @@
 //!   `break`, `continue`, and `return` anywhere;
 //! - array arguments (`[T; N]`, `&[T]`, `&Vec<T>`, `Vec<T>`, nested), local `[0.0; N]` and
 //!   `vec![0.0; n]`, element reads and writes;
+//! - the differentiable helpers [`sigmoid`], [`relu`] and [`softplus`], called by their path
+//!   (`autodiff::sigmoid(z)`), so a function of the user's with the same name is never taken for
+//!   them;
 //! - `println!`, `assert!`, `debug_assert!` and other statement macros, kept in the forward pass.
 //!
 //! ```
@@ -163,7 +166,9 @@ extern crate self as autodiff;
 /// Options: `wrt(a, b)` makes only the named parameters active; `crate = path` names this crate
 /// when it is not reachable as `::autodiff` (for instance when renamed in `Cargo.toml`).
 pub use autodiff_macros::differentiate;
-pub use autodiff_runtime::{check_grad, numeric_grad, tape_stats, GradCheck, GradMismatch, Real};
+pub use autodiff_runtime::{
+    check_grad, numeric_grad, relu, sigmoid, softplus, tape_stats, GradCheck, GradMismatch, Real,
+};
 
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]

@@ -568,3 +568,35 @@ fn integer_casts_of_active_values_are_constants() {
 fn vec1(g: (f64, f64)) -> (f64, Vec<f64>) {
     (g.0, vec![g.1])
 }
+
+#[differentiate]
+fn neuron<T: Float>(w: &[T], x: &[T], b: T) -> T {
+    let mut z = b;
+    for i in 0..w.len() {
+        z = z + w[i] * x[i];
+    }
+    autodiff::sigmoid(z) + autodiff::softplus(z * c(0.5)) + autodiff::relu(z - c(0.2))
+}
+
+#[test]
+fn differentiable_helpers() {
+    for (w, x, b) in [
+        ([0.3, -0.8], [1.0, 2.0], 0.1),
+        ([1.5, 0.2], [-0.4, 0.9], -2.0),
+    ] {
+        let (value, (dw, dx, db)) = neuron_grad(&w, &x, b);
+        let args: Vec<f64> = w.iter().chain(&x).copied().chain([b]).collect();
+        let mut g = dw;
+        g.extend(dx);
+        g.push(db);
+        let f = |v: &[f64]| neuron(&v[..2], &v[2..4], v[4]);
+        assert_eq!(value.to_bits(), f(&args).to_bits());
+        check_grad(f, &args, &g).unwrap();
+    }
+    // At z = 0.2 the relu sits exactly at its kink, where its derivative is 0:
+    // d/db = sigmoid'(0.2) + sigmoid(0.1) / 2 + 0.
+    let (_, (_, _, db)) = neuron_grad(&[0.0], &[0.0], 0.2);
+    let s = 1.0 / (1.0 + (-0.2f64).exp());
+    let want = s * (1.0 - s) + 0.5 / (1.0 + (-0.1f64).exp());
+    assert!((db - want).abs() < 1e-15, "{db} vs {want}");
+}

@@ -1,7 +1,11 @@
 //! Generated code reaches everything through absolute paths, so a user crate that shadows `f64`,
 //! `Vec`, `Option`, `core` or has a module named `autodiff` still compiles and differentiates.
 #![deny(warnings)]
-#![allow(non_camel_case_types, dead_code, reason = "the shadowing is the point of this test")]
+#![allow(
+    non_camel_case_types,
+    dead_code,
+    reason = "the shadowing is the point of this test"
+)]
 
 /// A local module with the crate's name.
 mod autodiff {

@@ -42,6 +42,16 @@ pub const UNARY: &[(&str, &str)] = &[
     ("fract", ""),
 ];
 
+/// The runtime's differentiable helpers of one value, called as `autodiff::name(x)`, and what
+/// each rule reads (as in [`UNARY`]).
+#[rustfmt::skip]
+pub const HELPERS: &[(&str, &str)] = &[("sigmoid", "y"), ("relu", "x"), ("softplus", "x")];
+
+/// Looks a helper up, returning the table's `'static` name.
+pub fn helper(name: &str) -> Option<&'static str> {
+    HELPERS.iter().map(|(m, _)| *m).find(|m| *m == name)
+}
+
 /// The operators and float methods of two operands, and what each side's rule reads (`l`, `r`
 /// the operands, `y` the result, in the runtime signature's order). The runtime rules are
 /// `{name}_adjoint_lhs` and `{name}_adjoint_rhs`.
@@ -173,6 +183,7 @@ pub fn contributions(op: &Op, y: ValueId, wants: &dyn Fn(ValueId) -> bool) -> Ve
         Op::Unary(f, _, x) => {
             let spec = UNARY
                 .iter()
+                .chain(HELPERS)
                 .find(|(m, _)| *m == f.name)
                 .map_or("", |(_, s)| *s);
             let spec = if f.name == "neg" { "" } else { spec };

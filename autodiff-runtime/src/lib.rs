@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod check;
+pub mod helpers;
 pub mod rules;
 pub mod scalar;
 pub mod tangent;
@@ -20,6 +21,7 @@ pub mod tape;
 pub mod tape_stats;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
+pub use helpers::{relu, sigmoid, softplus};
 pub use scalar::Real;
 pub use tangent::{Accumulate, ElementValue, Elementwise, ZeroLike};
 pub use tape::Tape;

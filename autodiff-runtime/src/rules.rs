@@ -122,6 +122,12 @@ rules! {
     to_radians_adjoint(; d) => d.to_radians();
     /// `y = x.fract()` (`x - x.trunc()`): `dx = d` (the jumps at integers are ignored).
     fract_adjoint(; d) => d;
+    /// `y = sigmoid(x)`: `dx = d y (1 - y)`.
+    sigmoid_adjoint(y; d) => d * y * (X::Elem::one() - y);
+    /// `y = relu(x)`: `dx = d` where `x > 0`, else zero (also at `0`).
+    relu_adjoint(x; d) => if x > X::Elem::zero() { d } else { X::Elem::zero() };
+    /// `y = softplus(x)`: `dx = d sigmoid(x)`.
+    softplus_adjoint(x; d) => d * crate::helpers::sigmoid(x);
 }
 
 // Binary operations `y = l op r`: `_lhs` returns the contribution to `l`, `_rhs` to `r`.

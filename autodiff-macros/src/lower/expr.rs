@@ -178,6 +178,32 @@ impl Lowerer<'_> {
                 let form = CallForm::Path(fp.to_token_stream());
                 return self.lower_float_method(&last.ident, form, &args, expr);
             }
+            // A differentiable helper of the runtime: `autodiff::sigmoid(x)`.
+            if let Some(last) = segments.last() {
+                if let Some(helper) = rules::helper(&last.ident.to_string()) {
+                    let ours = n >= 2 && segments[n - 2].ident == self.krate_name;
+                    let args: Vec<&Expr> = call.args.iter().collect();
+                    if ours && fp.qself.is_none() {
+                        return match args.as_slice() {
+                            [x] => {
+                                let x = self.lower_expr(x);
+                                let form = CallForm::Path(fp.to_token_stream());
+                                self.eval(Op::Unary(UnaryFn { name: helper }, form, x), expr.span())
+                            }
+                            _ => {
+                                self.diag.left_to_rustc();
+                                self.poisoned(expr.span())
+                            }
+                        };
+                    }
+                    if n == 1 {
+                        return self.unsupported(
+                            &call.func,
+                            format!("call the differentiable helper by its path, as in `{}::{helper}(x)`, so `#[differentiate]` can tell it from a function of your own with the same name", self.krate_name),
+                        );
+                    }
+                }
+            }
             let name = crate::parse::type_text(&fp.path);
             return self.unsupported(
                 &call.func,

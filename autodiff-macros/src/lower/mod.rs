@@ -71,6 +71,24 @@ pub fn lower(item: &ItemFn, sig: &Signature, rt: &TokenStream, diag: &mut Diagno
     }
 }
 
+/// The crate's name in `path::__private`: the identifier before `__private`.
+fn krate_name(rt: &TokenStream) -> String {
+    let idents: Vec<String> = rt
+        .clone()
+        .into_iter()
+        .filter_map(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => Some(i.to_string()),
+            _ => None,
+        })
+        .collect();
+    idents
+        .len()
+        .checked_sub(2)
+        .and_then(|i| idents.get(i))
+        .cloned()
+        .unwrap_or_else(|| "autodiff".to_owned())
+}
+
 /// A variable in scope.
 struct Var {
     ident: Ident,
@@ -106,6 +124,9 @@ struct Lowerer<'a> {
     /// The function's return type and the runtime path, for the early-return machinery.
     ret_ty: Option<Type>,
     rt: TokenStream,
+    /// The facade crate's name (`autodiff`, or the last segment of `crate = path`): calls
+    /// `autodiff::sigmoid(x)` are to its differentiable helpers.
+    krate_name: String,
     loops: Vec<LoopCx>,
     /// `Some((returned, ret))` when the function returns from inside a branch or a loop.
     early_return: Option<(Ident, Ident)>,
@@ -164,6 +185,7 @@ impl<'a> Lowerer<'a> {
             float_generics: sig.float_generics.iter().map(ToString::to_string).collect(),
             ret_ty: sig.ret.clone(),
             rt: rt.clone(),
+            krate_name: krate_name(rt),
             loops: Vec::new(),
             early_return: None,
             forced,
