@@ -4,7 +4,8 @@
 #![allow(
     non_camel_case_types,
     dead_code,
-    reason = "the shadowing is the point of this test"
+    clippy::needless_range_loop,
+    reason = "the shadowing and the index loop are the point of this test"
 )]
 
 /// A local module with the crate's name.
