@@ -280,9 +280,13 @@ impl Lowerer<'_> {
                 method,
                 "`sin_cos` has no derivative rule in `#[differentiate]`: call `x.sin()` and `x.cos()` separately",
             ),
+            ("push" | "extend" | "insert" | "extend_from_slice", _) => self.unsupported(
+                expr,
+                format!("`{name}`: growing a collection of active values is not supported by `#[differentiate]`: make it with `vec![0.0; n]` and write its elements by index"),
+            ),
             (iterator, _) if ITERATOR_METHODS.contains(&iterator) => self.unsupported(
                 expr,
-                format!("`{name}`: iterator chains over active values are not supported by `#[differentiate]`: write the computation without iterators"),
+                format!("`{name}`: iterator chains over active values are not supported by `#[differentiate]`: write a `for` loop instead, as in `for &v in x.iter() {{ s += v; }}`"),
             ),
             _ => self.unsupported(
                 method,
