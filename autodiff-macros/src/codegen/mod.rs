@@ -60,6 +60,13 @@ struct Layout {
     arrays: HashSet<ValueId>,
     /// Arrays written to.
     stored: HashSet<ValueId>,
+    /// For each array written to, the position of the last statement of the function body that
+    /// writes it (counting statements of the body, a loop or branch being one).
+    last_store: HashMap<ValueId, usize>,
+    /// For each element read, the position of the statement of the function body it is in.
+    read_at: HashMap<ValueId, usize>,
+    /// The statement of the function body being walked.
+    top: usize,
     /// Values cheap to compute again from values the reverse pass has anyway (see
     /// [`Layout::find_rematerializable`]).
     cheap: HashSet<ValueId>,
@@ -81,6 +88,9 @@ impl Layout {
             home: HashMap::new(),
             arrays: HashSet::new(),
             stored: HashSet::new(),
+            last_store: HashMap::new(),
+            read_at: HashMap::new(),
+            top: 0,
             cheap: HashSet::new(),
             regenerated: HashSet::new(),
             hoisted: HashMap::new(),
@@ -119,7 +129,12 @@ impl Layout {
                 Op::Binary(f, None, _, _) => matches!(f.name, "add" | "sub" | "mul"),
                 Op::Unary(f, _, _) => f.name == "neg",
                 Op::Copy(_) => true,
-                Op::Index(array, _) => !self.stored.contains(array),
+                // An array never written again after this read's statement of the function body holds,
+                // when the reverse pass runs, what the read saw.
+                Op::Index(array, _) => self
+                    .last_store
+                    .get(array)
+                    .is_none_or(|last| self.read_at.get(&v).is_some_and(|at| at > last)),
                 _ => false,
             };
             if !cheap_op {
@@ -138,15 +153,20 @@ impl Layout {
     }
 
     fn walk(&mut self, block: &Block) {
-        for stmt in &block.stmts {
+        for (position, stmt) in block.stmts.iter().enumerate() {
+            if block.id == 0 {
+                self.top = position;
+            }
             match stmt {
                 Stmt::Eval(v) => {
                     self.home.insert(*v, block.id);
+                    self.read_at.insert(*v, self.top);
                 }
                 Stmt::Verbatim { .. } => {}
                 Stmt::Store { array, .. } => {
                     self.arrays.insert(*array);
                     self.stored.insert(*array);
+                    self.last_store.insert(*array, self.top);
                 }
                 Stmt::If(r) => {
                     for (out, _, _) in &r.merges {
