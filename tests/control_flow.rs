@@ -600,3 +600,38 @@ fn differentiable_helpers() {
     let want = s * (1.0 - s) + 0.5 / (1.0 + (-0.1f64).exp());
     assert!((db - want).abs() < 1e-15, "{db} vs {want}");
 }
+
+#[differentiate]
+fn strided<T: Float>(x: &[T], a: T) -> T {
+    // An integer counter the reverse pass counts back down instead of saving.
+    let mut k = 1;
+    let mut s = T::zero();
+    for _ in 0..x.len() / 2 {
+        s = s + x[k] * x[k - 1] * a;
+        k += 2;
+    }
+    let mut m = 0;
+    while m < x.len() {
+        s = s + x[m].sin();
+        m += 3;
+    }
+    s
+}
+
+#[test]
+fn integer_counters() {
+    for x in [vec![0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], vec![1.5, -0.5]] {
+        let (value, (dx, da)) = strided_grad(&x, 1.3);
+        let mut args = x.clone();
+        args.push(1.3);
+        let mut g = dx;
+        g.push(da);
+        check(
+            "strided",
+            &args,
+            (value, g),
+            |v| strided(&v[..v.len() - 1], v[v.len() - 1]),
+            |v| strided(&v[..v.len() - 1], v[v.len() - 1]),
+        );
+    }
+}

@@ -80,6 +80,10 @@ struct Layout {
     hoisted: HashMap<ValueId, ValueId>,
     /// The element reads, by value.
     index_ops: HashMap<ValueId, Op>,
+    /// Integer counters a loop carries, `l += 1`: their value at each iteration's start, by
+    /// its phi, with the value after the loop and the step. The reverse pass counts them back
+    /// down from the value after the loop instead of saving them (integer steps invert exactly).
+    counters: HashMap<ValueId, (ValueId, TokenStream)>,
 }
 
 impl Layout {
@@ -95,6 +99,7 @@ impl Layout {
             regenerated: HashSet::new(),
             hoisted: HashMap::new(),
             index_ops: HashMap::new(),
+            counters: HashMap::new(),
         };
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
@@ -111,6 +116,7 @@ impl Layout {
         layout.walk(&graph.body);
         layout.find_rematerializable(graph);
         layout.find_invariant_reads(&graph.body);
+        layout.find_counters(graph, &graph.body);
         layout
     }
 
@@ -241,6 +247,53 @@ impl Layout {
                         self.home.insert(v, outer);
                     }
                     self.find_invariant_reads(&l.body);
+                }
+                Stmt::Eval(_) | Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
+            }
+        }
+    }
+}
+
+impl Layout {
+    /// Finds the loops' integer counters: an inactive carried value whose value at the end of
+    /// the body is, on every path, its value at the start plus an integer literal.
+    fn find_counters(&mut self, graph: &Graph, block: &Block) {
+        for stmt in &block.stmts {
+            match stmt {
+                Stmt::If(r) => {
+                    self.find_counters(graph, &r.then_block);
+                    self.find_counters(graph, &r.else_block);
+                }
+                Stmt::Loop(l) => {
+                    for c in &l.carried {
+                        if graph.varied.get(c.phi.index()).copied().unwrap_or(true)
+                            || self.home(c.next) != l.body.id
+                        {
+                            continue;
+                        }
+                        let Op::Binary(f, None, a, b) = &graph.node(c.next).op else {
+                            continue;
+                        };
+                        let step = match (f.name, *a == c.phi, *b == c.phi) {
+                            ("add", true, false) => *b,
+                            ("add", false, true) => *a,
+                            _ => continue,
+                        };
+                        let Op::Verbatim(tokens, reads) = &graph.node(step).op else {
+                            continue;
+                        };
+                        let integer = matches!(
+                            syn::parse2::<syn::Expr>(tokens.clone()),
+                            Ok(syn::Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Int(_),
+                                ..
+                            }))
+                        );
+                        if integer && reads.is_empty() {
+                            self.counters.insert(c.phi, (c.exit, tokens.clone()));
+                        }
+                    }
+                    self.find_counters(graph, &l.body);
                 }
                 Stmt::Eval(_) | Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
             }

@@ -51,6 +51,7 @@ impl Context<'_> {
                     && self.layout.home(*v) == id
                     && !plan.remat.contains(v)
                     && !self.layout.regenerated.contains(v)
+                    && !self.layout.counters.contains_key(v)
             })
             .collect();
         out.sort();
@@ -594,8 +595,34 @@ impl Sweep<'_> {
             (None, Some(entries)) => (quote!((#(#pattern,)*)), entries),
             (None, None) => (quote!(_), quote!(::core::iter::empty::<()>())),
         };
+        // Integer counters, counted back down from their value after the loop.
+        let mut counters: Vec<(&ValueId, &(ValueId, TokenStream))> = self
+            .cx
+            .layout
+            .counters
+            .iter()
+            .filter(|(phi, _)| {
+                l.carried.iter().any(|c| c.phi == **phi)
+                    && (self.found.referenced.contains(phi) || self.plan.referenced.contains(phi))
+            })
+            .collect();
+        counters.sort_by_key(|(phi, _)| **phi);
+        let mut count_down = TokenStream::new();
+        let mut step_back = TokenStream::new();
+        for (phi, (exit, step)) in counters {
+            let exit = self.value(*exit);
+            let phi = graph.value_ident(*phi);
+            let back = Ident::new(
+                &format!("__back{}", &phi.to_string()[1..]),
+                Span::mixed_site(),
+            );
+            count_down.extend(quote!(let mut #back = #exit;));
+            step_back.extend(quote!(#back -= #step; let #phi = #back;));
+        }
         let mut reverse_loop = quote! {
+            #count_down
             for #pattern in #iterator {
+                #step_back
                 #body
             }
         };
