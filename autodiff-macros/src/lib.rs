@@ -6,6 +6,10 @@
 //! the adjoint [`rules`]). Every stage reports into [`diag::Diagnostics`]; this file is the one
 //! place errors become `compile_error!`.
 #![forbid(unsafe_code)]
+#![allow(
+    rustdoc::private_intra_doc_links,
+    reason = "the crate docs describe its private pipeline, for its maintainers"
+)]
 
 mod analyze;
 mod args;
