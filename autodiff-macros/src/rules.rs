@@ -28,7 +28,7 @@ pub const UNARY: &[(&str, &str)] = &[
     ("atanh", "x"),
     ("exp", "y"),
     ("exp2", "y"),
-    ("exp_m1", "y"),
+    ("exp_m1", "xy"),
     ("ln", "x"),
     ("ln_1p", "x"),
     ("log2", "x"),

@@ -78,7 +78,8 @@ rules! {
     sinh_adjoint(x; d) => d * x.cosh();
     /// `y = x.cosh()`: `dx = d sinh x`.
     cosh_adjoint(x; d) => d * x.sinh();
-    /// `y = x.tanh()`: `dx = d (1 - y²)`.
+    /// `y = x.tanh()`: `dx = d (1 - y²)`, from the output as PyTorch and JAX compute it: where
+    /// `|y|` is within 1e-8 of 1 the small derivative keeps only its absolute accuracy.
     tanh_adjoint(y; d) => d * (X::Elem::one() - y * y);
     /// `y = x.asinh()`: `dx = d / √(x² + 1)`.
     asinh_adjoint(x; d) => d / (x * x + X::Elem::one()).sqrt();
@@ -90,8 +91,14 @@ rules! {
     exp_adjoint(y; d) => d * y;
     /// `y = x.exp2()`: `dx = d y ln 2`.
     exp2_adjoint(y; d) => d * y * X::Elem::LN_2();
-    /// `y = x.exp_m1()`: `dx = d (y + 1)`.
-    exp_m1_adjoint(y; d) => d * (y + X::Elem::one());
+    /// `y = x.exp_m1()`: `dx = d (y + 1)`, or `d e^x` where `y` is near -1 (the sum cancels).
+    exp_m1_adjoint(x, y; d) => {
+        if y > -X::Elem::from_f64(0.5) {
+            d * (y + X::Elem::one())
+        } else {
+            d * x.exp()
+        }
+    };
     /// `y = x.ln()`: `dx = d / x`; `+inf` at `x = 0`.
     ln_adjoint(x; d) => d / x;
     /// `y = x.ln_1p()`: `dx = d / (1 + x)`.
@@ -122,7 +129,7 @@ rules! {
     to_radians_adjoint(; d) => d.to_radians();
     /// `y = x.fract()` (`x - x.trunc()`): `dx = d` (the jumps at integers are ignored).
     fract_adjoint(; d) => d;
-    /// `y = sigmoid(x)`: `dx = d y (1 - y)`.
+    /// `y = sigmoid(x)`: `dx = d y (1 - y)`, from the output as PyTorch and JAX compute it.
     sigmoid_adjoint(y; d) => d * y * (X::Elem::one() - y);
     /// `y = relu(x)`: `dx = d` where `x > 0`, else zero (also at `0`).
     relu_adjoint(x; d) => if x > X::Elem::zero() { d } else { X::Elem::zero() };

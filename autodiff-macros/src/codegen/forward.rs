@@ -104,7 +104,7 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
                 } else {
                     let binds = bindings.iter().map(|(ident, v)| {
                         let value = graph.value_ident(*v);
-                        quote!(let #ident = #value;)
+                        quote!(#[allow(unused_variables)] let #ident = #value;)
                     });
                     out.extend(quote!({ #(#binds)* #tokens }));
                 }

@@ -130,8 +130,13 @@ impl Layout {
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
             let cheap_op = match &node.op {
-                Op::Verbatim(tokens, _) => syn::parse2::<syn::Expr>(tokens.clone())
-                    .is_ok_and(|e| crate::lower::is_pure_arithmetic(&e)),
+                // Pure arithmetic, but not a lone variable with no recorded read: that is a copy
+                // of a pattern's binding (`for &v in ..`), which the reverse pass does not have.
+                Op::Verbatim(tokens, reads) => syn::parse2::<syn::Expr>(tokens.clone()).is_ok_and(|e| {
+                    let pattern_copy = reads.is_empty()
+                        && matches!(&e, syn::Expr::Path(p) if p.path.get_ident().is_some_and(|i| i.to_string().starts_with(|c: char| c.is_lowercase())));
+                    !pattern_copy && crate::lower::is_pure_arithmetic(&e)
+                }),
                 Op::Binary(f, None, _, _) => matches!(f.name, "add" | "sub" | "mul"),
                 Op::Unary(f, _, _) => f.name == "neg",
                 Op::Copy(_) => true,
@@ -494,7 +499,7 @@ impl<'a> Companions<'a> {
             #[doc = #vjp_doc]
             #(#attrs)*
             #[allow(dead_code, reason = "a companion the user may not call")]
-            #[allow(unused_mut, reason = "a parameter the user declared `mut` may be changed only through its own value")]
+            #[allow(unused_mut, unused_variables, reason = "parameters the user declared `mut`, or used only in code the companion does not need")]
             #vis fn #vjp #impl_generics (#(#params,)* #d_out: #ret) -> (#ret, #grad_ty) #where_clause {
                 #use_of_original
                 #vjp_body

@@ -360,7 +360,7 @@ impl Lowerer<'_> {
                     if let Some(node) = this.nodes.get_mut(element.index()) {
                         node.hint = Some(ident.to_string());
                     }
-                    this.bind_var(Var { ident, value: Some(element), mutable: false, synthetic: false, by_ref });
+                    this.bind_var(Var { ident, value: Some(element), mutable: false, synthetic: false, by_ref, ty: None });
                     let counter_ident = this.value_ident(counter);
                     LoopKind::For { iter, pattern: quote!((#counter_ident, #item)), bound: vec![counter], range: false }
                 }

@@ -342,7 +342,7 @@ impl Lowerer<'_> {
             reads.extend(mentioned.iter().map(|(_, v)| *v));
             let binds = mentioned.iter().map(|(name, v)| {
                 let value = self.value_ident(*v);
-                quote!(let #name = #value;)
+                quote!(#[allow(unused_variables)] let #name = #value;)
             });
             quote!({ #(#binds)* #renamed })
         };

@@ -100,6 +100,8 @@ struct Var {
     /// A loop variable over an array by reference (`for v in x.iter()`): the user's `v` is a
     /// reference, while its value is the element.
     by_ref: bool,
+    /// The type the user's `let` gave it, for the values later assignments give it.
+    ty: Option<Type>,
 }
 
 /// The loop being lowered.
@@ -336,6 +338,7 @@ impl<'a> Lowerer<'a> {
             mutable,
             synthetic: false,
             by_ref: false,
+            ty: None,
         });
     }
 
@@ -368,6 +371,7 @@ impl<'a> Lowerer<'a> {
             mutable: true,
             synthetic: true,
             by_ref: false,
+            ty: None,
         });
         ident
     }
@@ -490,14 +494,11 @@ impl<'a> Lowerer<'a> {
     /// The last expression of a block, without `;`.
     fn lower_tail(&mut self, expr: &Expr, tail: Tail) -> Ending {
         let e = strip_parens(expr);
-        let control = matches!(
-            e,
-            Expr::If(_) | Expr::Match(_) | Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_)
-        );
         let assignment = matches!(e, Expr::Assign(_) | Expr::Macro(_))
             || matches!(e, Expr::Binary(b) if scan::is_compound_assign(&b.op));
+        // A tail whose value nobody takes (a statement block, a loop body) is a statement.
         if assignment
-            || (control && tail == Tail::Unit)
+            || tail == Tail::Unit
             || matches!(e, Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_))
         {
             self.lower_expr_stmt(expr);
@@ -562,6 +563,7 @@ impl<'a> Lowerer<'a> {
         let init = local.init.as_ref().map(|i| &*i.expr);
         match (pat, init.map(strip_parens)) {
             (Pat::Ident(pi), _) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                let declared = ty.clone();
                 let value = init.map(|e| self.lower_binding(e, &pi.ident, ty));
                 if let Some(v) = value {
                     let key = (ordinal, pi.ident.to_string());
@@ -571,6 +573,9 @@ impl<'a> Lowerer<'a> {
                     self.keys.entry(v).or_insert(key);
                 }
                 self.bind(&pi.ident, value, pi.mutability.is_some());
+                if let Some(var) = self.lookup_exact_mut(&pi.ident, false) {
+                    var.ty = declared;
+                }
             }
             (Pat::Wild(_), _) => {
                 if let Some(e) = init {
@@ -708,7 +713,10 @@ impl<'a> Lowerer<'a> {
                 self.lower_match(m, Tail::Unit);
             }
             Expr::Block(b) if b.label.is_none() => {
-                self.lower_block_expr(&b.block);
+                // A block statement: its tail, if any, is a statement too.
+                self.scopes.push(Vec::new());
+                self.lower_stmts(&b.block.stmts, Tail::Unit);
+                self.scopes.pop();
             }
             Expr::ForLoop(f) => self.lower_for(f),
             Expr::While(w) => self.lower_while(w),
@@ -756,6 +764,15 @@ impl<'a> Lowerer<'a> {
                     }
                 };
                 self.name_after(v, &ident, fresh_from);
+                // `let mut s: f64 = ..; s = 3.0;`: the new value keeps the declared type.
+                let declared = self.lookup(&ident.to_string()).and_then(|var| var.ty.clone());
+                if let (Some(ty), true) = (declared, v.index() >= fresh_from) {
+                    if let Some(node) = self.nodes.get_mut(v.index()) {
+                        if node.ty.is_none() {
+                            node.ty = Some(ty);
+                        }
+                    }
+                }
                 self.assign(&ident, v);
             }
             Expr::Index(_) => self.lower_store(target, op, value, whole),
