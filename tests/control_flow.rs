@@ -635,3 +635,30 @@ fn integer_counters() {
         );
     }
 }
+
+#[differentiate]
+#[allow(
+    clippy::clone_on_copy,
+    reason = "cloning a scalar is part of what is tested"
+)]
+fn modified_copy(x: &[f64], mut v: Vec<f64>) -> f64 {
+    // A copy written in place must leave the original alone.
+    let mut y = x.to_vec();
+    y[0] *= 3.0;
+    let w = v.clone();
+    v[1] = w[0] * x[1];
+    let a = x[0].clone();
+    y[0] + x[0] * y[1] + v[1] * w[1] + a
+}
+
+#[test]
+fn copies_of_arrays_are_values_of_their_own() {
+    let x = [2.0, 5.0];
+    let v = vec![0.5, 7.0];
+    let (value, (dx, dv)) = modified_copy_grad(&x, v.clone());
+    // f = 3 x0 + x0 x1 + v0 x1 v1 + x0.
+    assert_eq!(value, modified_copy(&x, v.clone()));
+    assert_eq!(value, 3.0 * 2.0 + 2.0 * 5.0 + 0.5 * 5.0 * 7.0 + 2.0);
+    assert_eq!(dx, vec![3.0 + 5.0 + 1.0, 2.0 + 0.5 * 7.0]);
+    assert_eq!(dv, vec![5.0 * 7.0, 0.5 * 5.0]);
+}

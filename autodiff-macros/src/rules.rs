@@ -180,6 +180,9 @@ pub fn contributions(op: &Op, y: ValueId, wants: &dyn Fn(ValueId) -> bool) -> Ve
     };
     match op {
         Op::Param(_) | Op::Verbatim(..) | Op::Region | Op::Index(..) | Op::Element(..) => {}
+        Op::Unary(f, _, x) if matches!(f.name, "clone" | "to_vec" | "to_owned") => {
+            push(*x, "pass_adjoint".to_owned(), Vec::new());
+        }
         Op::Unary(f, _, x) => {
             let spec = UNARY
                 .iter()

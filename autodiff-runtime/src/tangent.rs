@@ -103,6 +103,23 @@ impl<T: Real> Accumulate for T {
     }
 }
 
+/// Arrays accumulate element by element (the adjoint of a copied array flows back whole).
+impl<T: Accumulate> Accumulate for Vec<T> {
+    fn accumulate(&mut self, contribution: Vec<T>) {
+        for (a, c) in self.iter_mut().zip(contribution) {
+            a.accumulate(c);
+        }
+    }
+}
+
+impl<T: Accumulate, const N: usize> Accumulate for [T; N] {
+    fn accumulate(&mut self, contribution: [T; N]) {
+        for (a, c) in self.iter_mut().zip(contribution) {
+            a.accumulate(c);
+        }
+    }
+}
+
 /// Applying an elementwise formula to values of one type: the values a rule reads (operands or
 /// the result) and the adjoint `d`, all of the same shape.
 pub trait Elementwise: Sized {

@@ -233,9 +233,17 @@ impl Lowerer<'_> {
         if rules::ZERO_DERIVATIVE_METHODS.contains(&name.as_str()) {
             return self.lower_constant(expr);
         }
-        if name == "clone" {
-            return match args {
-                [x] => self.lower_expr(x),
+        // A copy: a value of its own (an array copied and then written must not write the
+        // original); its adjoint flows back whole.
+        if let Some(copy) = ["clone", "to_vec", "to_owned"]
+            .into_iter()
+            .find(|c| *c == name)
+        {
+            return match (args, &form) {
+                ([x], CallForm::Method(_)) => {
+                    let x = self.lower_expr(x);
+                    self.eval(Op::Unary(UnaryFn { name: copy }, form, x), span)
+                }
                 _ => arity_error(self, 1),
             };
         }
