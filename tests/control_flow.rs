@@ -662,3 +662,28 @@ fn copies_of_arrays_are_values_of_their_own() {
     assert_eq!(dx, vec![3.0 + 5.0 + 1.0, 2.0 + 0.5 * 7.0]);
     assert_eq!(dv, vec![5.0 * 7.0, 0.5 * 5.0]);
 }
+
+#[differentiate(wrt(x))]
+fn built_by_push(x: &[f64], n: usize) -> f64 {
+    // An inactive Vec grown by push, then read: it stays mutable, and the reverse pass reads the
+    // values it saved rather than the Vec, which later pushes change.
+    let mut weights = Vec::new();
+    for i in 0..n {
+        weights.push(i as f64 + 0.5);
+    }
+    let mut acc = 0.0;
+    for k in 0..x.len() {
+        acc += weights[k] * x[k] * x[k];
+    }
+    weights.clear();
+    weights.push(100.0);
+    acc + weights[0]
+}
+
+#[test]
+fn vectors_grown_by_method_calls() {
+    let x = [1.0, -2.0, 3.0];
+    let (value, dx) = built_by_push_grad(&x, 3);
+    assert_eq!(value, built_by_push(&x, 3));
+    assert_eq!(dx, vec![2.0 * 0.5 * 1.0, 2.0 * 1.5 * -2.0, 2.0 * 2.5 * 3.0]);
+}

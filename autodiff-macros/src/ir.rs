@@ -125,6 +125,9 @@ pub struct Node {
     pub ty: Option<Type>,
     /// Whether its binding is changed in place (an array written to): `let mut`.
     pub mutable: bool,
+    /// Whether it may be changed by method calls (`v.push(x)`), which the IR does not see: the
+    /// reverse pass never reads it again.
+    pub changed_by_calls: bool,
 }
 
 /// A statement of the forward program.

@@ -112,6 +112,11 @@ impl Layout {
             if let Op::Index(..) = node.op {
                 layout.index_ops.insert(v, node.op.clone());
             }
+            // Changed by method calls the IR does not see: never read again in reverse.
+            if node.changed_by_calls {
+                layout.stored.insert(v);
+                layout.last_store.insert(v, usize::MAX);
+            }
         }
         layout.walk(&graph.body);
         layout.find_rematerializable(graph);

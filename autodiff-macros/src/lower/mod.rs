@@ -58,6 +58,7 @@ pub fn lower(item: &ItemFn, sig: &Signature, rt: &TokenStream, diag: &mut Diagno
         attempts += 1;
         let mut attempt_diag = Diagnostics::default();
         let mut cx = Lowerer::new(sig, rt, &forced, &mut attempt_diag);
+        cx.changed_by_calls = scan::mutated_by_calls(&item.block);
         let ret = cx.lower_body(&item.block);
         let discovered = std::mem::take(&mut cx.discovered);
         let graph = cx.finish(ret);
@@ -136,6 +137,8 @@ struct Lowerer<'a> {
     forced: &'a HashSet<Key>,
     /// Variables found active after code already treated them as constants.
     discovered: HashSet<Key>,
+    /// Variables the body may change through method calls (see [`scan::mutated_by_calls`]).
+    changed_by_calls: HashSet<String>,
     /// The key of each array value and loop-carried value, for `discovered`.
     keys: HashMap<ValueId, Key>,
     /// Counts bindings and loops as they are met, for keys.
@@ -193,6 +196,7 @@ impl<'a> Lowerer<'a> {
             forced,
             discovered: HashSet::new(),
             keys: HashMap::new(),
+            changed_by_calls: HashSet::new(),
             ordinal: 0,
             reads: Vec::new(),
             pure: Vec::new(),
@@ -232,6 +236,7 @@ impl<'a> Lowerer<'a> {
             hint: None,
             ty,
             mutable: false,
+            changed_by_calls: false,
         });
         self.varied.push(varied);
         id
@@ -564,7 +569,20 @@ impl<'a> Lowerer<'a> {
         match (pat, init.map(strip_parens)) {
             (Pat::Ident(pi), _) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let declared = ty.clone();
+                let fresh_from = self.nodes.len();
                 let value = init.map(|e| self.lower_binding(e, &pi.ident, ty));
+                // `let mut v = Vec::new(); v.push(..)`: a binding the user changes in place.
+                if let (Some(v), Some(_)) = (value, pi.mutability) {
+                    let changed = self.changed_by_calls.contains(&pi.ident.to_string());
+                    if let Some(node) = self
+                        .nodes
+                        .get_mut(v.index())
+                        .filter(|_| v.index() >= fresh_from)
+                    {
+                        node.mutable |= changed;
+                        node.changed_by_calls |= changed;
+                    }
+                }
                 if let Some(v) = value {
                     let key = (ordinal, pi.ident.to_string());
                     if self.forced.contains(&key) {

@@ -364,3 +364,56 @@ pub fn is_pure_arithmetic(e: &syn::Expr) -> bool {
         _ => false,
     }
 }
+
+/// Variables a body may change other than by assignment: the receivers of method calls that may
+/// take `&mut self` (`v.push(x)`, `v.sort_by(..)`), and variables passed as `&mut v`. The
+/// generated code keeps them mutable and never reads them again in the reverse pass.
+pub fn mutated_by_calls(block: &syn::Block) -> HashSet<String> {
+    /// Methods that only read (on slices, `Vec`s, arrays and floats).
+    const READ_ONLY: &[&str] = &[
+        "len",
+        "is_empty",
+        "iter",
+        "get",
+        "first",
+        "last",
+        "contains",
+        "clone",
+        "to_vec",
+        "to_owned",
+        "as_slice",
+        "windows",
+        "chunks",
+        "starts_with",
+        "ends_with",
+        "binary_search",
+        "capacity",
+    ];
+    #[derive(Default)]
+    struct Calls(HashSet<String>);
+    impl<'ast> Visit<'ast> for Calls {
+        fn visit_expr_method_call(&mut self, m: &'ast syn::ExprMethodCall) {
+            if let Expr::Path(p) = strip_parens(&m.receiver) {
+                if let Some(i) = p.path.get_ident() {
+                    if !READ_ONLY.contains(&m.method.to_string().as_str()) {
+                        self.0.insert(i.to_string());
+                    }
+                }
+            }
+            syn::visit::visit_expr_method_call(self, m);
+        }
+        fn visit_expr_reference(&mut self, r: &'ast syn::ExprReference) {
+            if r.mutability.is_some() {
+                if let Expr::Path(p) = strip_parens(&r.expr) {
+                    if let Some(i) = p.path.get_ident() {
+                        self.0.insert(i.to_string());
+                    }
+                }
+            }
+            syn::visit::visit_expr_reference(self, r);
+        }
+    }
+    let mut calls = Calls::default();
+    calls.visit_block(block);
+    calls.0
+}
