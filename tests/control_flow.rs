@@ -687,3 +687,21 @@ fn vectors_grown_by_method_calls() {
     assert_eq!(value, built_by_push(&x, 3));
     assert_eq!(dx, vec![2.0 * 0.5 * 1.0, 2.0 * 1.5 * -2.0, 2.0 * 2.5 * 3.0]);
 }
+
+#[differentiate]
+fn returned_value_also_stored(x: &[f64], n: usize) -> f64 {
+    // The result is read from an array and then written back into it: the graph has a cycle
+    // through the array, and the result's adjoint receives a (zero) contribution.
+    let mut y = vec![0.0; x.len()];
+    y[0] = x[0] * 2.0;
+    let t = y[n % x.len()];
+    y[1] = t.atan2(x[1]);
+    t
+}
+
+#[test]
+fn a_result_written_into_an_array() {
+    let x = [1.5, 2.0];
+    assert_eq!(returned_value_also_stored_grad(&x, 0), (3.0, vec![2.0, 0.0]));
+    assert_eq!(returned_value_also_stored_grad(&x, 1), (0.0, vec![0.0, 0.0]));
+}

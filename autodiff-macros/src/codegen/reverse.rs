@@ -134,15 +134,27 @@ pub(super) fn sweep(
     let graph = cx.graph;
     let mut top = HashMap::new();
     let active_result = cx.activity.is_active(graph.ret);
+    // The result's adjoint is `d_out`; a local copy when something adds to it too (a value that
+    // is returned and also written into an array that is read: the addition is zero, but it is
+    // there).
+    let mut seed = TokenStream::new();
     if active_result {
-        top.insert(graph.ret, cx.d_out.clone());
+        if plan.accumulated.contains(&graph.ret) {
+            let adjoint = graph.adjoint_ident(graph.ret);
+            let d_out = cx.d_out;
+            seed.extend(quote!(let mut #adjoint = #d_out;));
+            top.insert(graph.ret, adjoint);
+        } else {
+            top.insert(graph.ret, cx.d_out.clone());
+        }
     }
     for (a, _) in cx.forward_arrays() {
         top.insert(a, graph.adjoint_ident(a));
     }
     s.scopes.push((0, top));
     let tokens = if active_result {
-        s.block_body(&graph.body, Vec::new(), &[])
+        let body = s.block_body(&graph.body, Vec::new(), &[]);
+        quote!(#seed #body)
     } else {
         TokenStream::new()
     };
