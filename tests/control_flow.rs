@@ -702,6 +702,12 @@ fn returned_value_also_stored(x: &[f64], n: usize) -> f64 {
 #[test]
 fn a_result_written_into_an_array() {
     let x = [1.5, 2.0];
-    assert_eq!(returned_value_also_stored_grad(&x, 0), (3.0, vec![2.0, 0.0]));
-    assert_eq!(returned_value_also_stored_grad(&x, 1), (0.0, vec![0.0, 0.0]));
+    assert_eq!(
+        returned_value_also_stored_grad(&x, 0),
+        (3.0, vec![2.0, 0.0])
+    );
+    assert_eq!(
+        returned_value_also_stored_grad(&x, 1),
+        (0.0, vec![0.0, 0.0])
+    );
 }
