@@ -47,9 +47,6 @@ struct Plan {
     accumulated: HashSet<ValueId>,
     /// Regions (by their saved value or tape) whose reverse pass is not empty.
     has_reverse: HashSet<ValueId>,
-    /// Values the reverse pass of a branch or loop body computes again instead of saving:
-    /// literals, and reads of arrays that are never written.
-    remat: HashSet<ValueId>,
 }
 
 /// Where each value is defined, and which values are arrays.

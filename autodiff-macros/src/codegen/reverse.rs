@@ -49,7 +49,7 @@ impl Context<'_> {
             .filter(|v| {
                 id != 0
                     && self.layout.home(*v) == id
-                    && !plan.remat.contains(v)
+                    && !self.layout.cheap.contains(v)
                     && !self.layout.regenerated.contains(v)
                     && !self.layout.counters.contains_key(v)
             })
@@ -216,7 +216,6 @@ impl Sweep<'_> {
             && self.cx.layout.home(v) != 0
             && self.cx.rematerializable(v)
         {
-            self.found.remat.insert(v);
             for operand in self.cx.graph.node(v).op.operands() {
                 self.value(operand);
             }
@@ -345,14 +344,14 @@ impl Sweep<'_> {
         out
     }
 
-    /// The values of this block the reverse pass computes again rather than saves.
+    /// The values of this block the reverse pass reads and computes again rather than saves.
     fn recompute(&mut self, b: &Block, out: &mut TokenStream) {
         let mut values: Vec<ValueId> = self
             .plan
-            .remat
+            .referenced
             .iter()
             .copied()
-            .filter(|v| self.cx.layout.home(*v) == b.id)
+            .filter(|v| self.cx.layout.home(*v) == b.id && self.cx.rematerializable(*v))
             .collect();
         values.sort();
         for v in values {

@@ -60,7 +60,7 @@ impl Lowerer<'_> {
     }
 
     /// Statements in a scope of their own.
-    fn lower_scoped(&mut self, stmts: &[syn::Stmt], tail: Tail) -> Ending {
+    pub(super) fn lower_scoped(&mut self, stmts: &[syn::Stmt], tail: Tail) -> Ending {
         self.scopes.push(Vec::new());
         let ending = self.lower_stmts(stmts, tail);
         self.scopes.pop();

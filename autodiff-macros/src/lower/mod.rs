@@ -451,10 +451,7 @@ impl<'a> Lowerer<'a> {
 
     /// A nested block expression `{ ... }`: a new scope.
     fn lower_block_expr(&mut self, block: &syn::Block) -> Ending {
-        self.scopes.push(Vec::new());
-        let ending = self.lower_stmts(&block.stmts, Tail::Value);
-        self.scopes.pop();
-        ending
+        self.lower_scoped(&block.stmts, Tail::Value)
     }
 
     /// A statement sequence. After a statement that may leave it (`break`, `continue`,
@@ -732,9 +729,7 @@ impl<'a> Lowerer<'a> {
             }
             Expr::Block(b) if b.label.is_none() => {
                 // A block statement: its tail, if any, is a statement too.
-                self.scopes.push(Vec::new());
-                self.lower_stmts(&b.block.stmts, Tail::Unit);
-                self.scopes.pop();
+                self.lower_scoped(&b.block.stmts, Tail::Unit);
             }
             Expr::ForLoop(f) => self.lower_for(f),
             Expr::While(w) => self.lower_while(w),
