@@ -166,15 +166,19 @@ extern crate self as autodiff;
 /// Options: `wrt(a, b)` makes only the named parameters active; `crate = path` names this crate
 /// when it is not reachable as `::autodiff` (for instance when renamed in `Cargo.toml`).
 pub use autodiff_macros::differentiate;
+pub use autodiff_runtime::ndarray;
 pub use autodiff_runtime::{
-    check_grad, numeric_grad, relu, sigmoid, softplus, tape_stats, GradCheck, GradMismatch, Real,
+    check_grad, cross_entropy, log_softmax, log_sum_exp, mse, numeric_grad, relu, sigmoid, softmax,
+    softplus, tape_stats, GradCheck, GradMismatch, Real,
 };
 
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use autodiff_runtime::ndarray;
     pub use autodiff_runtime::rules::*;
     pub use autodiff_runtime::tape_stats::record as record_tape;
+    pub use autodiff_runtime::tensor::*;
     pub use autodiff_runtime::Real;
     pub use autodiff_runtime::Tape;
 }

@@ -83,3 +83,123 @@ fn collect_edges(block: &Block, edges: &mut Vec<(ValueId, ValueId)>) {
         }
     }
 }
+
+/// What kind of value a node holds, as far as syntax tells: the generated code uses plain float
+/// arithmetic for scalars, and the runtime's broadcasting operations (by reference, never
+/// moving a value the reverse pass reads) for anything that may be a tensor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A float: `f64`, `f32`, `T: Float`, an element read from an array.
+    Scalar,
+    /// An ndarray array or view.
+    Tensor,
+    /// Not known (a tensor product of unknown ranks, an inactive expression of some type): the
+    /// general code, right for scalars and tensors alike.
+    Unknown,
+}
+
+impl Kind {
+    fn join(self, other: Kind) -> Kind {
+        match (self, other) {
+            (Kind::Tensor, _) | (_, Kind::Tensor) => Kind::Tensor,
+            (Kind::Unknown, _) | (_, Kind::Unknown) => Kind::Unknown,
+            _ => Kind::Scalar,
+        }
+    }
+}
+
+/// The kind of every value of `graph`; `tensor_params[i]` says whether parameter `i` is a
+/// tensor. A function without tensors has only scalars.
+pub fn kinds(graph: &Graph, tensor_params: &[bool]) -> Vec<Kind> {
+    use crate::ir::Op;
+    let n = graph.nodes.len();
+    let has_tensors = tensor_params.iter().any(|t| *t)
+        || graph
+            .nodes
+            .iter()
+            .any(|node| matches!(node.op, Op::Tensor(..)));
+    if !has_tensors {
+        return vec![Kind::Scalar; n];
+    }
+    // Region values (merges, loop-carried values) take the kinds of what flows into them.
+    let mut flows: Vec<(ValueId, ValueId)> = Vec::new();
+    collect_edges(&graph.body, &mut flows);
+    let flows: Vec<(ValueId, ValueId)> = flows
+        .into_iter()
+        .filter(|(to, _)| matches!(graph.node(*to).op, Op::Region))
+        .collect();
+    let mut kinds = vec![Kind::Scalar; n];
+    let kind_of =
+        |kinds: &[Kind], v: ValueId| kinds.get(v.index()).copied().unwrap_or(Kind::Scalar);
+    for _ in 0..=n {
+        let mut changed = false;
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let new = match &node.op {
+                Op::Param(p) => {
+                    if tensor_params.get(*p).copied().unwrap_or(false) {
+                        Kind::Tensor
+                    } else {
+                        Kind::Scalar
+                    }
+                }
+                Op::Verbatim(tokens, reads) => verbatim_kind(tokens, reads, &kinds),
+                Op::Index(..) | Op::Element(..) => Kind::Scalar,
+                Op::Region => flows
+                    .iter()
+                    .filter(|(to, _)| to.index() == i)
+                    .fold(Kind::Scalar, |k, (_, from)| k.join(kind_of(&kinds, *from))),
+                Op::Tensor(f, args) => match f.name {
+                    name if crate::rules::tensor_is_reduction(name) => Kind::Scalar,
+                    // A product of two vectors is a scalar: the ranks decide.
+                    "dot" => Kind::Unknown,
+                    _ => args
+                        .first()
+                        .map_or(Kind::Tensor, |a| kind_of(&kinds, *a).join(Kind::Tensor)),
+                },
+                Op::Powi(_, x, _) => kind_of(&kinds, *x),
+                op => op
+                    .operands()
+                    .iter()
+                    .fold(Kind::Scalar, |k, o| k.join(kind_of(&kinds, *o))),
+            };
+            if kinds[i] != new {
+                kinds[i] = new;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    kinds
+}
+
+/// An inactive expression is a scalar when it is a literal, a cast, or arithmetic on scalars;
+/// anything mentioning a tensor or an ndarray constructor may be a tensor.
+fn verbatim_kind(tokens: &proc_macro2::TokenStream, reads: &[ValueId], kinds: &[Kind]) -> Kind {
+    fn mentions_arrays(tokens: proc_macro2::TokenStream) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => {
+                let s = i.to_string();
+                s.starts_with("Array")
+                    || s.starts_with("ArcArray")
+                    || s.starts_with("arr")
+                    || s == "array"
+                    || s == "ndarray"
+            }
+            proc_macro2::TokenTree::Group(g) => mentions_arrays(g.stream()),
+            _ => false,
+        })
+    }
+    if let Ok(syn::Expr::Cast(_) | syn::Expr::Lit(_)) = syn::parse2::<syn::Expr>(tokens.clone()) {
+        return Kind::Scalar;
+    }
+    let reads_tensors = reads
+        .iter()
+        .any(|r| kinds.get(r.index()).copied() != Some(Kind::Scalar));
+    if reads_tensors || mentions_arrays(tokens.clone()) {
+        Kind::Unknown
+    } else {
+        Kind::Scalar
+    }
+}

@@ -41,6 +41,8 @@ pub enum CallForm {
     Method(Ident),
     /// `path(receiver, args)`, as in `f64::sin(x)` or `T::powi(x, 2)`: the path as written.
     Path(TokenStream),
+    /// `receiver.mapv(path)` on a tensor, as in `z.mapv(f64::tanh)`: the path as written.
+    Mapv(TokenStream),
 }
 
 /// A differentiable elementwise operation of one operand.
@@ -54,6 +56,14 @@ pub struct UnaryFn {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BinaryFn {
     /// `add sub mul div` for the operators, else the method name (`powf`, `atan2`, ...).
+    pub name: &'static str,
+}
+
+/// An ndarray operation or tensor helper with a derivative rule: its name in
+/// [`crate::rules::TENSOR`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorFn {
+    /// `dot`, `t`, `sum`, `mean`, `sum_axis`, `mean_axis`, `softmax`, ...
     pub name: &'static str,
 }
 
@@ -85,6 +95,10 @@ pub enum Op {
     /// The element of an active array a `for` loop visits, `x[counter]`: the loop binds the item
     /// to the given tokens, and the element's value is read from it.
     Element(ValueId, ValueId, TokenStream),
+    /// An ndarray operation (`a.dot(&b)`, `a.t()`, `a.sum()`, `a.sum_axis(Axis(0))`) or a
+    /// tensor helper of the runtime (`autodiff::softmax(&z, Axis(1))`): its arguments in call
+    /// order, the receiver first; inactive ones (an `Axis`, labels) included.
+    Tensor(TensorFn, Vec<ValueId>),
 }
 
 impl Op {
@@ -92,7 +106,7 @@ impl Op {
     pub fn operands(&self) -> Vec<ValueId> {
         match self {
             Op::Param(_) | Op::Region => Vec::new(),
-            Op::Verbatim(_, reads) => reads.clone(),
+            Op::Verbatim(_, reads) | Op::Tensor(_, reads) => reads.clone(),
             Op::Index(a, idx) => std::iter::once(*a).chain(idx.iter().copied()).collect(),
             Op::Element(a, k, _) => vec![*a, *k],
             Op::Unary(_, _, x) | Op::Copy(x) => vec![*x],
@@ -105,6 +119,10 @@ impl Op {
     pub fn differentiable_operands(&self) -> Vec<ValueId> {
         match self {
             Op::Powi(_, x, _) => vec![*x],
+            Op::Tensor(f, args) => crate::rules::tensor_differentiable(f.name)
+                .iter()
+                .filter_map(|&i| args.get(i).copied())
+                .collect(),
             Op::Verbatim(..) => Vec::new(),
             Op::Index(a, _) | Op::Element(a, _, _) => vec![*a],
             other => other.operands(),
@@ -348,6 +366,7 @@ impl Graph {
                         Op::Copy(x) => format!("copy({})", args(&[*x])),
                         Op::Index(a, idx) => format!("index({}, [{}])", args(&[*a]), args(idx)),
                         Op::Element(a, k, _) => format!("element({})", args(&[*a, *k])),
+                        Op::Tensor(t, a) => format!("{}({})", t.name, args(a)),
                     };
                     match &node.hint {
                         Some(h) => writeln!(f, "{pad}%{} = {op} ; {h}", v.0)?,

@@ -26,6 +26,8 @@ pub struct Param {
     pub tangent: Option<Type>,
     /// Whether the parameter is a reference (`&[f64]`), which changes how its zero is made.
     pub is_ref: bool,
+    /// Whether it is an ndarray tensor (`&Array2<f64>`, `ArrayView1<f32>`, ...).
+    pub is_tensor: bool,
     /// Written `mut x` by the user.
     pub mutable: bool,
     /// Whether the gradient is taken with respect to it.
@@ -36,8 +38,13 @@ pub struct Param {
 pub struct Signature {
     /// The parameters that are plain names, in order.
     pub params: Vec<Param>,
-    /// The return type, when it is a float.
+    /// The return type, when it is a float or a tensor.
     pub ret: Option<Type>,
+    /// The type of the returned value's adjoint (`d_out`): the float itself, or the owned
+    /// array for a tensor.
+    pub ret_tangent: Option<Type>,
+    /// Whether the function returns a scalar (a float): only then is there a `NAME_grad`.
+    pub ret_scalar: bool,
     /// Generic type parameters bounded by `Float`/`Real`: the companions bound them by `Real`.
     pub float_generics: Vec<Ident>,
     /// Whether some parameter could not be read (a pattern, `self`): no companion signature.
@@ -103,6 +110,7 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
     }
 
     let float_generics = float_generic_params(item);
+    let krate = &options.krate;
     let other_generics: Vec<&Ident> = sig
         .generics
         .params
@@ -153,15 +161,17 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
             FnArg::Typed(pt) => match &*pt.pat {
                 Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                     let ty = (*pt.ty).clone();
-                    let tangent = tangent_type(&ty, &is_float_type);
+                    let tangent = tangent_type(&ty, &is_float_type, krate);
                     let is_float = tangent.is_some();
                     let is_ref = matches!(strip_parens(&ty), Type::Reference(_));
+                    let is_tensor = tensor_tangent(&ty, &is_float_type, krate).is_some();
                     params.push(Param {
                         ident: pi.ident.clone(),
                         ty,
                         is_float,
                         tangent,
                         is_ref,
+                        is_tensor,
                         mutable: pi.mutability.is_some(),
                         active: is_float,
                     });
@@ -231,15 +241,23 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
         }
     }
 
+    let mut ret_tangent = None;
     let ret = match &sig.output {
-        ReturnType::Type(_, ty) if is_float_type(ty) => Some((**ty).clone()),
+        ReturnType::Type(_, ty) if is_float_type(ty) => {
+            ret_tangent = Some(strip_parens(ty).clone());
+            Some((**ty).clone())
+        }
+        ReturnType::Type(_, ty) if tensor_tangent(ty, &is_float_type, krate).is_some() => {
+            ret_tangent = tensor_tangent(ty, &is_float_type, krate);
+            Some((**ty).clone())
+        }
         ReturnType::Type(_, ty) => {
             match unbounded_generic(ty) {
                 Some(g) => hint_bound(diag, g),
                 None => diag.error_spanned(
                     ty,
                     format!(
-                        "`#[differentiate]` needs a function that returns one float (`f64`, `f32` or a `T: Float`), but this one returns `{}`: write one function per output",
+                        "`#[differentiate]` needs a function that returns one float (`f64`, `f32` or a `T: Float`) or one ndarray array of floats, but this one returns `{}`: write one function per output",
                         type_text(ty)
                     ),
                 ),
@@ -254,10 +272,13 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
             None
         }
     };
+    let ret_scalar = matches!(&sig.output, ReturnType::Type(_, ty) if is_float_type(ty));
 
     Signature {
         params,
         ret,
+        ret_tangent,
+        ret_scalar,
         float_generics,
         broken,
     }
@@ -273,21 +294,24 @@ fn strip_parens(mut ty: &Type) -> &Type {
 /// The gradient type of a parameter type: the same float for a float; `[G; N]` for `[T; N]`
 /// and `&[T; N]`; `Vec<G>` for `&[T]`, `&Vec<T>` and `Vec<T>`, where `G` is `T`'s gradient
 /// type (so `&[Vec<f64>]` has `Vec<Vec<f64>>`). `None` when the type cannot have a gradient.
-fn tangent_type(ty: &Type, is_float: &dyn Fn(&Type) -> bool) -> Option<Type> {
+fn tangent_type(ty: &Type, is_float: &dyn Fn(&Type) -> bool, krate: &syn::Path) -> Option<Type> {
     if is_float(ty) {
         return Some(strip_parens(ty).clone());
     }
+    if let Some(t) = tensor_tangent(ty, is_float, krate) {
+        return Some(t);
+    }
     match strip_parens(ty) {
         Type::Array(a) => {
-            let elem = tangent_type(&a.elem, is_float)?;
+            let elem = tangent_type(&a.elem, is_float, krate)?;
             let len = &a.len;
             Some(syn::parse_quote!([#elem; #len]))
         }
         Type::Slice(s) => {
-            let elem = tangent_type(&s.elem, is_float)?;
+            let elem = tangent_type(&s.elem, is_float, krate)?;
             Some(syn::parse_quote!(::std::vec::Vec<#elem>))
         }
-        Type::Reference(r) if !is_float(&r.elem) => tangent_type(&r.elem, is_float),
+        Type::Reference(r) if !is_float(&r.elem) => tangent_type(&r.elem, is_float, krate),
         Type::Path(tp) if tp.qself.is_none() => {
             let last = tp.path.segments.last()?;
             if last.ident != "Vec" {
@@ -299,8 +323,52 @@ fn tangent_type(ty: &Type, is_float: &dyn Fn(&Type) -> bool) -> Option<Type> {
             let Some(syn::GenericArgument::Type(elem)) = args.args.first() else {
                 return None;
             };
-            let elem = tangent_type(elem, is_float)?;
+            let elem = tangent_type(elem, is_float, krate)?;
             Some(syn::parse_quote!(::std::vec::Vec<#elem>))
+        }
+        _ => None,
+    }
+}
+
+/// The gradient type of an ndarray tensor type of floats: the owned array of the same
+/// dimension, named through the facade (`::autodiff::ndarray::Array2<f64>` for `&Array2<f64>`,
+/// `ArrayView2<'_, f64>` or `ArcArray2<f64>`). `None` for anything else.
+pub fn tensor_tangent(
+    ty: &Type,
+    is_float: &dyn Fn(&Type) -> bool,
+    krate: &syn::Path,
+) -> Option<Type> {
+    let tp = match strip_parens(ty) {
+        Type::Reference(r) => return tensor_tangent(&r.elem, is_float, krate),
+        Type::Path(tp) if tp.qself.is_none() => tp,
+        _ => return None,
+    };
+    let last = tp.path.segments.last()?;
+    let name = last.ident.to_string();
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    let types: Vec<&Type> = args
+        .args
+        .iter()
+        .filter_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let elem = *types.first()?;
+    if !is_float(elem) {
+        return None;
+    }
+    // `Array<T, D>` and friends name the dimension; `Array2<T>` and friends in their name.
+    let suffix = ["ArrayView", "ArcArray", "CowArray", "Array"]
+        .iter()
+        .find_map(|stem| name.strip_prefix(stem))?;
+    match (suffix, types.as_slice()) {
+        ("", [_, dim]) => Some(syn::parse_quote!(#krate::ndarray::Array<#elem, #dim>)),
+        ("D" | "0" | "1" | "2" | "3" | "4" | "5" | "6", [_]) => {
+            let owned = syn::Ident::new(&format!("Array{suffix}"), last.ident.span());
+            Some(syn::parse_quote!(#krate::ndarray::#owned<#elem>))
         }
         _ => None,
     }

@@ -70,6 +70,62 @@ pub const BINARY: &[(&str, &str, &str)] = &[
     ("log", "lr", "ry"),
 ];
 
+/// One argument's rule of a tensor operation: the argument's position, the runtime rule, and
+/// what it reads.
+pub type TensorRule = (usize, &'static str, &'static str);
+
+/// ndarray operations and the runtime's tensor helpers: name, number of arguments, and for
+/// each argument with a derivative its rule and what the rule reads: `a`, `b` the arguments by
+/// reference, `B` the second argument by value (an `Axis`, the labels), `y` the result.
+#[rustfmt::skip]
+pub const TENSOR: &[(&str, usize, &[TensorRule])] = &[
+    ("dot", 2, &[(0, "dot_adjoint_lhs", "ab"), (1, "dot_adjoint_rhs", "ab")]),
+    ("t", 1, &[(0, "t_adjoint", "")]),
+    ("sum", 1, &[(0, "sum_adjoint", "a")]),
+    ("mean", 1, &[(0, "mean_adjoint", "a")]),
+    ("sum_axis", 2, &[(0, "sum_axis_adjoint", "aB")]),
+    ("mean_axis", 2, &[(0, "mean_axis_adjoint", "aB")]),
+    ("softmax", 2, &[(0, "softmax_adjoint", "yB")]),
+    ("log_softmax", 2, &[(0, "log_softmax_adjoint", "yB")]),
+    ("log_sum_exp", 1, &[(0, "log_sum_exp_adjoint", "ay")]),
+    ("cross_entropy", 2, &[(0, "cross_entropy_adjoint", "aB")]),
+    ("mse", 2, &[(0, "mse_adjoint_lhs", "ab"), (1, "mse_adjoint_rhs", "ab")]),
+];
+
+/// The tensor helpers of the runtime, called by path (`autodiff::softmax(&z, Axis(1))`).
+pub const TENSOR_HELPERS: &[&str] = &[
+    "softmax",
+    "log_softmax",
+    "log_sum_exp",
+    "cross_entropy",
+    "mse",
+];
+
+/// Looks a tensor operation up: its `'static` name and number of arguments.
+pub fn tensor(name: &str) -> Option<(&'static str, usize)> {
+    TENSOR
+        .iter()
+        .find(|(m, _, _)| *m == name)
+        .map(|(m, n, _)| (*m, *n))
+}
+
+/// The arguments of a tensor operation that have a derivative.
+pub fn tensor_differentiable(name: &str) -> Vec<usize> {
+    TENSOR
+        .iter()
+        .find(|(m, _, _)| *m == name)
+        .map(|(_, _, r)| r.iter().map(|(i, _, _)| *i).collect())
+        .unwrap_or_default()
+}
+
+/// Whether a tensor operation's result is a scalar (`sum`, `mean`, a loss).
+pub fn tensor_is_reduction(name: &str) -> bool {
+    matches!(
+        name,
+        "sum" | "mean" | "log_sum_exp" | "cross_entropy" | "mse"
+    )
+}
+
 /// The binary operations that are float methods (the rest are operators).
 const OPERATORS: &[&str] = &["add", "sub", "mul", "div", "rem"];
 
@@ -85,6 +141,15 @@ pub const ZERO_DERIVATIVE_METHODS: &[&str] = &[
     "signum",
     "len",
     "is_empty",
+    "nrows",
+    "ncols",
+    "ndim",
+    "shape",
+    "dim",
+    "raw_dim",
+    "len_of",
+    "strides",
+    "is_standard_layout",
     "is_nan",
     "is_infinite",
     "is_finite",
@@ -138,7 +203,7 @@ pub fn binary(name: &str) -> Option<&'static str> {
 pub enum Read {
     /// A value, passed by reference.
     Value(ValueId),
-    /// An integer passed by value (the exponent of `powi`).
+    /// A value passed by value: the exponent of `powi`, an `Axis`, labels.
     Int(ValueId),
 }
 
@@ -150,11 +215,31 @@ pub struct Contribution {
     pub function: String,
     /// The forward values the rule reads, in its signature's order.
     pub reads: Vec<Read>,
+    /// Whether the values and the adjoint are passed as views (`&rt::view(&x)`): an
+    /// elementwise rule applied to tensors.
+    pub view: bool,
+}
+
+/// Whether a node's operation, in its general (tensor) form, has a rule: binary float methods
+/// other than `powf`, `mul_add` and `clamp` have rules for scalars only.
+pub fn has_general_rule(op: &Op) -> bool {
+    match op {
+        Op::Binary(f, Some(_), _, _) => f.name == "powf",
+        Op::MulAdd(..) | Op::Clamp(..) => false,
+        _ => true,
+    }
 }
 
 /// The contributions of a node `y = op(...)` to its operands' adjoints, in operand order, for
-/// the operands `wants` accepts (the active ones).
-pub fn contributions(op: &Op, y: ValueId, wants: &dyn Fn(ValueId) -> bool) -> Vec<Contribution> {
+/// the operands `wants` accepts (the active ones). `general` selects the rules for operands
+/// that may be tensors: broadcasting arithmetic (`mul_adjoint_lhs_t(&l, &r, &d)`, which reduces
+/// the adjoint back to `l`'s shape) and elementwise rules on views.
+pub fn contributions(
+    op: &Op,
+    y: ValueId,
+    wants: &dyn Fn(ValueId) -> bool,
+    general: bool,
+) -> Vec<Contribution> {
     // Resolves a reads string ("lr", "y", ...) against the node's operands.
     let resolve = |spec: &str, names: &[(char, ValueId)]| -> Vec<Read> {
         spec.chars()
@@ -175,11 +260,69 @@ pub fn contributions(op: &Op, y: ValueId, wants: &dyn Fn(ValueId) -> bool) -> Ve
                 target,
                 function,
                 reads,
+                view: general,
             });
         }
     };
     match op {
         Op::Param(_) | Op::Verbatim(..) | Op::Region | Op::Index(..) | Op::Element(..) => {}
+        Op::Tensor(f, args) => {
+            let rules = TENSOR
+                .iter()
+                .find(|(m, _, _)| *m == f.name)
+                .map_or(&[][..], |(_, _, r)| *r);
+            for (i, function, spec) in rules {
+                let Some(&target) = args.get(*i) else {
+                    continue;
+                };
+                let reads = spec
+                    .chars()
+                    .filter_map(|c| match c {
+                        'y' => Some(Read::Value(y)),
+                        'a' => args.first().copied().map(Read::Value),
+                        'b' => args.get(1).copied().map(Read::Value),
+                        'B' => args.get(1).copied().map(Read::Int),
+                        _ => None,
+                    })
+                    .collect();
+                if wants(target) {
+                    out.push(Contribution {
+                        target,
+                        function: (*function).to_owned(),
+                        reads,
+                        view: false,
+                    });
+                }
+            }
+        }
+        // Broadcasting arithmetic: the rules read both operands for their shapes.
+        Op::Binary(f, None, l, r) if general && f.name != "rem" && l != r => {
+            let names = [('l', *l), ('r', *r)];
+            let rhs = if f.name == "div" { "lry" } else { "lr" };
+            for (target, side, spec) in [(*l, "lhs", "lr"), (*r, "rhs", rhs)] {
+                if wants(target) {
+                    out.push(Contribution {
+                        target,
+                        function: format!("{}_adjoint_{side}_t", f.name),
+                        reads: resolve(spec, &names),
+                        view: false,
+                    });
+                }
+            }
+        }
+        Op::Binary(f, Some(_), l, r) if general && f.name == "powf" => {
+            let names = [('l', *l), ('r', *r)];
+            for (target, side, spec) in [(*l, "lhs", "lr"), (*r, "rhs", "lry")] {
+                if wants(target) {
+                    out.push(Contribution {
+                        target,
+                        function: format!("powf_adjoint_{side}_t"),
+                        reads: resolve(spec, &names),
+                        view: false,
+                    });
+                }
+            }
+        }
         Op::Unary(f, _, x) if matches!(f.name, "clone" | "to_vec" | "to_owned") => {
             push(*x, "pass_adjoint".to_owned(), Vec::new());
         }
@@ -238,23 +381,39 @@ pub fn contributions(op: &Op, y: ValueId, wants: &dyn Fn(ValueId) -> bool) -> Ve
         }
         Op::Copy(x) => push(*x, "pass_adjoint".to_owned(), Vec::new()),
     }
+    // A copy's adjoint passes through whole, whatever its type.
+    if matches!(op, Op::Copy(_))
+        || matches!(op, Op::Unary(f, _, _) if matches!(f.name, "clone" | "to_vec" | "to_owned"))
+    {
+        for c in &mut out {
+            c.view = false;
+        }
+    }
     out
 }
 
-/// The call expression of a contribution: `rt::function(&reads..., &d)`.
+/// The call expression of a contribution: `rt::function(&reads..., &d)`. `reference(v)` is a
+/// reference to a forward value (`&x`, or `x` for a parameter that is a reference).
 pub fn render(
     c: &Contribution,
     rt: &TokenStream,
     value: &dyn Fn(ValueId) -> Ident,
+    reference: &dyn Fn(ValueId) -> TokenStream,
     d: &Ident,
 ) -> TokenStream {
     let f = Ident::new(&c.function, Span::call_site());
     let args = c.reads.iter().map(|r| match r {
-        Read::Value(v) => {
-            let v = value(*v);
-            quote!(&#v)
+        Read::Value(v) if c.view => {
+            let v = reference(*v);
+            quote!(&#rt::view(#v))
         }
+        Read::Value(v) => reference(*v),
         Read::Int(v) => value(*v).to_token_stream(),
     });
-    quote!(#rt::#f(#(#args,)* &#d))
+    let d = if c.view {
+        quote!(&#rt::view(&#d))
+    } else {
+        quote!(&#d)
+    };
+    quote!(#rt::#f(#(#args,)* #d))
 }

@@ -2,12 +2,14 @@
 //! checking.
 //!
 //! The macro knows syntax, not types. Every rule that depends on the operand types (is this a
-//! scalar or, in later versions, a tensor; which shape does an adjoint reduce back to) lives here
+//! scalar or an ndarray tensor; which shape does an adjoint reduce back to) lives here
 //! as a generic function over the traits in [`tangent`] and [`scalar`], so one expansion of `a * b`
 //! is right for `f32`, `f64` and a generic `T: Float`, and inlines to plain float arithmetic.
 //!
-//! Users reach this crate through the `autodiff` facade; [`check_grad`] and [`Real`] are the parts
-//! meant for them. The rule functions are public because generated code calls them, and are
+//! Users reach this crate through the `autodiff` facade; [`check_grad`], [`Real`] and the
+//! differentiable helpers ([`sigmoid`], [`softmax`], …) are the parts meant for them. The
+//! [`ndarray`] crate is re-exported, so tensors are written with the same version the rules
+//! are compiled against. The rule functions are public because generated code calls them, and are
 //! documented because their math is the specification of the derivatives.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -19,9 +21,13 @@ pub mod scalar;
 pub mod tangent;
 pub mod tape;
 pub mod tape_stats;
+pub mod tensor;
+
+pub use ndarray;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
 pub use helpers::{relu, sigmoid, softplus};
 pub use scalar::Real;
-pub use tangent::{Accumulate, ElementValue, Elementwise, ZeroLike};
+pub use tangent::{Accumulate, ElementValue, Elementwise, View, ZeroLike};
 pub use tape::Tape;
+pub use tensor::{cross_entropy, log_softmax, log_sum_exp, mse, softmax};

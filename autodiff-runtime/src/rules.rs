@@ -3,7 +3,10 @@
 //! Each rule is the formula for one element: `x` the operand, `y` the result the forward pass
 //! already computed (reused, never recomputed: `exp` returns `d * y`), `d` the adjoint of `y`.
 //! The traits in [`crate::tangent`] apply the formula to the operand types, so the generated call
-//! `sin_adjoint(&x, &y, &d)` is the same for every float type.
+//! `sin_adjoint(&x, &d)` is the same for every float type, and with tensors viewed first
+//! (`sin_adjoint(&view(&x), &view(&d))`) maps the formula over the elements into a new array.
+//! Broadcasting arithmetic and matrix products of tensors have rules of their own in
+//! [`crate::tensor`].
 //!
 //! Conventions at points where the derivative does not exist, chosen as PyTorch and JAX choose
 //! them and tested:
@@ -18,7 +21,7 @@
 use num_traits::{Float, FloatConst, One, Zero};
 
 use crate::scalar::Real;
-use crate::tangent::{Accumulate, Elementwise, ZeroLike};
+use crate::tangent::{Accumulate, Elementwise, View, ZeroLike};
 
 /// Declares rules, one line each: `name(a, b; d) => formula;` becomes
 /// `pub fn name(a, b, d)`, where `a`, `b` are the forward values the formula reads (operands or
@@ -31,21 +34,21 @@ macro_rules! rules {
     (@one $(#[doc = $doc:literal])* $name:ident(; $d:ident) => $formula:expr) => {
         $(#[doc = $doc])*
         #[inline(always)]
-        pub fn $name<X: Elementwise>($d: &X) -> X {
+        pub fn $name<X: Elementwise>($d: &X) -> X::Out {
             X::map1($d, |$d: X::Elem| $formula)
         }
     };
     (@one $(#[doc = $doc:literal])* $name:ident($a:ident; $d:ident) => $formula:expr) => {
         $(#[doc = $doc])*
         #[inline(always)]
-        pub fn $name<X: Elementwise>($a: &X, $d: &X) -> X {
+        pub fn $name<X: Elementwise>($a: &X, $d: &X) -> X::Out {
             X::map2($a, $d, |$a: X::Elem, $d: X::Elem| $formula)
         }
     };
     (@one $(#[doc = $doc:literal])* $name:ident($a:ident, $b:ident; $d:ident) => $formula:expr) => {
         $(#[doc = $doc])*
         #[inline(always)]
-        pub fn $name<X: Elementwise>($a: &X, $b: &X, $d: &X) -> X {
+        pub fn $name<X: Elementwise>($a: &X, $b: &X, $d: &X) -> X::Out {
             X::map3($a, $b, $d, |$a: X::Elem, $b: X::Elem, $d: X::Elem| $formula)
         }
     };
@@ -189,7 +192,7 @@ rules! {
 
 /// `y = x.powi(n)`: `dx = d n x^(n-1)`; zero for `n = 0`.
 #[inline(always)]
-pub fn powi_adjoint<X: Elementwise>(x: &X, n: i32, d: &X) -> X {
+pub fn powi_adjoint<X: Elementwise>(x: &X, n: i32, d: &X) -> X::Out {
     X::map2(x, d, |x: X::Elem, d: X::Elem| {
         if n == 0 {
             X::Elem::zero()
@@ -242,6 +245,14 @@ pub fn accumulate<T: Accumulate>(adjoint: &mut T, contribution: T) {
 #[inline(always)]
 pub fn zero_like<X: ZeroLike + ?Sized>(x: &X) -> X::Tangent {
     x.zero_like()
+}
+
+/// A value as the elementwise rules read it: a scalar by copy, an array of any storage as an
+/// `ArrayView`, so that `exp_adjoint(&view(&y), &view(&d))` takes an owned `y` and a viewed `d`
+/// alike.
+#[inline(always)]
+pub fn view<V: View + ?Sized>(v: &V) -> V::Viewed<'_> {
+    v.view_value()
 }
 
 /// Reads an element's adjoint and leaves zero in its place: the reverse of `a[i] = v`, whose

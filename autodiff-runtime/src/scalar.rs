@@ -1,8 +1,8 @@
 //! The scalar types we differentiate: `f32` and `f64`, named by one trait.
 //!
 //! [`Real`] is implemented for exactly `f32` and `f64`. It is a local trait with no blanket impl,
-//! so the rule traits can have one impl for every `T: Real` and, later, separate impls for tensor
-//! types without overlapping. Generic user code bounded by `num_traits::Float` gets a `T: Real`
+//! so the rule traits can have one impl for every `T: Real` and separate impls for ndarray's
+//! arrays without overlapping (no array type is `Real`). Generic user code bounded by `num_traits::Float` gets a `T: Real`
 //! bound added on the generated companions.
 
 use core::fmt::{Debug, Display};
@@ -12,6 +12,7 @@ use num_traits::{Float, FloatConst};
 
 /// A float type `#[differentiate]` can differentiate: `f32` or `f64`.
 ///
+/// It is also an ndarray element and scalar operand (`&a * s`, `a.dot(&b)` work for `T: Real`).
 /// Write `T: Float` (from `num_traits`) on generic functions as usual; the companions that
 /// `#[differentiate]` generates add `T: Real`, which both float types satisfy.
 pub trait Real:
@@ -28,6 +29,8 @@ pub trait Real:
     + Sync
     + 'static
     + crate::tangent::ElementValue<Value = Self>
+    + ndarray::ScalarOperand
+    + ndarray::LinalgScalar
 {
     /// `n` as this float type (exact for `|n| <= 2^24` in `f32`, always in `f64`).
     fn from_i32(n: i32) -> Self;

@@ -2,8 +2,12 @@
 //!
 //! A rule in [`crate::rules`] is written once, as the formula for one element. [`Elementwise`]
 //! says how that formula is applied to a given operand type: for a scalar it is just called; for
-//! tensor types (a later version) it is mapped over the elements. Generated code never names
-//! these traits: it calls the rule functions, and the compiler picks the impl from the operands.
+//! an ndarray array it is mapped over the elements into a new array. [`View`] brings every array
+//! storage (owned, view, shared) to one view type first, so the operands of one rule call have the
+//! same type. Generated code never names these traits: it calls the rule functions, and the
+//! compiler picks the impl from the operands.
+//!
+//! The impls for scalars are here; those for arrays are in [`crate::tensor`].
 
 use crate::scalar::Real;
 
@@ -122,24 +126,34 @@ impl<T: Accumulate, const N: usize> Accumulate for [T; N] {
 
 /// Applying an elementwise formula to values of one type: the values a rule reads (operands or
 /// the result) and the adjoint `d`, all of the same shape.
+///
+/// For a scalar the result is the scalar; for an array (usually an [`ndarray::ArrayView`], from
+/// [`View`]) it is a new owned array, so [`Elementwise::Out`] may differ from `Self`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no elementwise adjoint rules",
+    note = "scalars (`f32`, `f64`, `T: Real`) and ndarray arrays of them have; pass tensors through `view`"
+)]
 pub trait Elementwise: Sized {
     /// The element type the formula works on.
     type Elem: Real;
+    /// What a rule returns: the same scalar, or an owned array of the operands' shape.
+    type Out;
     /// `f(d)` for each element.
-    fn map1(d: &Self, f: impl Fn(Self::Elem) -> Self::Elem) -> Self;
+    fn map1(d: &Self, f: impl Fn(Self::Elem) -> Self::Elem) -> Self::Out;
     /// `f(a, d)` for each element.
-    fn map2(a: &Self, d: &Self, f: impl Fn(Self::Elem, Self::Elem) -> Self::Elem) -> Self;
+    fn map2(a: &Self, d: &Self, f: impl Fn(Self::Elem, Self::Elem) -> Self::Elem) -> Self::Out;
     /// `f(a, b, d)` for each element.
     fn map3(
         a: &Self,
         b: &Self,
         d: &Self,
         f: impl Fn(Self::Elem, Self::Elem, Self::Elem) -> Self::Elem,
-    ) -> Self;
+    ) -> Self::Out;
 }
 
 impl<T: Real> Elementwise for T {
     type Elem = T;
+    type Out = T;
     #[inline(always)]
     fn map1(d: &T, f: impl Fn(T) -> T) -> T {
         f(*d)
@@ -151,5 +165,32 @@ impl<T: Real> Elementwise for T {
     #[inline(always)]
     fn map3(a: &T, b: &T, d: &T, f: impl Fn(T, T, T) -> T) -> T {
         f(*a, *b, *d)
+    }
+}
+
+/// A value as the rules read it: a scalar by copy, an array of any storage as an
+/// [`ndarray::ArrayView`] of it.
+///
+/// The elementwise rules take all their operands as one type `X`; an owned array, a view and a
+/// shared array are different types, so generated code passes `&view(&y)` and `&view(&d)` and
+/// the rule sees two `ArrayView`s.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be viewed as a differentiable value",
+    note = "scalars (`f32`, `f64`, `T: Real`) and ndarray arrays of them can"
+)]
+pub trait View {
+    /// The viewed value: `Self` for a scalar, `ArrayView<'a, T, D>` for an array.
+    type Viewed<'a>
+    where
+        Self: 'a;
+    /// This value as the rules read it.
+    fn view_value(&self) -> Self::Viewed<'_>;
+}
+
+impl<T: Real> View for T {
+    type Viewed<'a> = T;
+    #[inline(always)]
+    fn view_value(&self) -> T {
+        *self
     }
 }

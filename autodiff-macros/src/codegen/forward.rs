@@ -90,7 +90,7 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
                 let name = graph.value_ident(*v);
                 let ty = node.ty.as_ref().map(|t| quote!(: #t));
                 let mutability = node.mutable.then(|| quote!(mut));
-                let expr = expression(cx, &node.op);
+                let expr = expression(cx, *v);
                 out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
                 // An array's adjoint is made with the array, while its shape is at hand.
                 if let Some((_, zero)) = arrays_here.iter().find(|(a, _)| a == v) {
@@ -129,10 +129,7 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
 
 /// `(a, b, c,)` of the values a block saves.
 fn saved_tuple(cx: &Context<'_>, plan: &Plan, id: u32) -> TokenStream {
-    let saves = cx
-        .saves(plan, id)
-        .into_iter()
-        .map(|v| cx.graph.value_ident(v));
+    let saves = cx.saves(plan, id).into_iter().map(|v| cx.owned_copy(v));
     quote!((#(#saves,)*))
 }
 
@@ -146,16 +143,10 @@ fn if_region(cx: &Context<'_>, plan: &Plan, r: &IfRegion) -> TokenStream {
         .iter()
         .map(|(o, _, _)| graph.value_ident(*o))
         .collect();
-    let mut then_vals: Vec<TokenStream> = r
-        .merges
-        .iter()
-        .map(|(_, t, _)| graph.value_ident(*t).to_token_stream())
-        .collect();
-    let mut else_vals: Vec<TokenStream> = r
-        .merges
-        .iter()
-        .map(|(_, _, e)| graph.value_ident(*e).to_token_stream())
-        .collect();
+    let mut then_vals: Vec<TokenStream> =
+        r.merges.iter().map(|(_, t, _)| cx.owned_copy(*t)).collect();
+    let mut else_vals: Vec<TokenStream> =
+        r.merges.iter().map(|(_, _, e)| cx.owned_copy(*e)).collect();
     if plan.has_reverse.contains(&r.then_saved) {
         outs.push(graph.value_ident(r.then_saved));
         outs.push(graph.value_ident(r.else_saved));
@@ -188,7 +179,7 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
     let mut out = TokenStream::new();
     for c in &l.carried {
         let phi = graph.value_ident(c.phi);
-        let init = graph.value_ident(c.init);
+        let init = cx.owned_copy(c.init);
         let mutability = (c.next != c.phi).then(|| quote!(mut));
         out.extend(quote!(let #mutability #phi = #init;));
     }
@@ -283,10 +274,12 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
     out
 }
 
-/// The expression a node evaluates, in the user's spelling.
-pub(super) fn expression(cx: &Context<'_>, op: &Op) -> TokenStream {
+/// The expression a node evaluates, in the user's spelling; for values that may be tensors,
+/// the runtime's operations on references, which compute the same and move nothing.
+pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
     let graph = cx.graph;
     let rt = cx.rt;
+    let op = &graph.node(id).op;
     let v = |id: &ValueId| graph.value_ident(*id);
     let call = |form: &CallForm, args: &[&ValueId]| {
         let args: Vec<Ident> = args.iter().map(|a| v(a)).collect();
@@ -296,16 +289,31 @@ pub(super) fn expression(cx: &Context<'_>, op: &Op) -> TokenStream {
                 quote!(#recv.#m(#(#rest),*))
             }
             CallForm::Path(p) => quote!(#p(#(#args),*)),
+            CallForm::Mapv(p) => {
+                let recv = &args[0];
+                quote!(#recv.mapv(#p))
+            }
         }
     };
+    let scalar = cx.scalar_node(id);
     match op {
         Op::Param(_) | Op::Region => quote!(),
         Op::Verbatim(tokens, _) => tokens.clone(),
         Op::Unary(f, _, x) if f.name == "neg" => {
-            let x = v(x);
-            quote!(-#x)
+            if scalar {
+                let x = v(x);
+                quote!(-#x)
+            } else {
+                let x = cx.reference(*x);
+                quote!(#rt::neg(#x))
+            }
         }
         Op::Unary(_, form, x) => call(form, &[x]),
+        Op::Binary(f, None, l, r) if !scalar => {
+            let name = Ident::new(f.name, proc_macro2::Span::call_site());
+            let (l, r) = (cx.reference(*l), cx.reference(*r));
+            quote!(#rt::#name(#l, #r))
+        }
         Op::Binary(f, None, l, r) => {
             let (l, r) = (v(l), v(r));
             match f.name {
@@ -319,12 +327,29 @@ pub(super) fn expression(cx: &Context<'_>, op: &Op) -> TokenStream {
         Op::Binary(_, Some(form), l, r) => call(form, &[l, r]),
         Op::Powi(form, x, n) => call(form, &[x, n]),
         Op::MulAdd(form, a, b, c) | Op::Clamp(form, a, b, c) => call(form, &[a, b, c]),
-        Op::Copy(x) => v(x).to_token_stream(),
+        Op::Copy(x) => cx.owned_copy(*x),
         Op::Index(a, indices) => {
             let a = v(a);
             let indices = indices.iter().map(v);
             quote!(#a #([#indices])*)
         }
         Op::Element(_, _, item) => quote!(#rt::element_value(#item)),
+        Op::Tensor(f, args) => {
+            let name = Ident::new(f.name, proc_macro2::Span::call_site());
+            let refs: Vec<TokenStream> = args.iter().map(|a| cx.reference(*a)).collect();
+            let idents: Vec<Ident> = args.iter().map(v).collect();
+            match (f.name, refs.as_slice(), idents.as_slice()) {
+                ("t" | "sum", _, [a]) => quote!(#a.#name()),
+                ("mean", _, [a]) => quote!(#a.mean().unwrap()),
+                ("sum_axis", _, [a, axis]) => quote!(#a.sum_axis(#axis)),
+                ("mean_axis", _, [a, axis]) => quote!(#a.mean_axis(#axis).unwrap()),
+                ("dot" | "mse", [a, b], _) => quote!(#rt::#name(#a, #b)),
+                ("softmax" | "log_softmax" | "cross_entropy", [a, _], [_, b]) => {
+                    quote!(#rt::#name(#a, #b))
+                }
+                (_, [a], _) => quote!(#rt::#name(#a)),
+                _ => quote!(),
+            }
+        }
     }
 }

@@ -24,7 +24,7 @@ use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
 
 use super::{Layout, Plan};
-use crate::analyze::Activity;
+use crate::analyze::{Activity, Kind};
 use crate::ir::{Block, Graph, IfRegion, LoopRegion, Op, Stmt, ValueId};
 use crate::parse::Signature;
 use crate::rules;
@@ -37,9 +37,74 @@ pub(super) struct Context<'a> {
     pub rt: &'a TokenStream,
     pub d_out: &'a Ident,
     pub sig: &'a Signature,
+    pub kinds: &'a [Kind],
 }
 
 impl Context<'_> {
+    /// Whether `v` is known to be a float (plain arithmetic, copied freely).
+    pub fn is_scalar(&self, v: ValueId) -> bool {
+        self.kinds.get(v.index()).copied().unwrap_or(Kind::Scalar) == Kind::Scalar
+    }
+
+    /// Whether the node `v` and its operands are all floats; otherwise its forward and reverse
+    /// use the general operations, right for tensors.
+    pub fn scalar_node(&self, v: ValueId) -> bool {
+        self.is_scalar(v)
+            && self
+                .graph
+                .node(v)
+                .op
+                .operands()
+                .iter()
+                .all(|o| self.is_scalar(*o))
+    }
+
+    /// Whether a forward value is itself a reference: a parameter of reference type, or an
+    /// inactive `&expr`.
+    pub fn is_reference(&self, v: ValueId) -> bool {
+        match &self.graph.node(v).op {
+            Op::Param(i) => self.sig.params.get(*i).is_some_and(|p| p.is_ref),
+            Op::Verbatim(tokens, _) => matches!(
+                tokens.clone().into_iter().next(),
+                Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '&'
+            ),
+            _ => false,
+        }
+    }
+
+    /// A reference to a forward value: `&x`, or `x` for a value that is a reference.
+    pub fn reference(&self, v: ValueId) -> TokenStream {
+        let ident = self.graph.value_ident(v);
+        if self.is_reference(v) {
+            quote!(#ident)
+        } else {
+            quote!(&#ident)
+        }
+    }
+
+    /// How the reverse pass binds a saved value popped from a tape or taken from a branch's
+    /// `Option`: by name, or `ref name` for a reference (the forward pass saved its referent).
+    pub fn saved_pattern(&self, v: ValueId) -> TokenStream {
+        let ident = self.graph.value_ident(v);
+        if self.is_reference(v) {
+            quote!(ref #ident)
+        } else {
+            quote!(#ident)
+        }
+    }
+
+    /// A value to move into a tuple or a new binding while the original stays usable: the
+    /// value itself for a float, a clone otherwise.
+    pub fn owned_copy(&self, v: ValueId) -> TokenStream {
+        let ident = self.graph.value_ident(v);
+        if self.is_scalar(v) {
+            quote!(#ident)
+        } else {
+            let r = self.reference(v);
+            quote!(::core::clone::Clone::clone(#r))
+        }
+    }
+
     /// The values block `id` saves for its reverse pass, in a fixed order.
     pub fn saves(&self, plan: &Plan, id: u32) -> Vec<ValueId> {
         let mut out: Vec<ValueId> = plan
@@ -270,8 +335,9 @@ impl Sweep<'_> {
             seen.push(t);
             if self.cx.layout.home(t) == here {
                 let adjoint = self.cx.graph.adjoint_ident(t);
-                let witness = self.value(t);
-                out.extend(quote!(let mut #adjoint = #rt::zero_like(&#witness);));
+                self.value(t);
+                let witness = self.cx.reference(t);
+                out.extend(quote!(let mut #adjoint = #rt::zero_like(#witness);));
                 self.declare(t, adjoint);
             } else {
                 self.escaped.push(t);
@@ -356,7 +422,7 @@ impl Sweep<'_> {
         values.sort();
         for v in values {
             let name = self.cx.graph.value_ident(v);
-            let expr = super::forward::expression(self.cx, &self.cx.graph.node(v).op);
+            let expr = super::forward::expression(self.cx, v);
             for operand in self.cx.graph.node(v).op.operands() {
                 self.value(operand);
             }
@@ -427,13 +493,27 @@ impl Sweep<'_> {
             }
             op => {
                 let wants = |o: ValueId| cx.activity.is_active(o);
-                for c in rules::contributions(op, v, &wants) {
+                let general = !cx.scalar_node(v);
+                if general && !rules::has_general_rule(op) {
+                    let name = match op {
+                        Op::Binary(f, ..) => f.name,
+                        Op::MulAdd(..) => "mul_add",
+                        _ => "clamp",
+                    };
+                    self.error(
+                        node.span,
+                        &format!("`{name}` is differentiated only on floats (`f64`, `f32`, `T: Float`), and an operand here may be an ndarray array: write it with `+ - * /` and the elementwise methods `#[differentiate]` supports on arrays (`exp`, `ln`, `tanh`, `powi`, `powf`, `mapv(f64::...)`, ...)"),
+                    );
+                    return;
+                }
+                for c in rules::contributions(op, v, &wants, general) {
                     for read in &c.reads {
                         let (rules::Read::Value(r) | rules::Read::Int(r)) = read;
                         self.value(*r);
                     }
                     let value = |x: ValueId| cx.graph.value_ident(x);
-                    let expr = rules::render(&c, rt, &value, &d);
+                    let reference = |x: ValueId| cx.reference(x);
+                    let expr = rules::render(&c, rt, &value, &reference, &d);
                     self.contribute(c.target, &expr, node.span, out);
                 }
             }
@@ -471,12 +551,12 @@ impl Sweep<'_> {
             .cx
             .saves(self.plan, r.then_block.id)
             .into_iter()
-            .map(|v| self.cx.graph.value_ident(v));
+            .map(|v| self.cx.saved_pattern(v));
         let else_pat = self
             .cx
             .saves(self.plan, r.else_block.id)
             .into_iter()
-            .map(|v| self.cx.graph.value_ident(v));
+            .map(|v| self.cx.saved_pattern(v));
         out.extend(self.declare_escaped(escaped));
         out.extend(quote! {
             if let ::core::option::Option::Some((#(#then_pat,)*)) = #then_saved {
@@ -507,8 +587,9 @@ impl Sweep<'_> {
             let start = match self.lookup(c.exit) {
                 Some(d) => quote!(#rt::pass_adjoint(&#d)),
                 None => {
-                    let exit = self.value(c.exit);
-                    quote!(#rt::zero_like(&#exit))
+                    self.value(c.exit);
+                    let exit = self.cx.reference(c.exit);
+                    quote!(#rt::zero_like(#exit))
                 }
             };
             inits.extend(quote!(let mut #cell = #start;));
@@ -523,11 +604,11 @@ impl Sweep<'_> {
             return;
         }
         self.found.has_reverse.insert(l.tape);
-        let pattern: Vec<Ident> = self
+        let pattern: Vec<TokenStream> = self
             .cx
             .saves(self.plan, l.body.id)
             .into_iter()
-            .map(|v| graph.value_ident(v))
+            .map(|v| self.cx.saved_pattern(v))
             .collect();
         // The adjoints of reads hoisted out of this loop start at zero before it and are added
         // into their arrays after it.

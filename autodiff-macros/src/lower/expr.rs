@@ -24,7 +24,7 @@ use super::scan::{
     VariableReads,
 };
 use super::{Ending, Lowerer, Tail, Var};
-use crate::ir::{BinaryFn, CallForm, Op, UnaryFn, ValueId};
+use crate::ir::{BinaryFn, CallForm, Op, TensorFn, UnaryFn, ValueId};
 use crate::rules;
 
 impl Lowerer<'_> {
@@ -94,6 +94,8 @@ impl Lowerer<'_> {
             Expr::Call(c) => self.lower_call(c, expr),
             // A float cast to an integer has derivative zero: a constant, as written.
             Expr::Cast(cast) if super::scan::is_integer_type(&cast.ty) => self.lower_constant(expr),
+            // `x.len() as f64`, `q.ncols() as f64`: a size, whatever the array holds.
+            Expr::Cast(cast) if matches!(strip_parens(&cast.expr), Expr::MethodCall(m) if rules::ZERO_DERIVATIVE_METHODS.contains(&m.method.to_string().as_str()) && !m.method.to_string().starts_with("is_")) => self.lower_constant(expr),
             Expr::Cast(_) => self.unsupported(
                 expr,
                 "`as` casts of active values are not supported: cast only inactive integers (like a loop index), and keep active values in one float type",
@@ -121,7 +123,9 @@ impl Lowerer<'_> {
                 None => self.poisoned(span),
             },
             Expr::Field(_) => self.unsupported(expr, "field access on active values is not supported: pass the field as its own argument"),
-            Expr::Reference(_) => self.unsupported(expr, "references to active values are not supported: use the value itself"),
+            // `&a + &b`, `x.dot(&w)`: the generated code takes operands by reference anyway.
+            Expr::Reference(r) if r.mutability.is_none() => self.lower_expr(&r.expr),
+            Expr::Reference(_) => self.unsupported(expr, "mutable references to active values are not supported: use the value itself"),
             Expr::Macro(m) => self.unsupported(expr, format!("the macro `{}!` cannot be differentiated: compute the value without it", m.mac.path.to_token_stream())),
             // A function returning a float cannot use `?`: rustc says so.
             Expr::Try(_) => {
@@ -177,6 +181,28 @@ impl Lowerer<'_> {
                 }
                 let form = CallForm::Path(fp.to_token_stream());
                 return self.lower_float_method(&last.ident, form, &args, expr);
+            }
+            // A tensor helper of the runtime: `autodiff::softmax(&z, Axis(1))`.
+            if let Some(last) = segments.last() {
+                let name = last.ident.to_string();
+                let ours = n >= 2 && segments[n - 2].ident == self.krate_name && fp.qself.is_none();
+                if let (true, Some((helper, arity))) = (
+                    ours && rules::TENSOR_HELPERS.contains(&name.as_str()),
+                    rules::tensor(&name),
+                ) {
+                    if call.args.len() != arity {
+                        self.diag.left_to_rustc();
+                        return self.poisoned(expr.span());
+                    }
+                    let args: Vec<ValueId> = call.args.iter().map(|a| self.lower_expr(a)).collect();
+                    return self.eval(Op::Tensor(TensorFn { name: helper }, args), expr.span());
+                }
+                if n == 1 && rules::TENSOR_HELPERS.contains(&name.as_str()) {
+                    return self.unsupported(
+                        &call.func,
+                        format!("call the differentiable helper by its path, as in `{}::{name}(...)`, so `#[differentiate]` can tell it from a function of your own with the same name", self.krate_name),
+                    );
+                }
             }
             // A differentiable helper of the runtime: `autodiff::sigmoid(x)`.
             if let Some(last) = segments.last() {
@@ -235,7 +261,7 @@ impl Lowerer<'_> {
         }
         // A copy: a value of its own (an array copied and then written must not write the
         // original); its adjoint flows back whole.
-        if let Some(copy) = ["clone", "to_vec", "to_owned"]
+        if let Some(copy) = ["clone", "to_vec", "to_owned", "view"]
             .into_iter()
             .find(|c| *c == name)
         {
@@ -265,6 +291,11 @@ impl Lowerer<'_> {
                 }
                 _ => arity_error(self, 2),
             };
+        }
+        if let (Some(tensor), CallForm::Method(_)) =
+            (self.lower_tensor_method(&name, args, expr), &form)
+        {
+            return tensor;
         }
         match (name.as_str(), args) {
             ("powi", [x, n]) => {
@@ -299,11 +330,87 @@ impl Lowerer<'_> {
             _ => self.unsupported(
                 method,
                 format!(
-                    "`{name}` has no derivative rule in `#[differentiate]`: rewrite it with the supported float methods ({}), or apply it only to inactive values",
+                    "`{name}` has no derivative rule in `#[differentiate]`: rewrite it with the supported float methods ({}) or ndarray operations (`dot`, `t`, `sum`, `mean`, `sum_axis`, `mean_axis`, `mapv`), or apply it only to inactive values",
                     rules::supported_methods()
                 ),
             ),
         }
+    }
+
+    /// ndarray methods with a rule: `a.dot(&b)`, `a.t()`, `a.sum()`, `a.mean().unwrap()`,
+    /// `a.sum_axis(Axis(k))`, `a.mean_axis(Axis(k)).unwrap()`, `a.mapv(f64::exp)`. `None` when
+    /// the method is none of these.
+    fn lower_tensor_method(&mut self, name: &str, args: &[&Expr], expr: &Expr) -> Option<ValueId> {
+        let span = expr.span();
+        let tensor = |this: &mut Self, name: &'static str, args: &[&Expr]| {
+            let args: Vec<ValueId> = args.iter().map(|a| this.lower_expr(a)).collect();
+            this.eval(Op::Tensor(TensorFn { name }, args), span)
+        };
+        Some(match (name, args) {
+            ("dot", [a, b]) => tensor(self, "dot", &[a, b]),
+            ("t", [a]) => tensor(self, "t", &[a]),
+            ("sum", [a]) => tensor(self, "sum", &[a]),
+            ("sum_axis", [a, axis]) => tensor(self, "sum_axis", &[a, axis]),
+            // `mean` returns an `Option` (`None` for an empty array): the value is its `unwrap`.
+            ("unwrap" | "expect", [inner, ..]) => match strip_parens(inner) {
+                Expr::MethodCall(m) if m.method == "mean" && m.args.is_empty() => {
+                    tensor(self, "mean", &[&m.receiver])
+                }
+                Expr::MethodCall(m) if m.method == "mean_axis" && m.args.len() == 1 => {
+                    tensor(self, "mean_axis", &[&m.receiver, &m.args[0]])
+                }
+                _ => return None,
+            },
+            ("mean" | "mean_axis", _) => {
+                let call = if name == "mean" {
+                    "mean()"
+                } else {
+                    "mean_axis(Axis(k))"
+                };
+                self.unsupported(
+                    expr,
+                    format!("`{name}` returns an `Option` (`None` for an empty array): write `.{call}.unwrap()`, whose value `#[differentiate]` differentiates"),
+                )
+            }
+            ("mapv", [x, f]) => {
+                let path = match strip_parens(f) {
+                    Expr::Path(p) if p.qself.is_none() => p,
+                    _ => {
+                        return Some(self.unsupported(
+                            *f,
+                            format!("`mapv` is differentiated with a function path: a float method (`f64::exp`, `f64::tanh`) or a differentiable helper (`{}::sigmoid`); closures cannot be differentiated", self.krate_name),
+                        ))
+                    }
+                };
+                let segments = &path.path.segments;
+                let n = segments.len();
+                let last = segments
+                    .last()
+                    .map(|s| s.ident.to_string())
+                    .unwrap_or_default();
+                let ours = n >= 2 && segments[n - 2].ident == self.krate_name;
+                let f = match (rules::unary(&last), rules::helper(&last)) {
+                    (Some(f), _) if n >= 2 && !ours => f,
+                    (_, Some(h)) if ours => h,
+                    _ => {
+                        return Some(self.unsupported(
+                            *f,
+                            format!("`mapv({})` cannot be differentiated: use a float method with a rule (`f64::exp`, `f64::tanh`, ...) or a differentiable helper (`{}::sigmoid`, `{}::relu`, `{}::softplus`)", crate::parse::type_text(&path.path), self.krate_name, self.krate_name, self.krate_name),
+                        ))
+                    }
+                };
+                let x = self.lower_expr(x);
+                self.eval(
+                    Op::Unary(
+                        UnaryFn { name: f },
+                        CallForm::Mapv(path.to_token_stream()),
+                        x,
+                    ),
+                    span,
+                )
+            }
+            _ => return None,
+        })
     }
 
     /// An expression with no derivative: evaluated as written, its variables renamed to the
