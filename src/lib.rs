@@ -116,8 +116,59 @@
 //! ```
 //!
 //! Any expression that reads no active value may be any Rust at all: it is evaluated as written
-//! and treated as a constant. Calls between differentiated functions and ndarray tensors come
-//! in later versions; until then they are compile errors.
+//! and treated as a constant. Calls between differentiated functions come in a later version;
+//! until then they are compile errors.
+//!
+//! # Tensors
+//!
+//! [`ndarray`] arrays of `f32`/`f64` (also a generic `T: Float`) are values like floats:
+//! arguments `&Array1<T>`, `&Array2<T>`, `&ArrayD<T>`, `Array<T, D>`, views (`ArrayView2<T>`)
+//! and `ArcArray`s are active by default, and their gradient is an owned array of the same
+//! shape. A function may return a tensor: it then has only `NAME_vjp`, seeded with a `d_out` of
+//! the result's shape. In the body:
+//!
+//! - `a.dot(&b)` for matrix·matrix, matrix·vector, vector·matrix and vector·vector, `.t()`,
+//!   `.sum()`, `.mean().unwrap()`, `.sum_axis(Axis(k))`, `.mean_axis(Axis(k)).unwrap()`,
+//!   `.view()`, `.to_owned()`, `.clone()`;
+//! - `+ - * /` and unary `-` between arrays, with scalars on either side, with or without `&`,
+//!   broadcasting as ndarray does (a bias row added to a batch; `(3, 1) + (1, 4)`): the adjoint
+//!   of a broadcast operand is summed back to its shape;
+//! - ndarray's elementwise methods with a rule (`exp ln tanh sqrt sin powi powf abs …`), and
+//!   `.mapv(f)` with `f` a float method path (`f64::tanh`) or a differentiable helper
+//!   (`autodiff::sigmoid`, `autodiff::relu`, `autodiff::softplus`);
+//! - the tensor helpers [`softmax`] and [`log_softmax`] along an axis, [`log_sum_exp`],
+//!   [`cross_entropy`] (logits and integer labels, mean over the batch) and [`mse`], called by
+//!   their path;
+//! - element reads `x[[i, j]]` and writes into a local array, loops and branches around tensor
+//!   code (a loop saves the arrays its reverse pass needs on its tape, as clones).
+//!
+//! Shapes are checked where ndarray checks them; a mismatch panics at the user's expression with
+//! both shapes in the message. Use the crate's re-export `autodiff::ndarray` (or the same
+//! ndarray version, 0.17) so that the types match.
+//!
+//! ```
+//! use autodiff::differentiate;
+//! use autodiff::ndarray::{array, Array1, Array2, Axis};
+//!
+//! /// A one-hidden-layer network's loss on a batch `x` with integer labels.
+//! #[differentiate(wrt(w1, b1, w2))]
+//! fn loss(x: &Array2<f64>, w1: &Array2<f64>, b1: &Array1<f64>, w2: &Array2<f64>, labels: &[usize]) -> f64 {
+//!     let h = (x.dot(w1) + b1).mapv(f64::tanh);
+//!     let logits = h.dot(w2);
+//!     autodiff::cross_entropy(&logits, labels)
+//! }
+//!
+//! let x = array![[0.5, -1.0], [1.5, 0.25], [-0.5, 2.0]];
+//! let w1 = array![[0.1, -0.2, 0.3], [0.4, 0.5, -0.6]];
+//! let b1 = array![0.01, -0.02, 0.03];
+//! let w2 = array![[0.2, -0.1], [0.3, 0.1], [-0.4, 0.2]];
+//! let (value, (d_w1, d_b1, d_w2)) = loss_grad(&x, &w1, &b1, &w2, &[0, 1, 1]);
+//! assert_eq!(value, loss(&x, &w1, &b1, &w2, &[0, 1, 1]));
+//! assert_eq!((d_w1.dim(), d_b1.dim(), d_w2.dim()), ((2, 3), 3, (3, 2)));
+//! // Softmax cross-entropy: the logits' adjoint sums to zero over the classes in each row, so
+//! // every row of d_w2 (hᵀ times it) does too.
+//! assert!(d_w2.sum_axis(Axis(1)).iter().all(|s| s.abs() < 1e-15));
+//! ```
 //!
 //! A branch is differentiated as the branch taken (also exactly at the branch point), a loop
 //! through the iterations that ran. Loops keep what their reverse pass needs on a plain `Vec`

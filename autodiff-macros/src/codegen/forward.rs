@@ -296,6 +296,9 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
         }
     };
     let scalar = cx.scalar_node(id);
+    // Runtime operations carry the user's span: a shape panic (`#[track_caller]`) points there.
+    let span = graph.node(id).span;
+    let rt = &respan(rt, span);
     match op {
         Op::Param(_) | Op::Region => quote!(),
         Op::Verbatim(tokens, _) => tokens.clone(),
@@ -305,14 +308,14 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
                 quote!(-#x)
             } else {
                 let x = cx.reference(*x);
-                quote!(#rt::neg(#x))
+                quote_spanned!(span=> #rt::neg(#x))
             }
         }
         Op::Unary(_, form, x) => call(form, &[x]),
         Op::Binary(f, None, l, r) if !scalar => {
-            let name = Ident::new(f.name, proc_macro2::Span::call_site());
+            let name = Ident::new(f.name, span);
             let (l, r) = (cx.reference(*l), cx.reference(*r));
-            quote!(#rt::#name(#l, #r))
+            quote_spanned!(span=> #rt::#name(#l, #r))
         }
         Op::Binary(f, None, l, r) => {
             let (l, r) = (v(l), v(r));
@@ -335,7 +338,7 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
         }
         Op::Element(_, _, item) => quote!(#rt::element_value(#item)),
         Op::Tensor(f, args) => {
-            let name = Ident::new(f.name, proc_macro2::Span::call_site());
+            let name = Ident::new(f.name, span);
             let refs: Vec<TokenStream> = args.iter().map(|a| cx.reference(*a)).collect();
             let idents: Vec<Ident> = args.iter().map(v).collect();
             match (f.name, refs.as_slice(), idents.as_slice()) {
@@ -343,13 +346,25 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
                 ("mean", _, [a]) => quote!(#a.mean().unwrap()),
                 ("sum_axis", _, [a, axis]) => quote!(#a.sum_axis(#axis)),
                 ("mean_axis", _, [a, axis]) => quote!(#a.mean_axis(#axis).unwrap()),
-                ("dot" | "mse", [a, b], _) => quote!(#rt::#name(#a, #b)),
+                ("dot" | "mse", [a, b], _) => quote_spanned!(span=> #rt::#name(#a, #b)),
                 ("softmax" | "log_softmax" | "cross_entropy", [a, _], [_, b]) => {
-                    quote!(#rt::#name(#a, #b))
+                    quote_spanned!(span=> #rt::#name(#a, #b))
                 }
-                (_, [a], _) => quote!(#rt::#name(#a)),
+                (_, [a], _) => quote_spanned!(span=> #rt::#name(#a)),
                 _ => quote!(),
             }
         }
     }
+}
+
+/// `tokens` with every token given `span`.
+fn respan(tokens: &TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .clone()
+        .into_iter()
+        .map(|mut t| {
+            t.set_span(span);
+            t
+        })
+        .collect()
 }

@@ -304,10 +304,31 @@ impl Sweep<'_> {
         span: Span,
         out: &mut TokenStream,
     ) {
+        self.contribute_in_place(target, expr, None, span, out);
+    }
+
+    /// Adds `expr` into `target`'s adjoint; `in_place`, when given, is a call that adds the same
+    /// contribution into an existing adjoint without making it first (`dot_accumulate_lhs`,
+    /// a matrix product into the adjoint's own buffer). Its `#acc` is the adjoint.
+    fn contribute_in_place(
+        &mut self,
+        target: ValueId,
+        expr: &TokenStream,
+        in_place: Option<&dyn Fn(&Ident) -> TokenStream>,
+        span: Span,
+        out: &mut TokenStream,
+    ) {
         let rt = self.cx.rt;
+        let add = |adjoint: &Ident| match in_place {
+            Some(call) => {
+                let call = call(adjoint);
+                quote_spanned!(span=> #call;)
+            }
+            None => quote_spanned!(span=> #rt::accumulate(&mut #adjoint, #expr);),
+        };
         if let Some(adjoint) = self.lookup(target) {
             self.found.accumulated.insert(target);
-            out.extend(quote_spanned!(span=> #rt::accumulate(&mut #adjoint, #expr);));
+            out.extend(add(&adjoint));
         } else if self.cx.layout.home(target) == self.current_block() {
             let adjoint = self.cx.graph.adjoint_ident(target);
             let mutability = self.plan.accumulated.contains(&target).then(|| quote!(mut));
@@ -317,7 +338,7 @@ impl Sweep<'_> {
             let adjoint = self.cx.graph.adjoint_ident(target);
             self.found.accumulated.insert(target);
             self.escaped.push(target);
-            out.extend(quote_spanned!(span=> #rt::accumulate(&mut #adjoint, #expr);));
+            out.extend(add(&adjoint));
         }
     }
 
@@ -514,7 +535,32 @@ impl Sweep<'_> {
                     let value = |x: ValueId| cx.graph.value_ident(x);
                     let reference = |x: ValueId| cx.reference(x);
                     let expr = rules::render(&c, rt, &value, &reference, &d);
-                    self.contribute(c.target, &expr, node.span, out);
+                    // A matrix product's adjoint adds into an existing adjoint in place.
+                    let accumulating = c
+                        .function
+                        .strip_prefix("dot_adjoint_")
+                        .map(|side| format!("dot_accumulate_{side}"));
+                    let in_place = accumulating.map(|function| rules::Contribution {
+                        function,
+                        reads: c.reads.clone(),
+                        target: c.target,
+                        view: false,
+                    });
+                    let call = |acc: &Ident| -> TokenStream {
+                        let Some(c) = &in_place else {
+                            return TokenStream::new();
+                        };
+                        let call = rules::render(c, rt, &value, &reference, &d);
+                        // `rt::f(reads..., &d)` becomes `rt::f(&mut acc, reads..., &d)`.
+                        splice_first_argument(call, quote!(&mut #acc))
+                    };
+                    let in_place_call: Option<&dyn Fn(&Ident) -> TokenStream> =
+                        if in_place.is_some() {
+                            Some(&call)
+                        } else {
+                            None
+                        };
+                    self.contribute_in_place(c.target, &expr, in_place_call, node.span, out);
                 }
             }
         }
@@ -752,4 +798,16 @@ impl Sweep<'_> {
             }
         }
     }
+}
+
+/// `path(args)` with `first` inserted as its first argument.
+fn splice_first_argument(call: TokenStream, first: TokenStream) -> TokenStream {
+    let mut tokens: Vec<proc_macro2::TokenTree> = call.into_iter().collect();
+    if let Some(proc_macro2::TokenTree::Group(g)) = tokens.last_mut() {
+        let inner = g.stream();
+        let mut group = proc_macro2::Group::new(g.delimiter(), quote!(#first, #inner));
+        group.set_span(g.span());
+        *g = group;
+    }
+    tokens.into_iter().collect()
 }
