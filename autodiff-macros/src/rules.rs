@@ -417,3 +417,24 @@ pub fn render(
     };
     quote!(#rt::#f(#(#args,)* #d))
 }
+
+/// The call of an elementwise contribution on tensors that takes the adjoint `d` by value and
+/// writes the result over its buffer (`rt::tanh_adjoint_into(&rt::view(&y), d)`): for a node
+/// whose adjoint nothing reads after its one contribution.
+pub fn render_into(
+    c: &Contribution,
+    rt: &TokenStream,
+    value: &dyn Fn(ValueId) -> Ident,
+    reference: &dyn Fn(ValueId) -> TokenStream,
+    d: &Ident,
+) -> TokenStream {
+    let f = Ident::new(&format!("{}_into", c.function), Span::call_site());
+    let args = c.reads.iter().map(|r| match r {
+        Read::Value(v) => {
+            let v = reference(*v);
+            quote!(&#rt::view(#v))
+        }
+        Read::Int(v) => value(*v).to_token_stream(),
+    });
+    quote!(#rt::#f(#(#args,)* #d))
+}

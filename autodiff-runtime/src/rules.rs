@@ -28,8 +28,9 @@ use crate::tangent::{Accumulate, Elementwise, View, ZeroLike};
 /// the result, named in each rule's doc) and `d` is the adjoint of the result. A rule takes only
 /// what its formula reads, so that a loop saves nothing more for its reverse pass.
 macro_rules! rules {
-    ($($(#[doc = $doc:literal])* $name:ident($($v:ident),*; $d:ident) => $formula:expr;)*) => {$(
+    ($($(#[doc = $doc:literal])* $name:ident $(/ $into:ident)?($($v:ident),*; $d:ident) => $formula:expr;)*) => {$(
         rules!(@one $(#[doc = $doc])* $name($($v),*; $d) => $formula);
+        rules!(@into [$($into)?] $name($($v),*; $d) => $formula);
     )*};
     (@one $(#[doc = $doc:literal])* $name:ident(; $d:ident) => $formula:expr) => {
         $(#[doc = $doc])*
@@ -52,6 +53,30 @@ macro_rules! rules {
             X::map3($a, $b, $d, |$a: X::Elem, $b: X::Elem, $d: X::Elem| $formula)
         }
     };
+    // The same rule written over the adjoint `d`, taken by value when nothing reads it after:
+    // an array adjoint's buffer is reused instead of allocating the result.
+    (@into [] $name:ident($($v:ident),*; $d:ident) => $formula:expr) => {};
+    (@into [$into:ident] $name:ident(; $d:ident) => $formula:expr) => {
+        #[doc = concat!("[`", stringify!($name), "`] written over `d`, whose buffer is reused.")]
+        #[inline(always)]
+        pub fn $into<X: Elementwise>($d: X::Out) -> X::Out {
+            X::map1_into($d, |$d: X::Elem| $formula)
+        }
+    };
+    (@into [$into:ident] $name:ident($a:ident; $d:ident) => $formula:expr) => {
+        #[doc = concat!("[`", stringify!($name), "`] written over `d`, whose buffer is reused.")]
+        #[inline(always)]
+        pub fn $into<X: Elementwise>($a: &X, $d: X::Out) -> X::Out {
+            X::map2_into($a, $d, |$a: X::Elem, $d: X::Elem| $formula)
+        }
+    };
+    (@into [$into:ident] $name:ident($a:ident, $b:ident; $d:ident) => $formula:expr) => {
+        #[doc = concat!("[`", stringify!($name), "`] written over `d`, whose buffer is reused.")]
+        #[inline(always)]
+        pub fn $into<X: Elementwise>($a: &X, $b: &X, $d: X::Out) -> X::Out {
+            X::map3_into($a, $b, $d, |$a: X::Elem, $b: X::Elem, $d: X::Elem| $formula)
+        }
+    };
 }
 
 /// `2` in any float type, for the formulas below.
@@ -64,38 +89,38 @@ fn two<T: Real>() -> T {
 // the contribution to `x`'s adjoint.
 rules! {
     /// `y = -x`: `dx = -d`.
-    neg_adjoint(; d) => -d;
+    neg_adjoint / neg_adjoint_into(; d) => -d;
     /// `y = x.sin()`: `dx = d cos x`.
-    sin_adjoint(x; d) => d * x.cos();
+    sin_adjoint / sin_adjoint_into(x; d) => d * x.cos();
     /// `y = x.cos()`: `dx = -d sin x`.
-    cos_adjoint(x; d) => -(d * x.sin());
+    cos_adjoint / cos_adjoint_into(x; d) => -(d * x.sin());
     /// `y = x.tan()`: `dx = d (1 + y²)`.
-    tan_adjoint(y; d) => d * (y * y + X::Elem::one());
+    tan_adjoint / tan_adjoint_into(y; d) => d * (y * y + X::Elem::one());
     /// `y = x.asin()`: `dx = d / √(1 - x²)`.
-    asin_adjoint(x; d) => d / (X::Elem::one() - x * x).sqrt();
+    asin_adjoint / asin_adjoint_into(x; d) => d / (X::Elem::one() - x * x).sqrt();
     /// `y = x.acos()`: `dx = -d / √(1 - x²)`.
-    acos_adjoint(x; d) => -(d / (X::Elem::one() - x * x).sqrt());
+    acos_adjoint / acos_adjoint_into(x; d) => -(d / (X::Elem::one() - x * x).sqrt());
     /// `y = x.atan()`: `dx = d / (1 + x²)`.
-    atan_adjoint(x; d) => d / (x * x + X::Elem::one());
+    atan_adjoint / atan_adjoint_into(x; d) => d / (x * x + X::Elem::one());
     /// `y = x.sinh()`: `dx = d cosh x`.
-    sinh_adjoint(x; d) => d * x.cosh();
+    sinh_adjoint / sinh_adjoint_into(x; d) => d * x.cosh();
     /// `y = x.cosh()`: `dx = d sinh x`.
-    cosh_adjoint(x; d) => d * x.sinh();
+    cosh_adjoint / cosh_adjoint_into(x; d) => d * x.sinh();
     /// `y = x.tanh()`: `dx = d (1 - y²)`, from the output as PyTorch and JAX compute it: where
     /// `|y|` is within 1e-8 of 1 the small derivative keeps only its absolute accuracy.
-    tanh_adjoint(y; d) => d * (X::Elem::one() - y * y);
+    tanh_adjoint / tanh_adjoint_into(y; d) => d * (X::Elem::one() - y * y);
     /// `y = x.asinh()`: `dx = d / √(x² + 1)`.
-    asinh_adjoint(x; d) => d / (x * x + X::Elem::one()).sqrt();
+    asinh_adjoint / asinh_adjoint_into(x; d) => d / (x * x + X::Elem::one()).sqrt();
     /// `y = x.acosh()`: `dx = d / √(x² - 1)`.
-    acosh_adjoint(x; d) => d / (x * x - X::Elem::one()).sqrt();
+    acosh_adjoint / acosh_adjoint_into(x; d) => d / (x * x - X::Elem::one()).sqrt();
     /// `y = x.atanh()`: `dx = d / (1 - x²)`.
-    atanh_adjoint(x; d) => d / (X::Elem::one() - x * x);
+    atanh_adjoint / atanh_adjoint_into(x; d) => d / (X::Elem::one() - x * x);
     /// `y = x.exp()`: `dx = d y`.
-    exp_adjoint(y; d) => d * y;
+    exp_adjoint / exp_adjoint_into(y; d) => d * y;
     /// `y = x.exp2()`: `dx = d y ln 2`.
-    exp2_adjoint(y; d) => d * y * X::Elem::LN_2();
+    exp2_adjoint / exp2_adjoint_into(y; d) => d * y * X::Elem::LN_2();
     /// `y = x.exp_m1()`: `dx = d (y + 1)`, or `d e^x` where `y` is near -1 (the sum cancels).
-    exp_m1_adjoint(x, y; d) => {
+    exp_m1_adjoint / exp_m1_adjoint_into(x, y; d) => {
         if y > -X::Elem::from_f64(0.5) {
             d * (y + X::Elem::one())
         } else {
@@ -103,21 +128,21 @@ rules! {
         }
     };
     /// `y = x.ln()`: `dx = d / x`; `+inf` at `x = 0`.
-    ln_adjoint(x; d) => d / x;
+    ln_adjoint / ln_adjoint_into(x; d) => d / x;
     /// `y = x.ln_1p()`: `dx = d / (1 + x)`.
-    ln_1p_adjoint(x; d) => d / (x + X::Elem::one());
+    ln_1p_adjoint / ln_1p_adjoint_into(x; d) => d / (x + X::Elem::one());
     /// `y = x.log2()`: `dx = d / (x ln 2)`.
-    log2_adjoint(x; d) => d / (x * X::Elem::LN_2());
+    log2_adjoint / log2_adjoint_into(x; d) => d / (x * X::Elem::LN_2());
     /// `y = x.log10()`: `dx = d / (x ln 10)`.
-    log10_adjoint(x; d) => d / (x * X::Elem::LN_10());
+    log10_adjoint / log10_adjoint_into(x; d) => d / (x * X::Elem::LN_10());
     /// `y = x.sqrt()`: `dx = d / (2y)`; `+inf` at `x = 0`.
-    sqrt_adjoint(y; d) => d / (y + y);
+    sqrt_adjoint / sqrt_adjoint_into(y; d) => d / (y + y);
     /// `y = x.cbrt()`: `dx = d / (3y²)`.
-    cbrt_adjoint(y; d) => d / (y * y * (two::<X::Elem>() + X::Elem::one()));
+    cbrt_adjoint / cbrt_adjoint_into(y; d) => d / (y * y * (two::<X::Elem>() + X::Elem::one()));
     /// `y = x.recip()`: `dx = -d y²`.
-    recip_adjoint(y; d) => -(d * y * y);
+    recip_adjoint / recip_adjoint_into(y; d) => -(d * y * y);
     /// `y = x.abs()`: `dx = d signum(x)`, and `0` at `x = 0`.
-    abs_adjoint(x; d) => {
+    abs_adjoint / abs_adjoint_into(x; d) => {
         if x > X::Elem::zero() {
             d
         } else if x < X::Elem::zero() {
@@ -127,17 +152,17 @@ rules! {
         }
     };
     /// `y = x.to_degrees()`: `dx = d · 180/π`.
-    to_degrees_adjoint(; d) => d.to_degrees();
+    to_degrees_adjoint / to_degrees_adjoint_into(; d) => d.to_degrees();
     /// `y = x.to_radians()`: `dx = d · π/180`.
-    to_radians_adjoint(; d) => d.to_radians();
+    to_radians_adjoint / to_radians_adjoint_into(; d) => d.to_radians();
     /// `y = x.fract()` (`x - x.trunc()`): `dx = d` (the jumps at integers are ignored).
-    fract_adjoint(; d) => d;
+    fract_adjoint / fract_adjoint_into(; d) => d;
     /// `y = sigmoid(x)`: `dx = d y (1 - y)`, from the output as PyTorch and JAX compute it.
-    sigmoid_adjoint(y; d) => d * y * (X::Elem::one() - y);
+    sigmoid_adjoint / sigmoid_adjoint_into(y; d) => d * y * (X::Elem::one() - y);
     /// `y = relu(x)`: `dx = d` where `x > 0`, else zero (also at `0`).
-    relu_adjoint(x; d) => if x > X::Elem::zero() { d } else { X::Elem::zero() };
+    relu_adjoint / relu_adjoint_into(x; d) => if x > X::Elem::zero() { d } else { X::Elem::zero() };
     /// `y = softplus(x)`: `dx = d sigmoid(x)`.
-    softplus_adjoint(x; d) => d * crate::helpers::sigmoid(x);
+    softplus_adjoint / softplus_adjoint_into(x; d) => d * crate::helpers::sigmoid(x);
 }
 
 // Binary operations `y = l op r`: `_lhs` returns the contribution to `l`, `_rhs` to `r`.
@@ -151,7 +176,7 @@ rules! {
     /// `y = l - r`: `dr = -d`.
     sub_adjoint_rhs(; d) => -d;
     /// `y = x * x`: `dx = d (x + x)` (exactly `d x + d x`).
-    square_adjoint(x; d) => d * (x + x);
+    square_adjoint / square_adjoint_into(x; d) => d * (x + x);
     /// `y = l * r`: `dl = d r`.
     mul_adjoint_lhs(r; d) => d * r;
     /// `y = l * r`: `dr = d l`.
@@ -194,6 +219,18 @@ rules! {
 #[inline(always)]
 pub fn powi_adjoint<X: Elementwise>(x: &X, n: i32, d: &X) -> X::Out {
     X::map2(x, d, |x: X::Elem, d: X::Elem| {
+        if n == 0 {
+            X::Elem::zero()
+        } else {
+            d * <X::Elem as Real>::from_i32(n) * x.powi(n.wrapping_sub(1))
+        }
+    })
+}
+
+/// [`powi_adjoint`] written over `d`, whose buffer is reused.
+#[inline(always)]
+pub fn powi_adjoint_into<X: Elementwise>(x: &X, n: i32, d: X::Out) -> X::Out {
+    X::map2_into(x, d, |x: X::Elem, d: X::Elem| {
         if n == 0 {
             X::Elem::zero()
         } else {

@@ -149,6 +149,21 @@ pub trait Elementwise: Sized {
         d: &Self,
         f: impl Fn(Self::Elem, Self::Elem, Self::Elem) -> Self::Elem,
     ) -> Self::Out;
+    /// `f(d)` for each element, written over `d`, whose buffer is reused.
+    fn map1_into(d: Self::Out, f: impl Fn(Self::Elem) -> Self::Elem) -> Self::Out;
+    /// `f(a, d)` for each element, written over `d`.
+    fn map2_into(
+        a: &Self,
+        d: Self::Out,
+        f: impl Fn(Self::Elem, Self::Elem) -> Self::Elem,
+    ) -> Self::Out;
+    /// `f(a, b, d)` for each element, written over `d`.
+    fn map3_into(
+        a: &Self,
+        b: &Self,
+        d: Self::Out,
+        f: impl Fn(Self::Elem, Self::Elem, Self::Elem) -> Self::Elem,
+    ) -> Self::Out;
 }
 
 impl<T: Real> Elementwise for T {
@@ -165,6 +180,18 @@ impl<T: Real> Elementwise for T {
     #[inline(always)]
     fn map3(a: &T, b: &T, d: &T, f: impl Fn(T, T, T) -> T) -> T {
         f(*a, *b, *d)
+    }
+    #[inline(always)]
+    fn map1_into(d: T, f: impl Fn(T) -> T) -> T {
+        f(d)
+    }
+    #[inline(always)]
+    fn map2_into(a: &T, d: T, f: impl Fn(T, T) -> T) -> T {
+        f(*a, d)
+    }
+    #[inline(always)]
+    fn map3_into(a: &T, b: &T, d: T, f: impl Fn(T, T, T) -> T) -> T {
+        f(*a, *b, d)
     }
 }
 

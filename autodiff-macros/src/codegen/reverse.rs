@@ -527,14 +527,25 @@ impl Sweep<'_> {
                     );
                     return;
                 }
-                for c in rules::contributions(op, v, &wants, general) {
+                let contributions = rules::contributions(op, v, &wants, general);
+                // An elementwise rule on a tensor that is the only reader of the adjoint writes
+                // over the adjoint's buffer (nothing reads `d` after a node's own reverse).
+                let reuse = contributions.len() == 1
+                    && contributions[0].view
+                    && !contributions[0].reads.is_empty()
+                    && matches!(op, Op::Unary(..) | Op::Powi(..) | Op::Binary(..));
+                for c in contributions {
                     for read in &c.reads {
                         let (rules::Read::Value(r) | rules::Read::Int(r)) = read;
                         self.value(*r);
                     }
                     let value = |x: ValueId| cx.graph.value_ident(x);
                     let reference = |x: ValueId| cx.reference(x);
-                    let expr = rules::render(&c, rt, &value, &reference, &d);
+                    let expr = if reuse {
+                        rules::render_into(&c, rt, &value, &reference, &d)
+                    } else {
+                        rules::render(&c, rt, &value, &reference, &d)
+                    };
                     // A matrix product's adjoint adds into an existing adjoint in place.
                     let accumulating = c
                         .function

@@ -90,4 +90,33 @@ where
             .and(d)
             .map_collect(|&a, &b, &d| f(a, b, d))
     }
+
+    fn map1_into(mut d: Array<T, D>, f: impl Fn(T) -> T) -> Array<T, D> {
+        d.mapv_inplace(f);
+        d
+    }
+
+    #[track_caller]
+    fn map2_into(a: &Self, mut d: Array<T, D>, f: impl Fn(T, T) -> T) -> Array<T, D> {
+        if a.shape() != d.shape() {
+            same_shape_error("elementwise adjoint", a.shape(), d.shape());
+        }
+        Zip::from(&mut d).and(a).for_each(|d, &a| *d = f(a, *d));
+        d
+    }
+
+    #[track_caller]
+    fn map3_into(a: &Self, b: &Self, mut d: Array<T, D>, f: impl Fn(T, T, T) -> T) -> Array<T, D> {
+        if a.shape() != d.shape() {
+            same_shape_error("elementwise adjoint", a.shape(), d.shape());
+        }
+        if b.shape() != d.shape() {
+            same_shape_error("elementwise adjoint", b.shape(), d.shape());
+        }
+        Zip::from(&mut d)
+            .and(a)
+            .and(b)
+            .for_each(|d, &a, &b| *d = f(a, b, *d));
+        d
+    }
 }
