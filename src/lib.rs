@@ -116,8 +116,21 @@
 //! ```
 //!
 //! Any expression that reads no active value may be any Rust at all: it is evaluated as written
-//! and treated as a constant. Calls between differentiated functions come in a later version;
-//! until then they are compile errors.
+//! and treated as a constant.
+//!
+//! # Calls between differentiated functions
+//!
+//! A `#[differentiate]` function may call another one (by name or path, generic or not, also
+//! itself), passing active values: `f(x, &w)`. The forward pass calls `f` as written; the reverse
+//! pass calls its hidden companion `f_vjp_all`, which every `#[differentiate]` function has: the
+//! value and one gradient slot per parameter. Calling a function that is not differentiated with
+//! active arguments is rustc's error `cannot find function f_vjp_all` at the call: annotate `f`
+//! with `#[differentiate]`, or pass it only inactive values. A callee's `wrt(...)` is a promise
+//! that the other parameters are constants; passing an active value to one of them is a compile
+//! error at the call ("the called function is not differentiated with respect to this
+//! argument"). A `let mut` array passed to a callee is copied at the call, so writing it
+//! afterwards does not change what the reverse pass reads. The callee's forward pass runs again
+//! inside `f_vjp_all` (its values are recomputed, not stored).
 //!
 //! # Tensors
 //!
@@ -226,6 +239,7 @@ pub use autodiff_runtime::{
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
+    pub use autodiff_runtime::calls::{callee_gradient, NotDifferentiated};
     pub use autodiff_runtime::ndarray;
     pub use autodiff_runtime::rules::*;
     pub use autodiff_runtime::tape_stats::record as record_tape;

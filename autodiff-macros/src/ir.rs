@@ -67,6 +67,16 @@ pub struct TensorFn {
     pub name: &'static str,
 }
 
+/// A call to another `#[differentiate]` function: the path as written, and whether each
+/// argument was passed by reference (`&w`).
+#[derive(Clone, Debug)]
+pub struct CallFn {
+    /// The function's path, as the user wrote it (`helper`, `physics::step::<T>`).
+    pub path: syn::ExprPath,
+    /// Per argument: written `&arg`.
+    pub by_ref: Vec<bool>,
+}
+
 /// What a node computes.
 #[derive(Clone, Debug)]
 pub enum Op {
@@ -99,6 +109,9 @@ pub enum Op {
     /// tensor helper of the runtime (`autodiff::softmax(&z, Axis(1))`): its arguments in call
     /// order, the receiver first; inactive ones (an `Axis`, labels) included.
     Tensor(TensorFn, Vec<ValueId>),
+    /// `f(args)`, a call to a function that has `#[differentiate]` companions: the reverse pass
+    /// calls its `f_vjp_all`.
+    Call(CallFn, Vec<ValueId>),
 }
 
 impl Op {
@@ -106,7 +119,7 @@ impl Op {
     pub fn operands(&self) -> Vec<ValueId> {
         match self {
             Op::Param(_) | Op::Region => Vec::new(),
-            Op::Verbatim(_, reads) | Op::Tensor(_, reads) => reads.clone(),
+            Op::Verbatim(_, reads) | Op::Tensor(_, reads) | Op::Call(_, reads) => reads.clone(),
             Op::Index(a, idx) => std::iter::once(*a).chain(idx.iter().copied()).collect(),
             Op::Element(a, k, _) => vec![*a, *k],
             Op::Unary(_, _, x) | Op::Copy(x) => vec![*x],
@@ -367,6 +380,11 @@ impl Graph {
                         Op::Index(a, idx) => format!("index({}, [{}])", args(&[*a]), args(idx)),
                         Op::Element(a, k, _) => format!("element({})", args(&[*a, *k])),
                         Op::Tensor(t, a) => format!("{}({})", t.name, args(a)),
+                        Op::Call(c, a) => format!(
+                            "call `{}`({})",
+                            crate::parse::type_text(&c.path.path),
+                            args(a)
+                        ),
                     };
                     match &node.hint {
                         Some(h) => writeln!(f, "{pad}%{} = {op} ; {h}", v.0)?,

@@ -265,7 +265,13 @@ pub fn contributions(
         }
     };
     match op {
-        Op::Param(_) | Op::Verbatim(..) | Op::Region | Op::Index(..) | Op::Element(..) => {}
+        // Calls have their own reverse (one `_vjp_all` call for all arguments).
+        Op::Param(_)
+        | Op::Verbatim(..)
+        | Op::Region
+        | Op::Index(..)
+        | Op::Element(..)
+        | Op::Call(..) => {}
         Op::Tensor(f, args) => {
             let rules = TENSOR
                 .iter()

@@ -29,6 +29,7 @@ pub trait Real:
     + Sync
     + 'static
     + crate::tangent::ElementValue<Value = Self>
+    + crate::calls::CalleeGradient<Gradient = Self>
     + ndarray::ScalarOperand
     + ndarray::LinalgScalar
 {

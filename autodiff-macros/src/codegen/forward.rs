@@ -337,6 +337,11 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
             quote!(#a #([#indices])*)
         }
         Op::Element(_, _, item) => quote!(#rt::element_value(#item)),
+        Op::Call(c, args) => {
+            let path = &c.path;
+            let args = cx.call_arguments(c, args);
+            quote_spanned!(span=> #path(#(#args),*))
+        }
         Op::Tensor(f, args) => {
             let name = Ident::new(f.name, span);
             let refs: Vec<TokenStream> = args.iter().map(|a| cx.reference(*a)).collect();

@@ -468,10 +468,15 @@ impl<'a> Companions<'a> {
                 quote!(#mutability #ident: #ty)
             })
             .collect();
-        let grad_params = self.sig.params.iter().map(|p| {
-            let (ident, ty) = (&p.ident, &p.ty);
-            quote!(#ident: #ty)
-        });
+        let grad_params: Vec<TokenStream> = self
+            .sig
+            .params
+            .iter()
+            .map(|p| {
+                let (ident, ty) = (&p.ident, &p.ty);
+                quote!(#ident: #ty)
+            })
+            .collect();
         let args = self.sig.params.iter().map(|p| &p.ident);
         let grad_ty = self.grad_type();
         let d_out = &self.d_out;
@@ -510,7 +515,54 @@ impl<'a> Companions<'a> {
                 }
             }
         });
+        // `NAME_vjp_all`: one gradient slot per parameter, what a differentiated caller calls.
+        let vjp_all = format_ident!("{}_vjp_all", name);
+        let slot_types = self.sig.params.iter().map(|p| {
+            if p.active {
+                p.tangent
+                    .as_ref()
+                    .map_or_else(|| p.ty.to_token_stream(), ToTokens::to_token_stream)
+            } else if p.is_float {
+                quote!(#rt::NotDifferentiated)
+            } else {
+                quote!(())
+            }
+        });
+        let active_grads: Vec<Ident> = (0..self.sig.active().count())
+            .map(|i| Ident::new(&format!("__g_{i}"), Span::mixed_site()))
+            .collect();
+        let grad_pattern = match active_grads.as_slice() {
+            [one] => quote!(#one),
+            many => quote!((#(#many),*)),
+        };
+        let mut next_grad = active_grads.iter();
+        let slot_values: Vec<TokenStream> = self
+            .sig
+            .params
+            .iter()
+            .map(|p| {
+                if p.active {
+                    next_grad.next().map_or_else(|| quote!(()), |g| quote!(#g))
+                } else if p.is_float {
+                    quote!(#rt::NotDifferentiated)
+                } else {
+                    quote!(())
+                }
+            })
+            .collect();
+        let value = Ident::new("__value", Span::mixed_site());
+        let all_args = self.sig.params.iter().map(|p| &p.ident);
+        let grad_params_all = grad_params.clone();
         quote! {
+            #[doc(hidden)]
+            #(#attrs)*
+            #[allow(dead_code, reason = "a companion the user may not call")]
+            #[inline]
+            #vis fn #vjp_all #impl_generics (#(#grad_params_all,)* #d_out: #ret_tangent) -> (#ret, (#(#slot_types,)*)) #where_clause {
+                let (#value, #grad_pattern) = #vjp #call_turbofish (#(#all_args,)* #d_out);
+                (#value, (#(#slot_values,)*))
+            }
+
             #[doc = #vjp_doc]
             #(#attrs)*
             #[allow(dead_code, reason = "a companion the user may not call")]

@@ -82,6 +82,36 @@ impl Context<'_> {
         }
     }
 
+    /// The arguments of a call to another differentiated function, as its signature takes
+    /// them: a reference where the user wrote `&arg`, else the value (a clone when it may be a
+    /// tensor, which the reverse pass still reads).
+    pub fn call_arguments(&self, c: &crate::ir::CallFn, args: &[ValueId]) -> Vec<TokenStream> {
+        args.iter()
+            .enumerate()
+            .map(|(i, a)| {
+                if c.by_ref.get(i).copied().unwrap_or(false) {
+                    self.reference(*a)
+                } else if self.is_reference(*a) {
+                    // A reference (a `&Array` parameter passed on) is copied as it is.
+                    let ident = self.graph.value_ident(*a);
+                    quote!(#ident)
+                } else {
+                    self.owned_copy(*a)
+                }
+            })
+            .collect()
+    }
+
+    /// The path of a callee's `NAME_vjp_all` companion: the user's path with its last segment
+    /// renamed, generic arguments kept.
+    pub fn vjp_all_path(c: &crate::ir::CallFn) -> syn::ExprPath {
+        let mut path = c.path.clone();
+        if let Some(last) = path.path.segments.last_mut() {
+            last.ident = quote::format_ident!("{}_vjp_all", last.ident);
+        }
+        path
+    }
+
     /// How the reverse pass binds a saved value popped from a tape or taken from a branch's
     /// `Option`: by name, or `ref name` for a reference (the forward pass saved its referent).
     pub fn saved_pattern(&self, v: ValueId) -> TokenStream {
@@ -511,6 +541,47 @@ impl Sweep<'_> {
                 out.extend(
                     quote_spanned!(node.span=> #rt::accumulate(&mut #d_array[#counter], #d);),
                 );
+            }
+            // A call: the callee's `_vjp_all` gives every argument's share at once.
+            Op::Call(c, args) => {
+                let active: Vec<(usize, ValueId)> = args
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .filter(|(_, a)| cx.activity.is_active(*a))
+                    .collect();
+                if active.is_empty() {
+                    return;
+                }
+                for a in args {
+                    self.value(*a);
+                }
+                let vjp = Context::vjp_all_path(c);
+                let call_args = cx.call_arguments(c, args);
+                let grads = Ident::new(
+                    &format!("__g{}", v.0),
+                    Span::mixed_site().located_at(node.span),
+                );
+                out.extend(quote_spanned!(node.span=>
+                    let (_, #grads) = #vjp(#(#call_args,)* #d);
+                ));
+                // The check that the callee differentiates each argument reports at the call.
+                let rt_here: TokenStream = rt
+                    .clone()
+                    .into_iter()
+                    .map(|mut t| {
+                        t.set_span(node.span);
+                        t
+                    })
+                    .collect();
+                for (i, a) in active {
+                    let index = syn::Index {
+                        index: u32::try_from(i).unwrap_or(u32::MAX),
+                        span: node.span,
+                    };
+                    let expr = quote_spanned!(node.span=> #rt_here::callee_gradient(#grads.#index));
+                    self.contribute(a, &expr, node.span, out);
+                }
             }
             op => {
                 let wants = |o: ValueId| cx.activity.is_active(o);

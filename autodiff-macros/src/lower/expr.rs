@@ -230,13 +230,52 @@ impl Lowerer<'_> {
                     }
                 }
             }
-            let name = crate::parse::type_text(&fp.path);
-            return self.unsupported(
-                &call.func,
-                format!(
-                    "`{name}` cannot be differentiated through: calls with active arguments are not supported in this version (calls between `#[differentiate]` functions come later); inline its body here, or pass it only inactive values"
-                ),
-            );
+            // A call to another differentiated function: its `_vjp_all` companion gives the
+            // reverse pass. A function without one is reported by rustc at this call.
+            let mut by_ref = Vec::new();
+            let mut args = Vec::new();
+            for arg in &call.args {
+                if let Expr::Reference(r) = strip_parens(arg) {
+                    if r.mutability.is_some() {
+                        return self.unsupported(arg, "a `&mut` argument cannot be differentiated through a call: pass the value, and return what the callee computes");
+                    }
+                }
+                by_ref.push(matches!(strip_parens(arg), Expr::Reference(_)));
+                let value = self.lower_expr(arg);
+                // A `let mut` array may be written after the call, and the reverse pass reads
+                // the argument: the callee gets a copy of what it holds now.
+                let inner = match strip_parens(arg) {
+                    Expr::Reference(r) => strip_parens(&r.expr),
+                    other => other,
+                };
+                let mutable = match inner {
+                    Expr::Path(p) => p
+                        .path
+                        .get_ident()
+                        .and_then(|i| self.lookup(&i.to_string()))
+                        .is_some_and(|v| v.mutable && !v.synthetic),
+                    _ => false,
+                };
+                let local = !matches!(
+                    self.nodes.get(value.index()).map(|n| &n.op),
+                    Some(Op::Param(_))
+                );
+                let value = if mutable && local && self.is_varied(value) {
+                    let clone = Ident::new("clone", arg.span());
+                    self.eval(
+                        Op::Unary(UnaryFn { name: "clone" }, CallForm::Method(clone), value),
+                        arg.span(),
+                    )
+                } else {
+                    value
+                };
+                args.push(value);
+            }
+            let callee = crate::ir::CallFn {
+                path: fp.clone(),
+                by_ref,
+            };
+            return self.eval(Op::Call(callee, args), expr.span());
         }
         self.unsupported(expr, "calling this expression cannot be differentiated: call a float method or a function by name")
     }

@@ -1,0 +1,229 @@
+//! Calls between differentiated functions: the caller's reverse pass calls the callee's
+//! `NAME_vjp_all`. References: forward mode (`num-dual`, running the untouched generic
+//! originals, calls included) for scalar chains, central differences of the original functions
+//! for slices and tensors.
+
+mod common;
+
+use autodiff::differentiate;
+use autodiff::ndarray::{Array1, Array2};
+use common::{assert_all_close, dual_grad, Fwd};
+use num_traits::Float;
+
+// ----- scalar chains -------------------------------------------------------------------------
+
+#[differentiate]
+fn sq<T: Float>(x: T) -> T {
+    x * x
+}
+
+#[differentiate]
+fn poly<T: Float>(x: T, y: T) -> T {
+    sq(x) * y + sq(y - x).sin()
+}
+
+/// Two levels: `chain` calls `poly`, which calls `sq`; a call's result feeds another call.
+#[differentiate]
+fn chain<T: Float>(x: T, y: T) -> T {
+    let a = poly(x, y);
+    poly(a, x) + sq(a) * T::from(0.5).unwrap()
+}
+
+#[test]
+fn a_two_level_chain_matches_forward_mode() {
+    for (x, y) in [(0.3, 1.1), (-0.7, 0.4), (1.5, -2.0)] {
+        let (value, (dx, dy)) = chain_grad(x, y);
+        let (want, grad) = dual_grad(|v| chain(v[0], v[1]), &[x, y]);
+        assert_eq!(value.to_bits(), chain(x, y).to_bits());
+        assert_eq!(value.to_bits(), want.to_bits());
+        assert_all_close("chain", &[dx, dy], &grad, 1e-13, 1e-15);
+    }
+}
+
+#[test]
+fn calls_work_in_f32() {
+    for x in [0.3_f32, -1.25, 2.0] {
+        let (_, (dx, dy)) = chain_grad(x, 0.75_f32);
+        let (_, grad) = dual_grad(|v| chain(v[0], v[1]), &[f64::from(x), 0.75]);
+        assert_all_close(
+            "chain f32",
+            &[f64::from(dx), f64::from(dy)],
+            &grad,
+            1e-4,
+            1e-5,
+        );
+    }
+}
+
+/// `x^n` by repeated squaring: recursion through the function's own `_vjp_all`.
+#[differentiate]
+fn power<T: Float>(x: T, n: u32) -> T {
+    if n == 0 {
+        T::one()
+    } else if n % 2 == 0 {
+        let h = power(x, n / 2);
+        h * h
+    } else {
+        x * power(x, n - 1)
+    }
+}
+
+#[test]
+fn recursion_by_repeated_squaring() {
+    for x in [0.9_f64, -1.3, 2.5] {
+        for n in [0_u32, 1, 2, 5, 8, 13, 30] {
+            let (value, d) = power_grad(x, n);
+            assert_eq!(value.to_bits(), power(x, n).to_bits());
+            let (_, grad) = dual_grad(|v| power(v[0], n), &[x]);
+            assert_all_close(&format!("power n={n}"), &[d], &grad, 1e-13, 1e-15);
+        }
+    }
+}
+
+/// A call inside a loop whose result is carried.
+#[differentiate]
+fn iterate<T: Float>(x: T, n: usize) -> T {
+    let mut s = x;
+    for _ in 0..n {
+        s = poly(s, T::from(0.5).unwrap()) * T::from(0.3).unwrap();
+    }
+    s
+}
+
+#[test]
+fn a_call_in_a_loop() {
+    for x in [0.2, -0.6, 1.1] {
+        let (_, d) = iterate_grad(x, 5);
+        let (_, grad) = dual_grad(|v| iterate(v[0], 5), &[x]);
+        assert_all_close("iterate", &[d], &grad, 1e-12, 1e-15);
+    }
+}
+
+/// A callee that differentiates only `x`, called with an inactive second argument: fine.
+#[differentiate(wrt(x))]
+fn scaled<T: Float>(x: T, scale: T) -> T {
+    x * scale + x.exp()
+}
+
+#[differentiate]
+fn uses_scaled<T: Float>(a: T, k: usize) -> T {
+    scaled(a * a, T::from(k).unwrap()) + scaled(a, T::one())
+}
+
+#[test]
+fn a_callee_with_wrt_takes_constants_for_the_rest() {
+    for a in [0.4, -1.2] {
+        let (_, d) = uses_scaled_grad(a, 3);
+        let (_, grad) = dual_grad(|v| uses_scaled(v[0], 3), &[a]);
+        assert_all_close("uses_scaled", &[d], &grad, 1e-13, 1e-15);
+    }
+}
+
+// ----- slices and arrays ---------------------------------------------------------------------
+
+#[differentiate]
+fn norm2(v: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for &x in v.iter() {
+        s += x * x;
+    }
+    s.sqrt()
+}
+
+/// A local array passed to a callee and overwritten after the call: the callee's reverse must
+/// see what the array held at the call.
+#[differentiate]
+fn through_a_buffer(x: &[f64]) -> f64 {
+    let mut buf = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        buf[i] = x[i] * 2.0;
+    }
+    let first = norm2(&buf);
+    for i in 0..x.len() {
+        buf[i] = x[i].sin();
+    }
+    first * norm2(&buf) + norm2(x)
+}
+
+fn differences(f: &dyn Fn(&[f64]) -> f64, x: &[f64]) -> Vec<f64> {
+    autodiff::numeric_grad(f, x, 1e-6)
+}
+
+#[test]
+fn arrays_passed_to_callees_are_read_as_they_were_at_the_call() {
+    for x in [vec![0.3, -1.0, 0.7], vec![1.5, 0.2, -0.4, 2.0]] {
+        let (value, d) = through_a_buffer_grad(&x);
+        assert_eq!(value.to_bits(), through_a_buffer(&x).to_bits());
+        let want = differences(&|v| through_a_buffer(v), &x);
+        assert_all_close("through_a_buffer", &d, &want, 1e-8, 1e-9);
+    }
+}
+
+// ----- tensors, module paths ------------------------------------------------------------------
+
+mod nn {
+    use super::*;
+
+    /// A tensor-valued callee.
+    #[differentiate]
+    pub fn layer(x: &Array1<f64>, w: &Array2<f64>) -> Array1<f64> {
+        w.dot(x).mapv(f64::tanh)
+    }
+}
+
+#[differentiate]
+fn net(x: &Array1<f64>, w1: &Array2<f64>, w2: &Array2<f64>) -> f64 {
+    let h = nn::layer(x, w1);
+    let o = nn::layer(&h, w2);
+    (&o * &o).sum()
+}
+
+#[test]
+fn tensor_valued_callees_by_path() {
+    let x = Array1::from_vec(vec![0.3, -0.5, 0.8]);
+    let w1 = Array2::from_shape_fn((4, 3), |(i, j)| ((i * 3 + j) as f64 * 0.7).sin() * 0.5);
+    let w2 = Array2::from_shape_fn((2, 4), |(i, j)| ((i * 4 + j) as f64 * 0.3).cos() * 0.5);
+    let (value, (dx, d1, d2)) = net_grad(&x, &w1, &w2);
+    assert_eq!(value.to_bits(), net(&x, &w1, &w2).to_bits());
+    let flat = |a: &[f64]| a.to_vec();
+    let want_x = differences(
+        &|v| net(&Array1::from_vec(v.to_vec()), &w1, &w2),
+        &flat(x.as_slice().unwrap()),
+    );
+    assert_all_close("d x", dx.as_slice().unwrap(), &want_x, 1e-7, 1e-9);
+    let want_1 = differences(
+        &|v| {
+            net(
+                &x,
+                &Array2::from_shape_vec((4, 3), v.to_vec()).unwrap(),
+                &w2,
+            )
+        },
+        w1.as_slice().unwrap(),
+    );
+    assert_all_close("d w1", d1.as_slice().unwrap(), &want_1, 1e-7, 1e-9);
+    let want_2 = differences(
+        &|v| {
+            net(
+                &x,
+                &w1,
+                &Array2::from_shape_vec((2, 4), v.to_vec()).unwrap(),
+            )
+        },
+        w2.as_slice().unwrap(),
+    );
+    assert_all_close("d w2", d2.as_slice().unwrap(), &want_2, 1e-7, 1e-9);
+}
+
+#[test]
+fn the_all_arguments_companion_has_one_slot_per_parameter() {
+    // `scaled` differentiates only `x`: its `scale` slot says so in its type.
+    let (value, (dx, not_differentiated)) = scaled_vjp_all(0.5, 2.0, 1.0);
+    assert_eq!(value, scaled(0.5, 2.0));
+    assert_eq!(dx, 2.0 + 0.5_f64.exp());
+    let _: autodiff::__private::NotDifferentiated = not_differentiated;
+    // Non-float parameters get `()`.
+    let (_, (d, ())) = power_vjp_all(1.5, 3, 1.0);
+    assert!((d - 3.0 * 1.5 * 1.5).abs() < 1e-12);
+    let _ = Fwd::cst(0.0);
+}
