@@ -118,6 +118,41 @@
 //! Any expression that reads no active value may be any Rust at all: it is evaluated as written
 //! and treated as a constant.
 //!
+//! # Parameter structs
+//!
+//! `#[derive(autodiff::Tangent)]` on a struct of floats, `Vec`s and arrays of them, ndarray
+//! arrays and nested structs that derive it too makes the struct a value `#[differentiate]` can
+//! take as an active argument, named in `wrt(...)` (a struct is never active by default). Its
+//! gradient is the same struct. In the body, its fields are read as values (`p.l1.w`,
+//! `p.extra[i]`), also passed to other differentiated functions. The [`Tangent`](trait@Tangent)
+//! trait gives a training loop `scaled_add`, `inner`, `norm` and `zeros_like`:
+//!
+//! ```
+//! use autodiff::ndarray::{Array1, Array2};
+//! use autodiff::{differentiate, Tangent};
+//!
+//! #[derive(Clone, Tangent)]
+//! struct Linear {
+//!     w: Array1<f64>,
+//!     b: f64,
+//! }
+//!
+//! #[differentiate(wrt(p))]
+//! fn mse(p: &Linear, x: &Array2<f64>, y: &Array1<f64>) -> f64 {
+//!     let r = x.dot(&p.w) + p.b - y;
+//!     (&r * &r).mean().unwrap()
+//! }
+//!
+//! let x = Array2::from_shape_fn((20, 2), |(i, j)| ((i * 2 + j) as f64).sin());
+//! let y = x.dot(&Array1::from_vec(vec![1.5, -0.5])) + 0.25;
+//! let mut p = Linear { w: Array1::zeros(2), b: 0.0 };
+//! for _ in 0..500 {
+//!     let (_, g) = mse_grad(&p, &x, &y);
+//!     p.scaled_add(-0.3, &g);
+//! }
+//! assert!(mse(&p, &x, &y) < 1e-6);
+//! ```
+//!
 //! # Calls between differentiated functions
 //!
 //! A `#[differentiate]` function may call another one (by name or path, generic or not, also
@@ -230,20 +265,24 @@ extern crate self as autodiff;
 /// Options: `wrt(a, b)` makes only the named parameters active; `crate = path` names this crate
 /// when it is not reachable as `::autodiff` (for instance when renamed in `Cargo.toml`).
 pub use autodiff_macros::differentiate;
+/// Derives [`Tangent`](trait@Tangent) (and the traits generated code needs) on a struct of
+/// floats, arrays and ndarray tensors, fieldwise: see [Parameter structs](crate#parameter-structs).
+pub use autodiff_macros::Tangent;
 pub use autodiff_runtime::ndarray;
 pub use autodiff_runtime::{
     check_grad, cross_entropy, log_softmax, log_sum_exp, mse, numeric_grad, relu, sigmoid, softmax,
-    softplus, tape_stats, GradCheck, GradMismatch, Real,
+    softplus, tape_stats, GradCheck, GradMismatch, Real, Tangent,
 };
 
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use autodiff_runtime::calls::{callee_gradient, NotDifferentiated};
+    pub use autodiff_runtime::calls::{callee_gradient, CalleeGradient, NotDifferentiated};
     pub use autodiff_runtime::ndarray;
     pub use autodiff_runtime::rules::*;
     pub use autodiff_runtime::tape_stats::record as record_tape;
     pub use autodiff_runtime::tensor::*;
     pub use autodiff_runtime::Real;
     pub use autodiff_runtime::Tape;
+    pub use autodiff_runtime::{Accumulate, Tangent, ZeroLike};
 }

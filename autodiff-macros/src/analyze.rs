@@ -144,8 +144,8 @@ pub fn kinds(graph: &Graph, tensor_params: &[bool]) -> Vec<Kind> {
                 }
                 Op::Verbatim(tokens, reads) => verbatim_kind(tokens, reads, &kinds),
                 Op::Index(..) | Op::Element(..) => Kind::Scalar,
-                // A callee may return a float or a tensor.
-                Op::Call(..) => Kind::Unknown,
+                // A callee may return a float or a tensor; a field may hold either.
+                Op::Call(..) | Op::Field(..) => Kind::Unknown,
                 Op::Region => flows
                     .iter()
                     .filter(|(to, _)| to.index() == i)

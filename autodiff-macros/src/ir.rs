@@ -20,6 +20,7 @@
 //! picks the rule for the operand types.
 
 use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::{Ident, Type};
 
 /// An SSA value: the index of its node in [`Graph::nodes`].
@@ -112,6 +113,9 @@ pub enum Op {
     /// `f(args)`, a call to a function that has `#[differentiate]` companions: the reverse pass
     /// calls its `f_vjp_all`.
     Call(CallFn, Vec<ValueId>),
+    /// `s.field` of an active parameter struct (or of a field of one): a reference to the field,
+    /// evaluated once where the function starts.
+    Field(ValueId, syn::Member),
 }
 
 impl Op {
@@ -122,7 +126,7 @@ impl Op {
             Op::Verbatim(_, reads) | Op::Tensor(_, reads) | Op::Call(_, reads) => reads.clone(),
             Op::Index(a, idx) => std::iter::once(*a).chain(idx.iter().copied()).collect(),
             Op::Element(a, k, _) => vec![*a, *k],
-            Op::Unary(_, _, x) | Op::Copy(x) => vec![*x],
+            Op::Unary(_, _, x) | Op::Copy(x) | Op::Field(x, _) => vec![*x],
             Op::Binary(_, _, a, b) | Op::Powi(_, a, b) => vec![*a, *b],
             Op::MulAdd(_, a, b, c) | Op::Clamp(_, a, b, c) => vec![*a, *b, *c],
         }
@@ -380,6 +384,9 @@ impl Graph {
                         Op::Index(a, idx) => format!("index({}, [{}])", args(&[*a]), args(idx)),
                         Op::Element(a, k, _) => format!("element({})", args(&[*a, *k])),
                         Op::Tensor(t, a) => format!("{}({})", t.name, args(a)),
+                        Op::Field(b, m) => {
+                            format!("field({}, {})", args(&[*b]), m.to_token_stream())
+                        }
                         Op::Call(c, a) => format!(
                             "call `{}`({})",
                             crate::parse::type_text(&c.path.path),

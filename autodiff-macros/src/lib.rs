@@ -14,6 +14,7 @@
 mod analyze;
 mod args;
 mod codegen;
+mod derive;
 mod diag;
 mod ir;
 mod lower;
@@ -26,6 +27,15 @@ use quote::quote;
 use syn::ItemFn;
 
 /// Generates `NAME_grad` and `NAME_vjp` beside the function. See the `autodiff` crate's docs.
+/// Makes a struct of floats, arrays and ndarray tensors (and nested structs that derive it) a
+/// value `#[differentiate]` can take as an active argument (named in `wrt(...)`), with the
+/// struct itself as its gradient type, and gives it `autodiff::Tangent`'s `scaled_add`, `inner`
+/// and `norm` for training loops.
+#[proc_macro_derive(Tangent)]
+pub fn derive_tangent(item: TokenStream) -> TokenStream {
+    derive::derive_tangent(item.into()).into()
+}
+
 #[proc_macro_attribute]
 pub fn differentiate(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr.into(), item.into()).into()

@@ -209,6 +209,13 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
             }
             match params.iter_mut().find(|p| p.ident == *name) {
                 Some(p) if p.is_float => p.active = true,
+                // A parameter struct (`#[derive(autodiff::Tangent)]`): its gradient is the
+                // struct itself; a struct without the derive is reported by rustc at `zero_like`.
+                Some(p) if unbounded_generic(&p.ty).is_none() && struct_tangent(&p.ty).is_some() => {
+                    p.tangent = struct_tangent(&p.ty);
+                    p.is_float = true;
+                    p.active = true;
+                }
                 Some(p) => match unbounded_generic(&p.ty) {
                     Some(g) => hint_bound(diag, g),
                     None => diag.error(
@@ -369,6 +376,30 @@ pub fn tensor_tangent(
         ("D" | "0" | "1" | "2" | "3" | "4" | "5" | "6", [_]) => {
             let owned = syn::Ident::new(&format!("Array{suffix}"), last.ident.span());
             Some(syn::parse_quote!(#krate::ndarray::#owned<#elem>))
+        }
+        _ => None,
+    }
+}
+
+/// The gradient type of a parameter struct named in `wrt(...)`: the struct itself, owned
+/// (`Params` for `&Params`). `None` for types that are not structs of the user's: primitives
+/// and the standard library's containers.
+fn struct_tangent(ty: &Type) -> Option<Type> {
+    const NOT_STRUCTS: &[&str] = &[
+        "String", "Option", "Result", "Box", "Rc", "Arc", "Cell", "RefCell", "HashMap", "BTreeMap",
+        "HashSet", "BTreeSet", "Range", "Vec", "VecDeque", "Self",
+    ];
+    match strip_parens(ty) {
+        Type::Reference(r) if r.mutability.is_none() => struct_tangent(&r.elem),
+        Type::Path(tp) if tp.qself.is_none() => {
+            let last = tp.path.segments.last()?;
+            let name = last.ident.to_string();
+            let struct_like = name.starts_with(|c: char| c.is_ascii_uppercase())
+                && !NOT_STRUCTS.contains(&name.as_str())
+                && !name.starts_with("Array")
+                && !name.starts_with("ArcArray")
+                && !name.starts_with("CowArray");
+            struct_like.then(|| Type::Path(tp.clone()))
         }
         _ => None,
     }

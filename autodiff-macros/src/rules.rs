@@ -271,6 +271,7 @@ pub fn contributions(
         | Op::Region
         | Op::Index(..)
         | Op::Element(..)
+        | Op::Field(..)
         | Op::Call(..) => {}
         Op::Tensor(f, args) => {
             let rules = TENSOR

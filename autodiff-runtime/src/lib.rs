@@ -17,6 +17,7 @@
 pub mod calls;
 pub mod check;
 pub mod helpers;
+pub mod params;
 pub mod rules;
 pub mod scalar;
 pub mod tangent;
@@ -28,6 +29,7 @@ pub use ndarray;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
 pub use helpers::{relu, sigmoid, softplus};
+pub use params::Tangent;
 pub use scalar::Real;
 pub use tangent::{Accumulate, ElementValue, Elementwise, View, ZeroLike};
 pub use tape::Tape;

@@ -30,6 +30,7 @@ pub trait Real:
     + 'static
     + crate::tangent::ElementValue<Value = Self>
     + crate::calls::CalleeGradient<Gradient = Self>
+    + crate::tangent::ZeroLike<Tangent = Self>
     + ndarray::ScalarOperand
     + ndarray::LinalgScalar
 {

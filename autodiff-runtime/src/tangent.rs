@@ -14,6 +14,11 @@ use crate::scalar::Real;
 /// A value with an adjoint: what the gradient of something of this type looks like.
 ///
 /// For `f32`/`f64` the tangent is the same type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an active argument of a `#[differentiate]` function",
+    label = "no gradient type for this",
+    note = "floats, arrays, slices and `Vec`s of them, ndarray arrays, and structs with `#[derive(autodiff::Tangent)]` can be active"
+)]
 pub trait ZeroLike {
     /// The type of this value's gradient.
     type Tangent;
@@ -21,13 +26,20 @@ pub trait ZeroLike {
     fn zero_like(&self) -> Self::Tangent;
 }
 
-impl<T: Real> ZeroLike for T {
-    type Tangent = T;
-    #[inline(always)]
-    fn zero_like(&self) -> T {
-        T::zero()
-    }
+// Concrete impls, not `impl<T: Real>`: a type without one is then reported with only the message
+// above. `Real` has `ZeroLike<Tangent = Self>` as a supertrait, so generic code is covered.
+macro_rules! impl_zero_like {
+    ($($t:ty),*) => {$(
+        impl ZeroLike for $t {
+            type Tangent = $t;
+            #[inline(always)]
+            fn zero_like(&self) -> $t {
+                0.0
+            }
+        }
+    )*};
 }
+impl_zero_like!(f32, f64);
 
 /// `&[T]` and `Vec<T>` have `Vec` gradients; arrays keep their length.
 impl<T: ZeroLike> ZeroLike for [T] {

@@ -337,6 +337,10 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
             quote!(#a #([#indices])*)
         }
         Op::Element(_, _, item) => quote!(#rt::element_value(#item)),
+        Op::Field(base, member) => {
+            let base = v(base);
+            quote_spanned!(span=> &#base.#member)
+        }
         Op::Call(c, args) => {
             let path = &c.path;
             let args = cx.call_arguments(c, args);

@@ -103,7 +103,8 @@ impl Layout {
             if let Op::Param(_) = node.op {
                 layout.home.insert(v, 0);
             }
-            if let Op::Index(a, _) | Op::Element(a, _, _) = node.op {
+            // Arrays read by element, and structs read by field: their adjoint is made up front.
+            if let Op::Index(a, _) | Op::Element(a, _, _) | Op::Field(a, _) = node.op {
                 layout.arrays.insert(a);
             }
             if let Op::Index(..) = node.op {

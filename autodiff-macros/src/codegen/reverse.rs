@@ -68,6 +68,7 @@ impl Context<'_> {
                 tokens.clone().into_iter().next(),
                 Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '&'
             ),
+            Op::Field(..) => true,
             _ => false,
         }
     }
@@ -201,8 +202,8 @@ impl Context<'_> {
                     }
                 }
                 _ => {
-                    let ident = self.graph.value_ident(a);
-                    quote!(#rt::zero_like(&#ident))
+                    let reference = self.reference(a);
+                    quote!(#rt::zero_like(#reference))
                 }
             };
             out.push((a, zero));
@@ -542,6 +543,14 @@ impl Sweep<'_> {
                     quote_spanned!(node.span=> #rt::accumulate(&mut #d_array[#counter], #d);),
                 );
             }
+            // A field's adjoint goes into the struct's adjoint, field by field.
+            Op::Field(base, member) => {
+                if let Some(place) = self.field_place(*base) {
+                    out.extend(
+                        quote_spanned!(node.span=> #rt::accumulate(&mut #place.#member, #d);),
+                    );
+                }
+            }
             // A call: the callee's `_vjp_all` gives every argument's share at once.
             Op::Call(c, args) => {
                 let active: Vec<(usize, ValueId)> = args
@@ -645,6 +654,23 @@ impl Sweep<'_> {
                     self.contribute_in_place(c.target, &expr, in_place_call, node.span, out);
                 }
             }
+        }
+    }
+
+    /// Where the adjoint of a parameter struct (or of one of its fields) lives: its own adjoint
+    /// if it has one, else the place in its parent's adjoint.
+    fn field_place(&mut self, v: ValueId) -> Option<TokenStream> {
+        if let Some(adjoint) = self.lookup(v) {
+            self.found.accumulated.insert(v);
+            return Some(quote!(#adjoint));
+        }
+        match &self.cx.graph.node(v).op {
+            Op::Field(base, member) => {
+                let member = member.clone();
+                let place = self.field_place(*base)?;
+                Some(quote!(#place.#member))
+            }
+            _ => None,
         }
     }
 

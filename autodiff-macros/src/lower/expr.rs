@@ -122,7 +122,7 @@ impl Lowerer<'_> {
                 Some((array, indices)) => self.read_element(array, indices, span),
                 None => self.poisoned(span),
             },
-            Expr::Field(_) => self.unsupported(expr, "field access on active values is not supported: pass the field as its own argument"),
+            Expr::Field(f) => self.lower_field(f, expr),
             // `&a + &b`, `x.dot(&w)`: the generated code takes operands by reference anyway.
             Expr::Reference(r) if r.mutability.is_none() => self.lower_expr(&r.expr),
             Expr::Reference(_) => self.unsupported(expr, "mutable references to active values are not supported: use the value itself"),
@@ -374,6 +374,26 @@ impl Lowerer<'_> {
                 ),
             ),
         }
+    }
+
+    /// `s.field` of an active parameter struct: one value per field, read where the function
+    /// starts (the struct is a parameter and does not change).
+    fn lower_field(&mut self, f: &syn::ExprField, expr: &Expr) -> ValueId {
+        let base = self.lower_expr(&f.base);
+        let base_op = self.nodes.get(base.index()).map(|n| &n.op);
+        if !matches!(base_op, Some(Op::Param(_) | Op::Field(..))) {
+            return self.unsupported(expr, "field access on active values is differentiated for parameter structs (`#[derive(autodiff::Tangent)]`, named in `wrt(...)`) and their fields: pass the struct as an argument");
+        }
+        let key = (base, f.member.to_token_stream().to_string());
+        if let Some((_, v)) = self.fields.iter().find(|(k, _)| *k == key) {
+            return *v;
+        }
+        let v = self.push_node(Op::Field(base, f.member.clone()), expr.span(), None);
+        if let Some((_, stmts)) = self.blocks.first_mut() {
+            stmts.push(crate::ir::Stmt::Eval(v));
+        }
+        self.fields.push((key, v));
+        v
     }
 
     /// ndarray methods with a rule: `a.dot(&b)`, `a.t()`, `a.sum()`, `a.mean().unwrap()`,

@@ -149,6 +149,9 @@ struct Lowerer<'a> {
     /// Pure constant expressions already evaluated, `text -> (value, block)`, so `h + i`
     /// written twice is one value (and `s[h + i]` one read). An entry dies with its block.
     pure: Vec<(String, ValueId, u32)>,
+    /// Fields of active parameter structs already read, `(struct, field) -> value`: each is
+    /// read once, where the function starts.
+    fields: Vec<((ValueId, String), ValueId)>,
     diag: &'a mut Diagnostics,
 }
 
@@ -200,6 +203,7 @@ impl<'a> Lowerer<'a> {
             ordinal: 0,
             reads: Vec::new(),
             pure: Vec::new(),
+            fields: Vec::new(),
             diag,
         };
         for (i, p) in sig.params.iter().enumerate() {
@@ -843,6 +847,8 @@ impl<'a> Lowerer<'a> {
                 .get_ident()
                 .and_then(|i| self.lookup(&i.to_string()))
                 .and_then(|v| v.value),
+            // An array field of a parameter struct: `params.w[i]`.
+            Expr::Field(_) if self.reads_varied(e) => Some(self.lower_expr(e)),
             _ => None,
         };
         let Some(array) = array else {

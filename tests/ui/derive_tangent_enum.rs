@@ -1,0 +1,7 @@
+#[derive(autodiff::Tangent)]
+enum Choice {
+    A(f64),
+    B(f64),
+}
+
+fn main() {}
