@@ -118,6 +118,33 @@
 //! Any expression that reads no active value may be any Rust at all: it is evaluated as written
 //! and treated as a constant.
 //!
+//! # Custom derivatives
+//!
+//! `#[differentiate(vjp = rule)]` does not look into the body (it may call anything: a C
+//! library, an iterator chain, a numerically better formula) and takes the reverse pass from
+//! `rule`, a function with `NAME_vjp`'s signature: the arguments, then `d_out`, returning
+//! `(value, grad)` with `grad` bare for one active parameter and a tuple for several. The
+//! signature is checked at compile time (a mismatch is an error at `rule` showing both). The
+//! companions, `NAME_vjp_all` included, are generated as for any differentiated function, so
+//! other differentiated functions call it as usual.
+//!
+//! ```
+//! use autodiff::differentiate;
+//!
+//! #[differentiate(vjp = norm_rule)]
+//! fn norm(v: &[f64]) -> f64 {
+//!     v.iter().map(|a| a * a).sum::<f64>().sqrt()
+//! }
+//!
+//! fn norm_rule(v: &[f64], d_out: f64) -> (f64, Vec<f64>) {
+//!     let n = norm(v);
+//!     (n, v.iter().map(|a| d_out * a / n).collect())
+//! }
+//!
+//! let (n, g) = norm_grad(&[3.0, 4.0]);
+//! assert_eq!((n, g), (5.0, vec![0.6, 0.8]));
+//! ```
+//!
 //! # Parameter structs
 //!
 //! `#[derive(autodiff::Tangent)]` on a struct of floats, `Vec`s and arrays of them, ndarray

@@ -11,12 +11,16 @@ pub struct Options {
     pub wrt: Option<Vec<Ident>>,
     /// Where the facade crate is: `::autodiff` unless `crate = path` says otherwise.
     pub krate: Path,
+    /// `vjp = path`: a custom derivative. The body is not differentiated; `NAME_vjp` calls the
+    /// user's rule, which has `NAME_vjp`'s signature.
+    pub vjp: Option<Path>,
 }
 
 /// Parses the attribute's arguments.
 pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     let mut wrt: Option<Vec<Ident>> = None;
     let mut krate: Option<Path> = None;
+    let mut vjp: Option<Path> = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("wrt") {
             if wrt.is_some() {
@@ -48,9 +52,17 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             }
             krate = Some(meta.value()?.parse()?);
             Ok(())
+        } else if meta.path.is_ident("vjp") {
+            if !meta.input.peek(Token![=]) {
+                return Err(meta.error(
+                    "name the function that computes the derivative, as in `vjp = my_rule`",
+                ));
+            }
+            vjp = Some(meta.value()?.parse()?);
+            Ok(())
         } else {
             Err(meta.error(format!(
-                "unknown option `{}`: `#[differentiate]` takes `wrt(x, ...)` and `crate = path`",
+                "unknown option `{}`: `#[differentiate]` takes `wrt(x, ...)`, `vjp = path` and `crate = path`",
                 path_text(&meta.path)
             )))
         }
@@ -59,6 +71,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     Ok(Options {
         wrt,
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::autodiff)),
+        vjp,
     })
 }
 

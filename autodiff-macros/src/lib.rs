@@ -67,11 +67,26 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         args::Options {
             wrt: None,
             krate: syn::parse_quote!(::autodiff),
+            vjp: None,
         }
     });
     let sig = parse::parse_signature(&item_fn, &options, &mut diag);
     let krate = &options.krate;
     let rt = quote!(#krate::__private);
+    // A custom derivative: the body is the user's business, the rule gives the reverse.
+    if let Some(rule) = &options.vjp {
+        let companions = if sig.is_complete() {
+            codegen::custom(&item_fn, &sig, &options, rule)
+        } else {
+            TokenStream2::new()
+        };
+        let errors = diag.into_result().err().map(|e| e.to_compile_error());
+        return quote! {
+            #item_fn
+            #errors
+            #companions
+        };
+    }
     let graph = lower::lower(&item_fn, &sig, &rt, &mut diag);
 
     let companions = if !sig.is_complete() {

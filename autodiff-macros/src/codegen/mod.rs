@@ -30,7 +30,8 @@ mod reverse;
 use std::collections::{HashMap, HashSet};
 
 use proc_macro2::{Ident, Span, TokenStream};
-use quote::{format_ident, quote, ToTokens};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
 use syn::{Attribute, ItemFn};
 
 use crate::analyze::Activity;
@@ -637,5 +638,25 @@ pub fn fallback(item: &ItemFn, sig: &Signature, options: &Options) -> TokenStrea
     companions.emit(&quote! {
         let _ = (#(#params,)* #d_out);
         ::core::unreachable!("#[differentiate] reported an error for this function")
+    })
+}
+
+/// The companions of a function with a custom derivative (`vjp = rule`): `NAME_vjp` calls the
+/// rule, after checking at compile time that it has `NAME_vjp`'s signature (a function pointer
+/// of that type is made from it, so a mismatch is rustc's error at the rule's path, with both
+/// signatures).
+pub fn custom(item: &ItemFn, sig: &Signature, options: &Options, rule: &syn::Path) -> TokenStream {
+    let companions = Companions::new(item, sig, options);
+    let (Some(ret), Some(ret_tangent)) = (&sig.ret, &sig.ret_tangent) else {
+        return TokenStream::new();
+    };
+    let tys = sig.params.iter().map(|p| &p.ty);
+    let args = sig.params.iter().map(|p| &p.ident);
+    let grad_ty = companions.grad_type();
+    let d_out = &companions.d_out;
+    let checked = Ident::new("__rule", Span::mixed_site());
+    companions.emit(&quote_spanned! {rule.span()=>
+        let #checked: fn(#(#tys,)* #ret_tangent) -> (#ret, #grad_ty) = #rule;
+        #checked(#(#args,)* #d_out)
     })
 }
