@@ -297,8 +297,9 @@ pub use autodiff_macros::differentiate;
 pub use autodiff_macros::Tangent;
 pub use autodiff_runtime::ndarray;
 pub use autodiff_runtime::{
-    check_grad, cross_entropy, log_softmax, log_sum_exp, mse, numeric_grad, relu, sigmoid, softmax,
-    softplus, tape_stats, GradCheck, GradMismatch, Real, Tangent,
+    check_grad, cross_entropy, jacobian, jacobian_rows, log_softmax, log_sum_exp, mse,
+    numeric_grad, relu, sigmoid, softmax, softplus, tape_stats, GradCheck, GradMismatch, Real,
+    Tangent,
 };
 
 /// What generated code calls. Not a public API: it changes without notice.

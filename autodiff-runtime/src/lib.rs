@@ -17,6 +17,7 @@
 pub mod calls;
 pub mod check;
 pub mod helpers;
+pub mod jacobian;
 pub mod params;
 pub mod rules;
 pub mod scalar;
@@ -29,6 +30,7 @@ pub use ndarray;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
 pub use helpers::{relu, sigmoid, softplus};
+pub use jacobian::{jacobian, jacobian_rows};
 pub use params::Tangent;
 pub use scalar::Real;
 pub use tangent::{Accumulate, ElementValue, Elementwise, View, ZeroLike};

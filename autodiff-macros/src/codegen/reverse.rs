@@ -245,7 +245,14 @@ pub(super) fn sweep(
         }
     }
     for (a, _) in cx.forward_arrays() {
-        top.insert(a, graph.adjoint_ident(a));
+        let adjoint = graph.adjoint_ident(a);
+        // A returned array written element by element: its adjoint, made zero with the array,
+        // starts from `d_out`.
+        if a == graph.ret && active_result {
+            let (d_out, rt) = (cx.d_out, cx.rt);
+            seed = quote!(#rt::accumulate(&mut #adjoint, #d_out););
+        }
+        top.insert(a, adjoint);
     }
     s.scopes.push((0, top));
     let tokens = if active_result {
