@@ -227,3 +227,58 @@ fn the_all_arguments_companion_has_one_slot_per_parameter() {
     assert!((d - 3.0 * 1.5 * 1.5).abs() < 1e-12);
     let _ = Fwd::cst(0.0);
 }
+
+// ----- an integrator: calls in a loop, a parameter struct, tensors read by element -----------
+
+#[derive(Clone, Copy, Debug, autodiff::Tangent)]
+struct Spring {
+    k: f64,
+    c: f64,
+}
+
+#[differentiate(wrt(p, s))]
+fn deriv(p: Spring, s: &Array1<f64>) -> Array1<f64> {
+    let mut out = Array1::zeros(2);
+    out[0] = s[1];
+    out[1] = -p.k * s[0] - p.c * s[1];
+    out
+}
+
+#[differentiate(wrt(p, s))]
+fn rk4(p: Spring, s: &Array1<f64>, dt: f64) -> Array1<f64> {
+    let k1 = deriv(p, s);
+    let k2 = deriv(p, &(s + &k1 * (0.5 * dt)));
+    let k3 = deriv(p, &(s + &k2 * (0.5 * dt)));
+    let k4 = deriv(p, &(s + &k3 * dt));
+    s + (k1 + k2 * 2.0 + k3 * 2.0 + k4) * (dt / 6.0)
+}
+
+#[differentiate(wrt(p))]
+fn trajectory_error(p: Spring, s0: &Array1<f64>, observed: &[f64], dt: f64) -> f64 {
+    let mut s = s0.to_owned();
+    let mut total = 0.0;
+    for t in 0..observed.len() {
+        s = rk4(p, &s, dt);
+        let e = s[0] - observed[t];
+        total += e * e;
+    }
+    total
+}
+
+#[test]
+fn the_gradient_through_an_rk4_integrator() {
+    let s0 = Array1::from_vec(vec![1.0, -0.5]);
+    let observed: Vec<f64> = (0..25).map(|t| (f64::from(t) * 0.3).cos() * 0.8).collect();
+    for p in [Spring { k: 2.0, c: 0.5 }, Spring { k: 5.0, c: 0.1 }] {
+        let (value, g) = trajectory_error_grad(p, &s0, &observed, 0.1);
+        assert_eq!(
+            value.to_bits(),
+            trajectory_error(p, &s0, &observed, 0.1).to_bits()
+        );
+        let f = |k: f64, c: f64| trajectory_error(Spring { k, c }, &s0, &observed, 0.1);
+        let h = 1e-6;
+        let dk = (f(p.k + h, p.c) - f(p.k - h, p.c)) / (2.0 * h);
+        let dc = (f(p.k, p.c + h) - f(p.k, p.c - h)) / (2.0 * h);
+        assert_all_close("spring", &[g.k, g.c], &[dk, dc], 1e-7, 1e-9);
+    }
+}

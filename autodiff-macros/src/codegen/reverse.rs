@@ -505,10 +505,13 @@ impl Sweep<'_> {
         for a in arrays {
             let node = self.cx.graph.node(a);
             let Op::Verbatim(init, reads) = &node.op else {
-                self.error(
-                    node.span,
-                    "an active array made inside a loop or a branch must start from a constant, as in `vec![0.0; n]` or `[0.0; N]`: make it from one, or before the loop",
-                );
+                // An array computed here (a callee's or a tensor operation's result): its zero
+                // takes the shape of the value itself, which the reverse pass then reads.
+                self.value(a);
+                let adjoint = self.cx.graph.adjoint_ident(a);
+                let value = self.cx.reference(a);
+                out.extend(quote!(let mut #adjoint = #rt::zero_like(#value);));
+                self.declare(a, adjoint);
                 continue;
             };
             for r in reads {
