@@ -257,9 +257,9 @@ fn rk4(p: Spring, s: &Array1<f64>, dt: f64) -> Array1<f64> {
 fn trajectory_error(p: Spring, s0: &Array1<f64>, observed: &[f64], dt: f64) -> f64 {
     let mut s = s0.to_owned();
     let mut total = 0.0;
-    for t in 0..observed.len() {
+    for &o in observed.iter() {
         s = rk4(p, &s, dt);
-        let e = s[0] - observed[t];
+        let e = s[0] - o;
         total += e * e;
     }
     total
