@@ -180,6 +180,12 @@
 //! assert!(mse(&p, &x, &y) < 1e-6);
 //! ```
 //!
+//! # Methods
+//!
+//! `#[differentiate]` on a method in an `impl` block generates methods beside it
+//! (`model.loss_grad(&x, y)`). The receiver is a constant unless `wrt(self)` names it; then
+//! `Self` must derive [`Tangent`](trait@Tangent) and the gradient includes a `Self`.
+//!
 //! # Calls between differentiated functions
 //!
 //! A `#[differentiate]` function may call another one (by name or path, generic or not, also

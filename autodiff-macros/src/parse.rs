@@ -151,12 +151,19 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
     let mut broken = false;
     for input in &sig.inputs {
         match input {
+            // A method's receiver: a parameter named `self` (inactive unless `wrt(self)`).
             FnArg::Receiver(r) => {
-                diag.error_spanned(
-                    r,
-                    "`#[differentiate]` does not support methods yet: write a free function that takes the fields it needs",
-                );
-                broken = true;
+                let ty = (*r.ty).clone();
+                params.push(Param {
+                    ident: Ident::new("self", r.self_token.span),
+                    is_ref: matches!(strip_parens(&ty), Type::Reference(_)),
+                    ty,
+                    is_float: false,
+                    tangent: None,
+                    is_tensor: false,
+                    mutable: r.mutability.is_some(),
+                    active: false,
+                });
             }
             FnArg::Typed(pt) => match &*pt.pat {
                 Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
@@ -200,10 +207,10 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
                 );
                 continue;
             }
-            if name == "self" {
+            if name == "self" && !params.iter().any(|p| p.ident == "self") {
                 diag.error(
                     name.span(),
-                    "`wrt(self)` needs methods, which `#[differentiate]` does not support yet",
+                    "`wrt(self)` names the receiver of a method, and this function has none",
                 );
                 continue;
             }
@@ -387,7 +394,7 @@ pub fn tensor_tangent(
 fn struct_tangent(ty: &Type) -> Option<Type> {
     const NOT_STRUCTS: &[&str] = &[
         "String", "Option", "Result", "Box", "Rc", "Arc", "Cell", "RefCell", "HashMap", "BTreeMap",
-        "HashSet", "BTreeSet", "Range", "Vec", "VecDeque", "Self",
+        "HashSet", "BTreeSet", "Range", "Vec", "VecDeque",
     ];
     match strip_parens(ty) {
         Type::Reference(r) if r.mutability.is_none() => struct_tangent(&r.elem),

@@ -485,7 +485,10 @@ impl<'a> Companions<'a> {
         let rt = &self.rt;
         let attrs = self.inherited_attrs();
         let turbofish = self.turbofish();
-        let use_of_original = turbofish.as_ref().map(|t| quote!(let _ = #name #t;));
+        // A method's companions are methods too, reached through `Self::`.
+        let is_method = self.sig.params.iter().any(|p| p.ident == "self");
+        let owner = is_method.then(|| quote!(Self::));
+        let use_of_original = turbofish.as_ref().map(|t| quote!(let _ = #owner #name #t;));
         let wrt: Vec<String> = self
             .sig
             .active()
@@ -513,7 +516,7 @@ impl<'a> Companions<'a> {
                 #[inline]
                 #[must_use]
                 #vis fn #grad #impl_generics (#(#grad_params),*) -> (#ret, #grad_ty) #where_clause {
-                    #vjp #call_turbofish (#(#args,)* #rt::one())
+                    #owner #vjp #call_turbofish (#(#args,)* #rt::one())
                 }
             }
         });
@@ -561,7 +564,7 @@ impl<'a> Companions<'a> {
             #[allow(dead_code, reason = "a companion the user may not call")]
             #[inline]
             #vis fn #vjp_all #impl_generics (#(#grad_params_all,)* #d_out: #ret_tangent) -> (#ret, (#(#slot_types,)*)) #where_clause {
-                let (#value, #grad_pattern) = #vjp #call_turbofish (#(#all_args,)* #d_out);
+                let (#value, #grad_pattern) = #owner #vjp #call_turbofish (#(#all_args,)* #d_out);
                 (#value, (#(#slot_values,)*))
             }
 
