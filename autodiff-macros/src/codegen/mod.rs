@@ -464,20 +464,13 @@ impl<'a> Companions<'a> {
             .sig
             .params
             .iter()
-            .map(|p| {
-                let (ident, ty) = (&p.ident, &p.ty);
-                let mutability = p.mutable.then(|| quote!(mut));
-                quote!(#mutability #ident: #ty)
-            })
+            .map(|p| declaration(p, p.mutable))
             .collect();
         let grad_params: Vec<TokenStream> = self
             .sig
             .params
             .iter()
-            .map(|p| {
-                let (ident, ty) = (&p.ident, &p.ty);
-                quote!(#ident: #ty)
-            })
+            .map(|p| declaration(p, false))
             .collect();
         let args = self.sig.params.iter().map(|p| &p.ident);
         let grad_ty = self.grad_type();
@@ -580,6 +573,25 @@ impl<'a> Companions<'a> {
             #grad_fn
         }
     }
+}
+
+/// A parameter as the companions declare it: `x: f64`, or a method's receiver in its short form
+/// (`&self`, `self`), as the user wrote it.
+fn declaration(p: &crate::parse::Param, mutable: bool) -> TokenStream {
+    let (ident, ty) = (&p.ident, &p.ty);
+    let mutability = mutable.then(|| quote!(mut));
+    if ident == "self" {
+        return match ty {
+            syn::Type::Reference(r) if matches!(&*r.elem, syn::Type::Path(tp) if tp.path.is_ident("Self")) =>
+            {
+                let (lifetime, inner_mut) = (&r.lifetime, &r.mutability);
+                quote!(&#lifetime #inner_mut #ident)
+            }
+            syn::Type::Path(tp) if tp.path.is_ident("Self") => quote!(#mutability #ident),
+            _ => quote!(#mutability #ident: #ty),
+        };
+    }
+    quote!(#mutability #ident: #ty)
 }
 
 /// The companions of a function that lowered without errors.
