@@ -172,7 +172,9 @@ where
             d.shape(),
             &[self.nrows()],
         );
-        self.t().dot(d)
+        let mut out = Array1::zeros(self.ncols());
+        add_transpose_times(&mut out, self, d);
+        out
     }
 
     #[track_caller]
@@ -212,7 +214,24 @@ where
             acc.shape(),
             r.shape(),
         );
-        general_mat_vec_mul(T::one(), &self.t(), d, T::one(), acc);
+        add_transpose_times(acc, self, d);
+    }
+}
+
+/// `acc += Aᵀ d`. For a row-major `A` this walks its rows (`acc += d_i · row_i`), contiguous
+/// reads that are several times faster than ndarray's product with the transposed view, which
+/// reads `A` by columns when there is no BLAS.
+fn add_transpose_times<S, T>(acc: &mut Array1<T>, a: &ArrayBase<S, Ix2>, d: &Array1<T>)
+where
+    S: Data<Elem = T>,
+    T: Real,
+{
+    if a.is_standard_layout() {
+        for (row, &di) in a.rows().into_iter().zip(d) {
+            acc.scaled_add(di, &row);
+        }
+    } else {
+        general_mat_vec_mul(T::one(), &a.t(), d, T::one(), acc);
     }
 }
 
