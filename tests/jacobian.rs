@@ -72,3 +72,43 @@ fn jacobian_of_an_array_written_element_by_element() {
         assert_close(&j, &differences(&spherical, &p));
     }
 }
+
+/// A `Vec`-valued function written element by element.
+#[differentiate]
+fn moments(x: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; 3];
+    for &v in x.iter() {
+        out[0] += v;
+        out[1] += v * v;
+        out[2] += v.sin() * v;
+    }
+    out
+}
+
+/// An array-valued function of two scalars.
+#[differentiate]
+fn rotate(x: f64, t: f64) -> [f64; 2] {
+    let mut out = [0.0; 2];
+    out[0] = x * t.cos();
+    out[1] = x * t.sin();
+    out
+}
+
+#[test]
+fn vec_and_array_results_through_vjp() {
+    let x = [0.3, -1.2, 0.8, 2.0];
+    let (value, _) = moments_vjp(&x, vec![0.0; 3]);
+    assert_eq!(value, moments(&x));
+    let rows = autodiff::jacobian_rows(3, |d: Array1<f64>| moments_vjp(&x, d.to_vec()).1);
+    for (i, row) in rows.iter().enumerate() {
+        let want = autodiff::numeric_grad(|v: &[f64]| moments(v)[i], &x, 1e-6);
+        for (g, w) in row.iter().zip(&want) {
+            assert!((g - w).abs() < 1e-8, "row {i}: {g} vs {w}");
+        }
+    }
+    let (out, (dx, dt)) = rotate_vjp(2.0, 0.5, [1.0, 0.0]);
+    assert_eq!(out, rotate(2.0, 0.5));
+    assert!((dx - 0.5_f64.cos()).abs() < 1e-15 && (dt + 2.0 * 0.5_f64.sin()).abs() < 1e-15);
+    let (_, (dx, dt)) = rotate_vjp(2.0, 0.5, [0.0, 1.0]);
+    assert!((dx - 0.5_f64.sin()).abs() < 1e-15 && (dt - 2.0 * 0.5_f64.cos()).abs() < 1e-15);
+}

@@ -265,13 +265,21 @@ pub fn parse_signature(item: &ItemFn, options: &Options, diag: &mut Diagnostics)
             ret_tangent = tensor_tangent(ty, &is_float_type, krate);
             Some((**ty).clone())
         }
+        // An owned array of floats (`Vec<f64>`, `[f64; 3]`): a vector-valued function.
+        ReturnType::Type(_, ty)
+            if matches!(strip_parens(ty), Type::Path(_) | Type::Array(_))
+                && tangent_type(ty, &is_float_type, krate).is_some() =>
+        {
+            ret_tangent = tangent_type(ty, &is_float_type, krate);
+            Some((**ty).clone())
+        }
         ReturnType::Type(_, ty) => {
             match unbounded_generic(ty) {
                 Some(g) => hint_bound(diag, g),
                 None => diag.error_spanned(
                     ty,
                     format!(
-                        "`#[differentiate]` needs a function that returns one float (`f64`, `f32` or a `T: Float`) or one ndarray array of floats, but this one returns `{}`: write one function per output",
+                        "`#[differentiate]` needs a function that returns one float (`f64`, `f32` or a `T: Float`), an array or `Vec` of floats, or an ndarray array of floats, but this one returns `{}`: return one of those",
                         type_text(ty)
                     ),
                 ),

@@ -126,6 +126,7 @@ impl Lowerer<'_> {
             // `&a + &b`, `x.dot(&w)`: the generated code takes operands by reference anyway.
             Expr::Reference(r) if r.mutability.is_none() => self.lower_expr(&r.expr),
             Expr::Reference(_) => self.unsupported(expr, "mutable references to active values are not supported: use the value itself"),
+            Expr::Macro(m) if m.mac.path.is_ident("vec") => self.unsupported(expr, "`vec![...]` of active values cannot be differentiated: start from `vec![0.0; n]` and write the elements, as in `let mut v = vec![0.0; 2]; v[0] = x;`"),
             Expr::Macro(m) => self.unsupported(expr, format!("the macro `{}!` cannot be differentiated: compute the value without it", m.mac.path.to_token_stream())),
             // A function returning a float cannot use `?`: rustc says so.
             Expr::Try(_) => {

@@ -469,6 +469,14 @@ impl<'a> Lowerer<'a> {
                     bindings: Vec::new(),
                     tokens: item.to_token_stream(),
                 }),
+                // A macro as the block's value (`vec![x, y]` at the end): an expression.
+                SynStmt::Macro(m) if last && m.semi_token.is_none() && tail != Tail::Unit => {
+                    let expr = Expr::Macro(syn::ExprMacro {
+                        attrs: m.attrs.clone(),
+                        mac: m.mac.clone(),
+                    });
+                    return self.lower_tail(&expr, tail);
+                }
                 SynStmt::Macro(m) => self.keep_statement(m.to_token_stream()),
                 SynStmt::Expr(expr, semi) => {
                     match strip_parens(expr) {
@@ -500,7 +508,18 @@ impl<'a> Lowerer<'a> {
     /// The last expression of a block, without `;`.
     fn lower_tail(&mut self, expr: &Expr, tail: Tail) -> Ending {
         let e = strip_parens(expr);
-        let assignment = matches!(e, Expr::Assign(_) | Expr::Macro(_))
+        // A statement macro (`println!`, `assert!`) as the tail is a statement; any other macro
+        // (`vec![x, y]`) is the block's value.
+        let statement_macro = matches!(e, Expr::Macro(m) if m.mac.path.get_ident().is_some_and(|i| {
+            matches!(
+                i.to_string().as_str(),
+                "println" | "print" | "eprintln" | "eprint" | "assert" | "assert_eq" | "assert_ne"
+                    | "debug_assert" | "debug_assert_eq" | "debug_assert_ne" | "dbg"
+                    | "panic" | "todo" | "unimplemented" | "unreachable"
+            )
+        }));
+        let assignment = matches!(e, Expr::Assign(_))
+            || statement_macro
             || matches!(e, Expr::Binary(b) if scan::is_compound_assign(&b.op));
         // A tail whose value nobody takes (a statement block, a loop body) is a statement.
         if assignment
