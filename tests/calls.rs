@@ -282,3 +282,28 @@ fn the_gradient_through_an_rk4_integrator() {
         assert_all_close("spring", &[g.k, g.c], &[dk, dc], 1e-7, 1e-9);
     }
 }
+
+// ----- the log-sum-exp helper on slices and Vecs ------------------------------------------
+
+#[differentiate]
+fn soft_max_of(x: &[f64], t: f64) -> f64 {
+    let mut scaled = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        scaled[i] = x[i] / t;
+    }
+    t * autodiff::log_sum_exp(&scaled) + autodiff::log_sum_exp(x)
+}
+
+#[test]
+fn log_sum_exp_on_slices_and_vecs() {
+    let x = [0.3, -1.2, 2.5, 0.0];
+    for t in [0.5, 2.0] {
+        let (value, (dx, dt)) = soft_max_of_grad(&x, t);
+        assert_eq!(value.to_bits(), soft_max_of(&x, t).to_bits());
+        let want = autodiff::numeric_grad(|v: &[f64]| soft_max_of(v, t), &x, 1e-6);
+        assert_all_close("d x", &dx, &want, 1e-6, 1e-9);
+        let h = 1e-6;
+        let want_t = (soft_max_of(&x, t + h) - soft_max_of(&x, t - h)) / (2.0 * h);
+        assert_all_close("d t", &[dt], &[want_t], 1e-6, 1e-9);
+    }
+}

@@ -35,7 +35,7 @@ pub use broadcast::{
 };
 pub use helpers::{
     cross_entropy, cross_entropy_adjoint, log_softmax, log_softmax_adjoint, log_sum_exp,
-    log_sum_exp_adjoint, mse, mse_adjoint_lhs, mse_adjoint_rhs, softmax, softmax_adjoint,
+    log_sum_exp_adjoint, mse, mse_adjoint_lhs, mse_adjoint_rhs, softmax, softmax_adjoint, Elements,
 };
 pub use matmul::{
     dot, dot_accumulate_lhs, dot_accumulate_rhs, dot_adjoint_lhs, dot_adjoint_rhs, DotOp,

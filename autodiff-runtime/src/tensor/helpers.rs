@@ -6,6 +6,7 @@
 //! where that is cheaper than recomputing it (`softmax_adjoint` takes the softmax `y`).
 
 use ndarray::{Array, Array2, ArrayBase, ArrayView1, Axis, Data, Dimension, Ix2, Zip};
+use num_traits::Float;
 
 use super::shape::{check_axis, count, same_shape_error};
 use crate::scalar::Real;
@@ -40,28 +41,85 @@ fn shifted_log_sum_exp<T: Real>(lane: ArrayView1<'_, T>) -> (T, T) {
 /// let y = log_sum_exp(&array![1000.0, 1000.0]);
 /// assert!((y - (1000.0 + 2.0_f64.ln())).abs() < 1e-12);
 /// ```
-pub fn log_sum_exp<S, D, T>(a: &ArrayBase<S, D>) -> T
-where
-    S: Data<Elem = T>,
-    D: Dimension,
-    T: Real,
-{
-    let m = max_or_nan(a.iter());
+pub fn log_sum_exp<X: Elements + ?Sized>(a: &X) -> X::Elem {
+    let m = a.fold_elements(<X::Elem as Float>::neg_infinity(), |m, x| {
+        if x > m || x.is_nan() {
+            x
+        } else {
+            m
+        }
+    });
     if !m.is_finite() {
         return m;
     }
-    m + a.fold(T::zero(), |s, &x| s + (x - m).exp()).ln()
+    m + a
+        .fold_elements(<X::Elem as num_traits::Zero>::zero(), |s, x| {
+            s + (x - m).exp()
+        })
+        .ln()
 }
 
-/// `y = log_sum_exp(a)`: `da = d exp(a - y)` (`d` times the softmax of all of `a`).
-pub fn log_sum_exp_adjoint<S, D, T>(a: &ArrayBase<S, D>, y: &T, d: &T) -> Array<T, D>
+/// `y = log_sum_exp(a)`: `da = d exp(a - y)` (`d` times the softmax of all of `a`), in `a`'s
+/// gradient type (`Vec` for a slice, an owned array for an ndarray array).
+pub fn log_sum_exp_adjoint<X: Elements + ?Sized>(a: &X, y: &X::Elem, d: &X::Elem) -> X::Tangent {
+    let (y, d) = (*y, *d);
+    a.map_to_tangent(|x| d * (x - y).exp())
+}
+
+/// The floats of a collection the helpers reduce: slices, `Vec`s and fixed arrays of floats,
+/// and ndarray arrays of any storage and dimension.
+pub trait Elements: crate::tangent::ZeroLike {
+    /// The float type.
+    type Elem: Real;
+    /// Folds the elements in memory order.
+    fn fold_elements<A>(&self, init: A, f: impl FnMut(A, Self::Elem) -> A) -> A;
+    /// The gradient with `f(x)` for each element `x`.
+    fn map_to_tangent(&self, f: impl Fn(Self::Elem) -> Self::Elem) -> Self::Tangent;
+}
+
+impl<T: Real> Elements for [T] {
+    type Elem = T;
+    fn fold_elements<A>(&self, init: A, mut f: impl FnMut(A, T) -> A) -> A {
+        self.iter().fold(init, |a, &x| f(a, x))
+    }
+    fn map_to_tangent(&self, f: impl Fn(T) -> T) -> Vec<T> {
+        self.iter().map(|&x| f(x)).collect()
+    }
+}
+
+impl<T: Real> Elements for Vec<T> {
+    type Elem = T;
+    fn fold_elements<A>(&self, init: A, f: impl FnMut(A, T) -> A) -> A {
+        self.as_slice().fold_elements(init, f)
+    }
+    fn map_to_tangent(&self, f: impl Fn(T) -> T) -> Vec<T> {
+        self.as_slice().map_to_tangent(f)
+    }
+}
+
+impl<T: Real, const N: usize> Elements for [T; N] {
+    type Elem = T;
+    fn fold_elements<A>(&self, init: A, f: impl FnMut(A, T) -> A) -> A {
+        self.as_slice().fold_elements(init, f)
+    }
+    fn map_to_tangent(&self, f: impl Fn(T) -> T) -> [T; N] {
+        self.map(f)
+    }
+}
+
+impl<S, D, T> Elements for ArrayBase<S, D>
 where
     S: Data<Elem = T>,
     D: Dimension,
     T: Real,
 {
-    let (y, d) = (*y, *d);
-    a.map(|&x| d * (x - y).exp())
+    type Elem = T;
+    fn fold_elements<A>(&self, init: A, mut f: impl FnMut(A, T) -> A) -> A {
+        self.fold(init, |a, &x| f(a, x))
+    }
+    fn map_to_tangent(&self, f: impl Fn(T) -> T) -> Array<T, D> {
+        self.map(|&x| f(x))
+    }
 }
 
 /// The softmax along `axis`: `yᵢ = exp(aᵢ - m) / Σⱼ exp(aⱼ - m)` in each lane along `axis`, with
