@@ -14,6 +14,8 @@ pub struct Options {
     /// `vjp = path`: a custom derivative. The body is not differentiated; `NAME_vjp` calls the
     /// user's rule, which has `NAME_vjp`'s signature.
     pub vjp: Option<Path>,
+    /// `forward`: also generate `NAME_jvp`, forward mode.
+    pub forward: bool,
 }
 
 /// Parses the attribute's arguments.
@@ -21,6 +23,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     let mut wrt: Option<Vec<Ident>> = None;
     let mut krate: Option<Path> = None;
     let mut vjp: Option<Path> = None;
+    let mut forward = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("wrt") {
             if wrt.is_some() {
@@ -52,6 +55,9 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             }
             krate = Some(meta.value()?.parse()?);
             Ok(())
+        } else if meta.path.is_ident("forward") {
+            forward = true;
+            Ok(())
         } else if meta.path.is_ident("vjp") {
             if !meta.input.peek(Token![=]) {
                 return Err(meta.error(
@@ -62,7 +68,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             Ok(())
         } else {
             Err(meta.error(format!(
-                "unknown option `{}`: `#[differentiate]` takes `wrt(x, ...)`, `vjp = path` and `crate = path`",
+                "unknown option `{}`: `#[differentiate]` takes `wrt(x, ...)`, `forward`, `vjp = path` and `crate = path`",
                 path_text(&meta.path)
             )))
         }
@@ -72,6 +78,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
         wrt,
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::autodiff)),
         vjp,
+        forward,
     })
 }
 

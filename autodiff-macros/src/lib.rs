@@ -68,6 +68,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             wrt: None,
             krate: syn::parse_quote!(::autodiff),
             vjp: None,
+            forward: false,
         }
     });
     let sig = parse::parse_signature(&item_fn, &options, &mut diag);

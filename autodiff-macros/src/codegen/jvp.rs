@@ -1,0 +1,315 @@
+//! Forward mode: `NAME_jvp`, the value and the directional derivative along given tangents, in
+//! one pass that carries a tangent beside every active value.
+//!
+//! Input (IR): `%2 = mul(%0, %1)`, `%3 = sin(%2)`.
+//! Output:
+//! ```text
+//! let __t2 = x * y;
+//! let __dt_t2 = rt::mul_adjoint_lhs(&y, &tangent_x) + rt::mul_adjoint_rhs(&x, &tangent_y);
+//! let __t3 = __t2.sin();
+//! let __dt_t3 = rt::sin_adjoint(&__t2, &__dt_t2);
+//! ```
+//! Every rule of [`crate::rules`] is linear in its adjoint `d`: `rule(reads, d)` is the partial
+//! derivative times `d`. Given a tangent instead of an adjoint it is the tangent's share, so the
+//! reverse rules serve forward mode unchanged, one term per active operand. Branches return
+//! their values' tangents with their values; loops carry them with their carried values; an
+//! array has a tangent array, written where the array is.
+
+use std::collections::HashMap;
+
+use proc_macro2::{Ident, Span, TokenStream};
+use quote::{quote, quote_spanned};
+
+use super::reverse::Context;
+use crate::ir::{Block, IfRegion, LoopKind, LoopRegion, Op, Stmt, ValueId};
+use crate::rules;
+
+/// The body of `NAME_jvp`: the forward statements with tangents, then `(value, tangent)`.
+/// `tangents` names the tangent parameter of each active parameter.
+pub(super) fn body(cx: &Context<'_>, tangents: &[(usize, Ident)]) -> syn::Result<TokenStream> {
+    let mut j = Jvp {
+        cx,
+        tangent: HashMap::new(),
+        errors: None,
+    };
+    for (i, node) in cx.graph.nodes.iter().enumerate() {
+        if let Op::Param(p) = node.op {
+            if let Some((_, t)) = tangents.iter().find(|(q, _)| *q == p) {
+                let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+                j.tangent.insert(v, t.clone());
+            }
+        }
+    }
+    let stmts = j.block(&cx.graph.body);
+    let ret = cx.graph.ret;
+    let value = cx.graph.value_ident(ret);
+    let tangent = j.tangent_or_zero(ret);
+    match j.errors {
+        Some(e) => Err(e),
+        None => Ok(quote! {
+            #stmts
+            (#value, #tangent)
+        }),
+    }
+}
+
+struct Jvp<'a> {
+    cx: &'a Context<'a>,
+    /// The tangent of each active value defined so far (a tangent parameter, or a binding).
+    tangent: HashMap<ValueId, Ident>,
+    errors: Option<syn::Error>,
+}
+
+impl Jvp<'_> {
+    fn error(&mut self, span: Span, message: &str) {
+        let e = syn::Error::new(span, message);
+        match &mut self.errors {
+            Some(all) => all.combine(e),
+            None => self.errors = Some(e),
+        }
+    }
+
+    fn name(&self, v: ValueId) -> Ident {
+        let adjoint = self.cx.graph.adjoint_ident(v).to_string();
+        Ident::new(&format!("__dt{}", &adjoint[3..]), Span::mixed_site())
+    }
+
+    fn active(&self, v: ValueId) -> bool {
+        self.cx.activity.is_active(v)
+    }
+
+    /// A value's tangent, or a zero of its shape when it has none (a constant).
+    fn tangent_or_zero(&self, v: ValueId) -> TokenStream {
+        match self.tangent.get(&v) {
+            Some(t) => quote!(#t),
+            None => {
+                let rt = self.cx.rt;
+                let r = self.cx.reference(v);
+                quote!(#rt::zero_like(#r))
+            }
+        }
+    }
+
+    fn block(&mut self, b: &Block) -> TokenStream {
+        let mut out = TokenStream::new();
+        for stmt in &b.stmts {
+            match stmt {
+                Stmt::Eval(v) => self.eval(*v, &mut out),
+                Stmt::Verbatim { bindings, tokens } => {
+                    if bindings.is_empty() {
+                        out.extend(tokens.clone());
+                    } else {
+                        let binds = bindings.iter().map(|(ident, v)| {
+                            let value = self.cx.graph.value_ident(*v);
+                            quote!(#[allow(unused_variables)] let #ident = #value;)
+                        });
+                        out.extend(quote!({ #(#binds)* #tokens }));
+                    }
+                }
+                Stmt::Store {
+                    array,
+                    indices,
+                    value,
+                    span,
+                } => {
+                    let a = self.cx.graph.value_ident(*array);
+                    let idx: Vec<Ident> = indices
+                        .iter()
+                        .map(|i| self.cx.graph.value_ident(*i))
+                        .collect();
+                    let val = self.cx.graph.value_ident(*value);
+                    out.extend(quote_spanned!(*span=> #a #([#idx])* = #val;));
+                    if let Some(ta) = self.tangent.get(array).cloned() {
+                        let tv = match self.tangent.get(value) {
+                            Some(t) => quote!(#t),
+                            None => {
+                                let rt = self.cx.rt;
+                                quote!(#rt::zero_like(&#val))
+                            }
+                        };
+                        out.extend(quote_spanned!(*span=> #ta #([#idx])* = #tv;));
+                    }
+                }
+                Stmt::If(r) => self.if_region(r, &mut out),
+                Stmt::Loop(l) => self.loop_region(l, &mut out),
+            }
+        }
+        out
+    }
+
+    fn eval(&mut self, v: ValueId, out: &mut TokenStream) {
+        let cx = self.cx;
+        let node = cx.graph.node(v);
+        let name = cx.graph.value_ident(v);
+        let ty = node.ty.as_ref().map(|t| quote!(: #t));
+        let mutability = node.mutable.then(|| quote!(mut));
+        let expr = super::forward::expression(cx, v);
+        out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
+        if !self.active(v) {
+            return;
+        }
+        let rt = cx.rt;
+        let t = self.name(v);
+        // An array made here: its tangent starts at zero, and stores write it.
+        if cx.layout.arrays.contains(&v) && matches!(node.op, Op::Verbatim(..)) {
+            out.extend(quote!(let mut #t = #rt::zero_like(&#name);));
+            self.tangent.insert(v, t);
+            return;
+        }
+        let expr = match &node.op {
+            Op::Param(_) | Op::Region | Op::Verbatim(..) => return,
+            Op::Index(array, indices) => {
+                let Some(ta) = self.tangent.get(array).cloned() else {
+                    return;
+                };
+                let idx = indices.iter().map(|i| cx.graph.value_ident(*i));
+                quote!(#ta #([#idx])*)
+            }
+            Op::Element(array, counter, _) => {
+                let Some(ta) = self.tangent.get(array).cloned() else {
+                    return;
+                };
+                let k = cx.graph.value_ident(*counter);
+                quote!(#ta[#k])
+            }
+            Op::Tensor(..) | Op::Field(..) | Op::Call(..) => {
+                self.error(
+                    node.span,
+                    "forward mode (`NAME_jvp`) does not support ndarray operations, parameter structs or calls yet: use the reverse-mode companions for this function",
+                );
+                return;
+            }
+            op if !cx.scalar_node(v) => {
+                let _ = op;
+                self.error(
+                    node.span,
+                    "forward mode (`NAME_jvp`) supports floats and arrays of floats; an operand here may be an ndarray array",
+                );
+                return;
+            }
+            op => {
+                let wants = |o: ValueId| self.tangent.contains_key(&o);
+                let value = |x: ValueId| cx.graph.value_ident(x);
+                let reference = |x: ValueId| cx.reference(x);
+                let terms: Vec<TokenStream> = rules::contributions(op, v, &wants, false)
+                    .iter()
+                    .map(|c| rules::render(c, rt, &value, &reference, &self.tangent[&c.target]))
+                    .collect();
+                match terms.as_slice() {
+                    [] => return,
+                    [one] => one.clone(),
+                    [first, rest @ ..] => quote!(#first #(+ #rest)*),
+                }
+            }
+        };
+        out.extend(quote_spanned!(node.span=> let #t = #expr;));
+        self.tangent.insert(v, t);
+    }
+
+    fn if_region(&mut self, r: &IfRegion, out: &mut TokenStream) {
+        let cx = self.cx;
+        let cond = cx.graph.value_ident(r.cond);
+        let then_body = self.block(&r.then_block);
+        let then_vals = self.merge_values(r, |m| m.1);
+        let else_body = self.block(&r.else_block);
+        let else_vals = self.merge_values(r, |m| m.2);
+        let mut outs: Vec<TokenStream> = r
+            .merges
+            .iter()
+            .map(|(o, _, _)| {
+                let o = cx.graph.value_ident(*o);
+                quote!(#o)
+            })
+            .collect();
+        for (o, _, _) in &r.merges {
+            if self.active(*o) {
+                let t = self.name(*o);
+                outs.push(quote!(#t));
+                self.tangent.insert(*o, t);
+            }
+        }
+        if outs.is_empty() {
+            out.extend(quote!(if #cond { #then_body } else { #else_body }));
+        } else {
+            out.extend(quote! {
+                let (#(#outs,)*) = if #cond {
+                    #then_body
+                    (#(#then_vals,)*)
+                } else {
+                    #else_body
+                    (#(#else_vals,)*)
+                };
+            });
+        }
+    }
+
+    /// The values one side of a branch gives its merges, then their tangents.
+    fn merge_values(
+        &self,
+        r: &IfRegion,
+        pick: fn(&(ValueId, ValueId, ValueId)) -> ValueId,
+    ) -> Vec<TokenStream> {
+        let mut vals: Vec<TokenStream> = r
+            .merges
+            .iter()
+            .map(|m| self.cx.owned_copy(pick(m)))
+            .collect();
+        for m in &r.merges {
+            if self.active(m.0) {
+                vals.push(self.tangent_or_zero(pick(m)));
+            }
+        }
+        vals
+    }
+
+    fn loop_region(&mut self, l: &LoopRegion, out: &mut TokenStream) {
+        let cx = self.cx;
+        let graph = cx.graph;
+        for c in &l.carried {
+            let phi = graph.value_ident(c.phi);
+            let init = cx.owned_copy(c.init);
+            out.extend(quote!(let mut #phi = #init;));
+            if self.active(c.phi) {
+                let t = self.name(c.phi);
+                let t_init = self.tangent_or_zero(c.init);
+                out.extend(quote!(let mut #t = #t_init;));
+                self.tangent.insert(c.phi, t);
+            }
+        }
+        let mut body = self.block(&l.body);
+        for c in &l.carried {
+            if c.next != c.phi {
+                let phi = graph.value_ident(c.phi);
+                let next = graph.value_ident(c.next);
+                body.extend(quote!(#phi = #next;));
+                if self.active(c.phi) {
+                    let t = self.name(c.phi);
+                    let t_next = self.tangent_or_zero(c.next);
+                    body.extend(quote!(#t = #t_next;));
+                }
+            }
+        }
+        if let Some(broke) = l.broke {
+            let broke = graph.value_ident(broke);
+            body.extend(quote!(if #broke { break; }));
+        }
+        out.extend(match &l.kind {
+            LoopKind::For { iter, pattern, .. } => {
+                let iter = graph.value_ident(*iter);
+                quote_spanned!(l.span=> for #pattern in #iter { #body })
+            }
+            LoopKind::Loop => quote_spanned!(l.span=> loop { #body }),
+        });
+        for c in &l.carried {
+            let exit = graph.value_ident(c.exit);
+            let phi = graph.value_ident(c.phi);
+            out.extend(quote!(let #exit = #phi;));
+            if self.active(c.exit) {
+                let t = self.name(c.exit);
+                let t_phi = self.tangent_or_zero(c.phi);
+                out.extend(quote!(let #t = #t_phi;));
+                self.tangent.insert(c.exit, t);
+            }
+        }
+    }
+}

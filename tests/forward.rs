@@ -1,0 +1,143 @@
+//! Forward mode, `#[differentiate(forward)]`: `NAME_jvp(args..., tangents...)` against forward
+//! mode on dual numbers (`num-dual`, running the untouched generic originals) and against the
+//! reverse-mode gradient (`<grad, t>`), on straight-line code, loops, branches, a while loop
+//! whose trip count depends on the input, arrays and a vector-valued function.
+
+mod common;
+
+use autodiff::differentiate;
+use common::{assert_all_close, dual_grad, Fwd};
+use num_traits::Float;
+
+#[differentiate(forward)]
+fn rosen<T: Float>(x: T, y: T) -> T {
+    let a = T::one() - x;
+    let b = y - x * x;
+    a * a + T::from(100.0).unwrap() * b * b
+}
+
+/// A stable log-sum-exp written with loops.
+#[differentiate(forward)]
+fn lse<T: Float>(x: &[T]) -> T {
+    let mut m = x[0];
+    for &v in x.iter() {
+        m = m.max(v);
+    }
+    let mut s = T::zero();
+    for &v in x.iter() {
+        s = s + (v - m).exp();
+    }
+    m + s.ln()
+}
+
+/// Branches inside a loop, a buffer written and read back.
+#[differentiate(forward)]
+fn piecewise<T: Float>(x: T, n: usize) -> T {
+    let mut y = x;
+    let mut buf = vec![T::zero(); n];
+    for i in 0..n {
+        if y > T::one() {
+            y = y.sqrt();
+        } else {
+            y = y * T::from(1.5).unwrap() + T::from(0.1).unwrap();
+        }
+        buf[i] = y.sin();
+    }
+    let mut t = T::zero();
+    for &v in buf.iter() {
+        t = t + v * v;
+    }
+    t + y.powi(3)
+}
+
+/// Newton's method for the cube root: the trip count depends on `a`.
+#[differentiate(forward)]
+fn cube_root<T: Float>(a: T) -> T {
+    let mut x = a;
+    while (x * x * x - a).abs() > T::from(1e-13).unwrap() * a.abs() {
+        x = x - (x * x * x - a) / (T::from(3.0).unwrap() * x * x);
+    }
+    x
+}
+
+/// Vector-valued.
+#[differentiate(forward)]
+fn moments(x: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; 2];
+    for &v in x.iter() {
+        out[0] += v;
+        out[1] += v.exp() * v;
+    }
+    out
+}
+
+fn directions(n: usize) -> Vec<Vec<f64>> {
+    let mut all: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| f64::from(u8::from(i == j))).collect())
+        .collect();
+    all.push((0..n).map(|j| 0.3 - 0.17 * j as f64).collect());
+    all
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn rosenbrock_matches_dual_numbers() {
+    for (x, y) in [(-1.2, 1.0), (0.5, 0.3), (2.0, -1.0)] {
+        let (value, grad) = dual_grad(|v: &[Fwd]| rosen(v[0], v[1]), &[x, y]);
+        for t in directions(2) {
+            let (v, d) = rosen_jvp(x, y, t[0], t[1]);
+            assert_eq!(v.to_bits(), value.to_bits());
+            assert_all_close("rosen jvp", &[d], &[dot(&grad, &t)], 1e-14, 1e-14);
+        }
+    }
+}
+
+#[test]
+fn loops_and_arrays_match_dual_numbers() {
+    let x = [0.3, -1.2, 2.5, 0.0, 1.1];
+    let (_, grad) = dual_grad(|v: &[Fwd]| lse(v), &x);
+    for t in directions(x.len()) {
+        let (_, d) = lse_jvp(&x, &t);
+        assert_all_close("lse jvp", &[d], &[dot(&grad, &t)], 1e-13, 1e-15);
+    }
+}
+
+#[test]
+fn branches_in_loops_and_data_dependent_trip_counts() {
+    for x in [0.4, 0.95, 2.5] {
+        let (_, grad) = dual_grad(|v: &[Fwd]| piecewise(v[0], 6), &[x]);
+        let (_, d) = piecewise_jvp(x, 6, 1.0);
+        assert_all_close("piecewise", &[d], &grad, 1e-13, 1e-15);
+        let (r, d) = cube_root_jvp(x, 1.0);
+        assert!((d - 1.0 / (3.0 * r * r)).abs() < 1e-10, "{d}");
+        // Forward and reverse agree.
+        let (_, forward) = piecewise_jvp(x, 6, 1.0);
+        let (_, reverse) = piecewise_grad(x, 6);
+        assert_all_close(
+            "piecewise jvp vs grad",
+            &[forward],
+            &[reverse],
+            1e-13,
+            1e-15,
+        );
+    }
+}
+
+#[test]
+fn a_vector_valued_function() {
+    let x = [0.3, -1.2, 0.8];
+    for t in directions(3) {
+        let (value, d) = moments_jvp(&x, &t);
+        assert_eq!(value, moments(&x));
+        let want0: f64 = t.iter().sum();
+        let want1: f64 = x
+            .iter()
+            .zip(&t)
+            .map(|(a, b)| (a.exp() * a + a.exp()) * b)
+            .sum();
+        assert_all_close("moments", &d, &[want0, want1], 1e-14, 1e-15);
+    }
+}
