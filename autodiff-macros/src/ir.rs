@@ -163,6 +163,8 @@ pub struct Node {
     /// Whether it may be changed by method calls (`v.push(x)`), which the IR does not see: the
     /// reverse pass never reads it again.
     pub changed_by_calls: bool,
+    /// The user's expression, as text (for the graph export).
+    pub source: Option<String>,
 }
 
 /// A statement of the forward program.

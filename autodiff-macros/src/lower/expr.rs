@@ -29,6 +29,20 @@ use crate::rules;
 
 impl Lowerer<'_> {
     pub(super) fn lower_expr(&mut self, expr: &Expr) -> ValueId {
+        let before = self.nodes.len();
+        let v = self.lower_expr_here(expr);
+        // The first expression that made a node names it in the graph export.
+        if v.index() >= before {
+            if let Some(node) = self.nodes.get_mut(v.index()) {
+                if node.source.is_none() {
+                    node.source = Some(crate::parse::type_text(expr));
+                }
+            }
+        }
+        v
+    }
+
+    fn lower_expr_here(&mut self, expr: &Expr) -> ValueId {
         let control = matches!(
             strip_parens(expr),
             Expr::If(_) | Expr::Match(_) | Expr::Block(_)
@@ -534,6 +548,9 @@ impl Lowerer<'_> {
             }
         }
         let v = self.eval(Op::Verbatim(tokens, reads), expr.span());
+        if let Some(node) = self.nodes.get_mut(v.index()) {
+            node.source = Some(crate::parse::type_text(expr));
+        }
         if let Some(text) = pure {
             let block = self.blocks.last().map_or(0, |(id, _)| *id);
             self.pure.push((text, v, block));

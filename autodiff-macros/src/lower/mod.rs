@@ -241,6 +241,7 @@ impl<'a> Lowerer<'a> {
             ty,
             mutable: false,
             changed_by_calls: false,
+            source: None,
         });
         self.varied.push(varied);
         id
