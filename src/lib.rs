@@ -287,6 +287,38 @@
 //!
 //! let (_, (dx, dy)) = f_grad(0.3, -0.7);
 //! check_grad(|v: &[f64]| f(v[0], v[1]), &[0.3, -0.7], &[dx, dy]).unwrap();
+//!
+//! // A wrong gradient names the worst component, with both values.
+//! let err = check_grad(|v: &[f64]| f(v[0], v[1]), &[0.3, -0.7], &[dx, dy + 1e-3]).unwrap_err();
+//! assert_eq!(err.index, 1);
+//! println!("{err}");
+//!
+//! // The step and both tolerances are yours to choose (f32 needs looser ones).
+//! let check = autodiff::GradCheck { step: 1e-4, rel_tol: 1e-6, abs_tol: 1e-9 };
+//! check.check(|v: &[f64]| f(v[0], v[1]), &[0.3, -0.7], &[dx, dy]).unwrap();
+//! ```
+//!
+//! [`numeric_grad`] gives the differences themselves. Every differentiated function also has
+//! `NAME_graph()`, its computation graph as Graphviz DOT text (see `examples/graph.rs`).
+//!
+//! # Forward mode
+//!
+//! `#[differentiate(forward)]` also generates `NAME_jvp(args…, tangents…) -> (value, tangent)`:
+//! the directional derivative along one tangent per active parameter (of the parameter's own
+//! type), in one forward pass, for floats, arrays, loops and branches (not yet for tensors,
+//! parameter structs or calls).
+//!
+//! ```
+//! use autodiff::differentiate;
+//!
+//! #[differentiate(forward)]
+//! fn rosen(x: f64, y: f64) -> f64 {
+//!     (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2)
+//! }
+//!
+//! let (_, (gx, gy)) = rosen_grad(-1.2, 1.0);
+//! let (_, along) = rosen_jvp(-1.2, 1.0, 0.6, 0.8);
+//! assert!((along - (0.6 * gx + 0.8 * gy)).abs() < 1e-12);
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -295,8 +327,10 @@ extern crate self as autodiff;
 
 /// Generates `NAME_grad` and `NAME_vjp` beside a function of floats; see the [crate docs](crate).
 ///
-/// Options: `wrt(a, b)` makes only the named parameters active; `crate = path` names this crate
-/// when it is not reachable as `::autodiff` (for instance when renamed in `Cargo.toml`).
+/// Options: `wrt(a, b)` makes only the named parameters active (also `self`, and parameter
+/// structs); `forward` also generates `NAME_jvp`; `vjp = rule` takes the reverse pass from a
+/// function of your own instead of the body; `crate = path` names this crate when it is not
+/// reachable as `::autodiff` (for instance when renamed in `Cargo.toml`).
 pub use autodiff_macros::differentiate;
 /// Derives [`Tangent`](trait@Tangent) (and the traits generated code needs) on a struct of
 /// floats, arrays and ndarray tensors, fieldwise: see [Parameter structs](crate#parameter-structs).
