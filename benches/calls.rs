@@ -17,18 +17,21 @@ use autodiff::differentiate;
 use criterion::Criterion;
 
 #[differentiate]
+#[inline]
 fn spring(r: f64) -> f64 {
     let e = r - 1.0;
     0.5 * e * e
 }
 
 #[differentiate]
+#[inline]
 fn morse(r: f64) -> f64 {
     let a = 1.0 - (-1.5 * (r - 1.0)).exp();
     0.2 * a * a
 }
 
 #[differentiate]
+#[inline]
 fn pair(a: f64, b: f64) -> f64 {
     let r = (b - a).abs() + 0.1;
     spring(r) + morse(r)

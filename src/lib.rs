@@ -345,7 +345,9 @@ pub use autodiff_runtime::{
 /// What generated code calls. Not a public API: it changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use autodiff_runtime::calls::{callee_gradient, CalleeGradient, NotDifferentiated};
+    pub use autodiff_runtime::calls::{
+        callee_gradient, callee_gradient_scaled, CalleeGradient, NotDifferentiated,
+    };
     pub use autodiff_runtime::ndarray;
     pub use autodiff_runtime::rules::*;
     pub use autodiff_runtime::tape_stats::record as record_tape;

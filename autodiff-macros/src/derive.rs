@@ -93,9 +93,16 @@ pub fn derive_tangent(input: TokenStream) -> TokenStream {
             }
         }
 
-        impl #impl_generics #rt::CalleeGradient for #name #ty_generics where #(#base,)* {
+        impl #impl_generics #rt::CalleeGradient for #name #ty_generics where #(#predicates,)* {
             type Gradient = Self;
+            type Scalar = #scalar;
             fn into_gradient(self) -> Self {
+                self
+            }
+            fn scaled(mut self, d: Self::Scalar) -> Self {
+                let mut zero = #rt::ZeroLike::zero_like(&self);
+                #rt::Tangent::scaled_add(&mut zero, d, &self);
+                self = zero;
                 self
             }
         }

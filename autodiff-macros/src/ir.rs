@@ -76,6 +76,9 @@ pub struct CallFn {
     pub path: syn::ExprPath,
     /// Per argument: written `&arg`.
     pub by_ref: Vec<bool>,
+    /// The callee's gradient for a unit seed, bound with the value when the result is a float
+    /// (the reverse pass scales it by the call's adjoint instead of running the callee again).
+    pub grads: ValueId,
 }
 
 /// What a node computes.

@@ -29,7 +29,7 @@ pub trait Real:
     + Sync
     + 'static
     + crate::tangent::ElementValue<Value = Self>
-    + crate::calls::CalleeGradient<Gradient = Self>
+    + crate::calls::CalleeGradient<Gradient = Self, Scalar = Self>
     + crate::tangent::ZeroLike<Tangent = Self>
     + ndarray::ScalarOperand
     + ndarray::LinalgScalar

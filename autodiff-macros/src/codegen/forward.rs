@@ -90,8 +90,23 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
                 let name = graph.value_ident(*v);
                 let ty = node.ty.as_ref().map(|t| quote!(: #t));
                 let mutability = node.mutable.then(|| quote!(mut));
-                let expr = expression(cx, *v);
-                out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
+                match &node.op {
+                    // A call with a float result: its value and its gradient for a unit seed.
+                    Op::Call(c, args) if cx.unit_seed_call(*v) => {
+                        let grads = graph.value_ident(c.grads);
+                        let vjp = Context::vjp_all_path(c);
+                        let args = cx.call_arguments(c, args);
+                        let rt = cx.rt;
+                        let ty = node.ty.as_ref().map(|t| quote!(: (#t, _)));
+                        out.extend(quote_spanned!(node.span=>
+                            let (#mutability #name, #grads) #ty = #vjp(#(#args,)* #rt::one());
+                        ));
+                    }
+                    _ => {
+                        let expr = expression(cx, *v);
+                        out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
+                    }
+                }
                 // An array's adjoint is made with the array, while its shape is at hand.
                 if let Some((_, zero)) = arrays_here.iter().find(|(a, _)| a == v) {
                     let adjoint = graph.adjoint_ident(*v);

@@ -120,6 +120,15 @@ impl Layout {
             }
         }
         layout.walk(&graph.body);
+        // A call's unit-seed gradient is bound with its value.
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if let Op::Call(c, _) = &node.op {
+                let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+                if let Some(&home) = layout.home.get(&v) {
+                    layout.home.insert(c.grads, home);
+                }
+            }
+        }
         layout.find_rematerializable(graph);
         layout.find_invariant_reads(&graph.body);
         layout.find_counters(graph, &graph.body);

@@ -103,6 +103,14 @@ impl Context<'_> {
             .collect()
     }
 
+    /// Whether a call's reverse pass scales the callee's gradient for a unit seed, computed with
+    /// its value in the forward pass (`let (y, g) = f_vjp_all(args, 1)`), rather than running the
+    /// callee's `_vjp_all` again: when the result is a float (its adjoint a scalar, and the
+    /// callee's reverse pass linear in it), never when it may be an array.
+    pub fn unit_seed_call(&self, v: ValueId) -> bool {
+        self.is_scalar(v) && !self.layout.arrays.contains(&v)
+    }
+
     /// The path of a callee's `NAME_vjp_all` companion: the user's path with its last segment
     /// renamed, generic arguments kept.
     pub fn vjp_all_path(c: &crate::ir::CallFn) -> syn::ExprPath {
@@ -572,6 +580,30 @@ impl Sweep<'_> {
                 if active.is_empty() {
                     return;
                 }
+                // The check that the callee differentiates each argument reports at the call.
+                let rt_here: TokenStream = rt
+                    .clone()
+                    .into_iter()
+                    .map(|mut t| {
+                        t.set_span(node.span);
+                        t
+                    })
+                    .collect();
+                if cx.unit_seed_call(v) {
+                    let grads = self.value(c.grads);
+                    // Located at the call, so a missing gradient is reported there.
+                    let grads =
+                        Ident::new(&grads.to_string(), Span::mixed_site().located_at(node.span));
+                    for (i, a) in active {
+                        let index = syn::Index {
+                            index: u32::try_from(i).unwrap_or(u32::MAX),
+                            span: node.span,
+                        };
+                        let expr = quote_spanned!(node.span=> #rt_here::callee_gradient_scaled(#grads.#index, #d));
+                        self.contribute(a, &expr, node.span, out);
+                    }
+                    return;
+                }
                 for a in args {
                     self.value(*a);
                 }
@@ -584,15 +616,6 @@ impl Sweep<'_> {
                 out.extend(quote_spanned!(node.span=>
                     let (_, #grads) = #vjp(#(#call_args,)* #d);
                 ));
-                // The check that the callee differentiates each argument reports at the call.
-                let rt_here: TokenStream = rt
-                    .clone()
-                    .into_iter()
-                    .map(|mut t| {
-                        t.set_span(node.span);
-                        t
-                    })
-                    .collect();
                 for (i, a) in active {
                     let index = syn::Index {
                         index: u32::try_from(i).unwrap_or(u32::MAX),

@@ -286,9 +286,12 @@ impl Lowerer<'_> {
                 };
                 args.push(value);
             }
+            let varied = args.iter().any(|a| self.is_varied(*a));
+            let grads = self.region_value(expr.span(), None, varied);
             let callee = crate::ir::CallFn {
                 path: fp.clone(),
                 by_ref,
+                grads,
             };
             return self.eval(Op::Call(callee, args), expr.span());
         }
