@@ -32,6 +32,10 @@ fn lse<T: Float>(x: &[T]) -> T {
 
 /// Branches inside a loop, a buffer written and read back.
 #[differentiate(forward)]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "writing the buffer by index is the case tested"
+)]
 fn piecewise<T: Float>(x: T, n: usize) -> T {
     let mut y = x;
     let mut buf = vec![T::zero(); n];
