@@ -10,7 +10,10 @@ fn rosen(x: f64, y: f64) -> f64 {
 }
 
 #[differentiate(wrt(w))]
-#[allow(clippy::needless_range_loop, reason = "the graph of an index loop is what is tested")]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "the graph of an index loop is what is tested"
+)]
 fn scaled_sum(w: &[f64], k: f64) -> f64 {
     let mut s = 0.0;
     for i in 0..w.len() {
