@@ -348,6 +348,7 @@ pub mod __private {
     pub use autodiff_runtime::calls::{
         callee_gradient, callee_gradient_scaled, CalleeGradient, NotDifferentiated,
     };
+    pub use autodiff_runtime::dual::{seed, Dual, DualParts};
     pub use autodiff_runtime::ndarray;
     pub use autodiff_runtime::rules::*;
     pub use autodiff_runtime::tape_stats::record as record_tape;

@@ -16,6 +16,7 @@
 
 pub mod calls;
 pub mod check;
+pub mod dual;
 pub mod helpers;
 pub mod jacobian;
 pub mod params;
@@ -29,6 +30,7 @@ pub mod tensor;
 pub use ndarray;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
+pub use dual::Dual;
 pub use helpers::{relu, sigmoid, softplus};
 pub use jacobian::{jacobian, jacobian_rows};
 pub use params::Tangent;
