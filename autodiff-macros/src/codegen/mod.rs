@@ -150,7 +150,7 @@ impl Layout {
                 Op::Verbatim(tokens, reads) => syn::parse2::<syn::Expr>(tokens.clone()).is_ok_and(|e| {
                     let pattern_copy = reads.is_empty()
                         && matches!(&e, syn::Expr::Path(p) if p.path.get_ident().is_some_and(|i| i.to_string().starts_with(|c: char| c.is_lowercase())));
-                    !pattern_copy && crate::lower::is_pure_arithmetic(&e)
+                    !pattern_copy && (crate::lower::is_pure_arithmetic(&e) || (reads.is_empty() && is_float_constant(&e)))
                 }),
                 Op::Binary(f, None, _, _) => matches!(f.name, "add" | "sub" | "mul"),
                 Op::Unary(f, _, _) => f.name == "neg",
@@ -1014,4 +1014,43 @@ pub fn custom(item: &ItemFn, sig: &Signature, options: &Options, rule: &syn::Pat
         let #checked: fn(#(#tys,)* #ret_tangent) -> (#ret, #grad_ty) = #rule;
         #checked(#(#args,)* #d_out)
     })
+}
+
+/// A float constant written through the float type, which computing again gives the same bits:
+/// `T::one()`, `T::from(100.0).unwrap()`, `f64::EPSILON`, `T::epsilon() * 2.0`.
+fn is_float_constant(e: &syn::Expr) -> bool {
+    const CONSTRUCTORS: &[&str] = &[
+        "one",
+        "zero",
+        "from",
+        "from_f64",
+        "from_f32",
+        "from_i32",
+        "epsilon",
+        "max_value",
+        "min_value",
+        "min_positive_value",
+        "infinity",
+        "neg_infinity",
+        "nan",
+    ];
+    match e {
+        syn::Expr::Lit(_) => true,
+        syn::Expr::Path(p) => p.path.segments.len() >= 2,
+        syn::Expr::Paren(p) => is_float_constant(&p.expr),
+        syn::Expr::Unary(u) => is_float_constant(&u.expr),
+        syn::Expr::Binary(b) => is_float_constant(&b.left) && is_float_constant(&b.right),
+        syn::Expr::Cast(c) => is_float_constant(&c.expr),
+        syn::Expr::Call(c) => {
+            matches!(&*c.func, syn::Expr::Path(p) if p.path.segments.len() >= 2
+                && p.path.segments.last().is_some_and(|s| CONSTRUCTORS.contains(&s.ident.to_string().as_str())))
+                && c.args.iter().all(is_float_constant)
+        }
+        syn::Expr::MethodCall(m) => {
+            (m.method == "unwrap" || m.method == "expect")
+                && is_float_constant(&m.receiver)
+                && m.args.iter().all(|a| matches!(a, syn::Expr::Lit(_)))
+        }
+        _ => false,
+    }
 }
