@@ -320,6 +320,33 @@
 //! let (_, along) = rosen_jvp(-1.2, 1.0, 0.6, 0.8);
 //! assert!((along - (0.6 * gx + 0.8 * gy)).abs() < 1e-12);
 //! ```
+//!
+//! # Second order
+//!
+//! A function generic over its float type (`fn f<T: Float>(..) -> T`) also gets
+//! `NAME_hvp(args…, directions…) -> (value, grad, H v)` and `NAME_hessian(args…) -> (value, H)`.
+//! The Hessian-vector product is forward over reverse: the generated `NAME_vjp` runs on the
+//! runtime's dual numbers (`x + v ε`), whose `ε` parts of the gradient are `H v`; no tape, no
+//! second transformation. The Hessian is one product per unit direction: `[[T; n]; n]` for `n`
+//! float parameters, `Vec<Vec<T>>` for one slice or `Vec`. `examples/newton.rs` runs Newton's
+//! method with it.
+//!
+//! ```
+//! use autodiff::differentiate;
+//! use num_traits::Float;
+//!
+//! #[differentiate]
+//! fn rosen<T: Float>(x: T, y: T) -> T {
+//!     let a = T::one() - x;
+//!     let b = y - x * x;
+//!     a * a + T::from(100.0).unwrap() * b * b
+//! }
+//!
+//! let (_, h) = rosen_hessian(1.0_f64, 1.0);
+//! assert_eq!(h, [[802.0, -400.0], [-400.0, 200.0]]);
+//! let (_, _, (hx, hy)) = rosen_hvp(1.0_f64, 1.0, 1.0, 1.0);
+//! assert_eq!((hx, hy), (402.0, -200.0));
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
