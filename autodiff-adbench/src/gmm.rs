@@ -305,9 +305,10 @@ pub fn ln_multi_gamma(a: f64, p: usize) -> f64 {
 /// ADBench's GMM objective (see the [module docs](self)), in plain loops: one function body, the
 /// log-sum-exps written out with their maximum, `Q_k (x_i − mu_k)` as a triangular product.
 ///
-/// `#[differentiate(wrt(alpha, means, icf))]` generates [`gmm_objective_grad`], returning the
-/// value and `(d alpha, d means, d icf)`.
-#[differentiate(wrt(alpha, means, icf))]
+/// `#[differentiate(wrt(alpha, means, icf), forward)]` generates [`gmm_objective_grad`],
+/// returning the value and `(d alpha, d means, d icf)`, and the forward mode
+/// [`gmm_objective_jvp`].
+#[differentiate(wrt(alpha, means, icf), forward)]
 pub fn gmm_objective(
     d: usize,
     k: usize,
