@@ -301,6 +301,25 @@
 //! [`numeric_grad`] gives the differences themselves. Every differentiated function also has
 //! `NAME_graph()`, its computation graph as Graphviz DOT text (see `examples/graph.rs`).
 //!
+//! `#[differentiate(trace)]` adds `NAME_trace(args…) -> (value, grad, Trace)`: the gradient, and
+//! a [`Trace`] with the value and adjoint of every operation each time it was evaluated. Print it
+//! as a table, draw it with [`Trace::to_dot`] (`operation | value | grad` boxes), or list with
+//! [`Trace::suspicious`] the adjoints that are not finite or vanish where the value does not.
+//!
+//! ```
+//! use autodiff::differentiate;
+//!
+//! #[differentiate(trace)]
+//! fn f(x: f64) -> f64 {
+//!     (x * 1e3).tanh() + x
+//! }
+//!
+//! let (_, _, trace) = f_trace(2.0);
+//! println!("{trace}");
+//! // tanh saturates: its input's adjoint vanishes while its value is 1.
+//! assert_eq!(trace.suspicious().count(), 1);
+//! ```
+//!
 //! # Forward mode
 //!
 //! `#[differentiate(forward)]` also generates `NAME_jvp(args…, tangents…) -> (value, tangent)`:
@@ -382,5 +401,6 @@ pub mod __private {
     pub use autodiff_runtime::tensor::*;
     pub use autodiff_runtime::Real;
     pub use autodiff_runtime::Tape;
+    pub use autodiff_runtime::Trace;
     pub use autodiff_runtime::{Accumulate, Tangent, ZeroLike};
 }

@@ -57,3 +57,52 @@ fn loops_are_clusters_and_inactive_parameters_are_dashed() {
     );
     assert!(dot.contains("carried s"));
 }
+
+/// A loop, so some operations are evaluated several times.
+#[differentiate(trace)]
+fn traced(x: f64, y: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..3 {
+        s += (x * f64::from(i)).tanh() * y;
+    }
+    s + (x - y).exp()
+}
+
+#[test]
+fn a_trace_records_every_evaluation_with_its_adjoint() {
+    let (x, y) = (0.5, 2.0);
+    let (value, grad, trace) = traced_trace(x, y);
+    assert_eq!((value, grad), traced_grad(x, y));
+    // Each tanh evaluation: value tanh(x i), adjoint y (the derivative of the result by it).
+    let tanhs: Vec<_> = trace
+        .entries
+        .iter()
+        .filter(|e| e.label.contains("tanh:"))
+        .collect();
+    assert_eq!(tanhs.len(), 3);
+    for (i, e) in tanhs.iter().enumerate() {
+        assert_eq!(e.value, (x * i as f64).tanh());
+        assert_eq!(e.adjoint, Some(y));
+    }
+    // The argument of each tanh: adjoint y (1 - tanh²).
+    let products: Vec<_> = trace
+        .entries
+        .iter()
+        .filter(|e| e.label.contains("mul: x * f64::from(i)"))
+        .collect();
+    assert_eq!(products.len(), 3);
+    for (i, e) in products.iter().enumerate() {
+        let t = (x * i as f64).tanh();
+        assert!((e.adjoint.unwrap() - y * (1.0 - t * t)).abs() < 1e-15);
+    }
+    let exp = trace
+        .entries
+        .iter()
+        .find(|e| e.label.contains("exp:"))
+        .unwrap();
+    assert_eq!((exp.value, exp.adjoint), ((x - y).exp(), Some(1.0)));
+    assert_eq!(trace.suspicious().count(), 0);
+    let table = trace.to_string();
+    assert!(table.lines().count() == trace.entries.len() + 1, "{table}");
+    assert!(trace.to_dot().contains("grad 2.0000e0"));
+}

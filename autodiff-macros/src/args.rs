@@ -16,6 +16,8 @@ pub struct Options {
     pub vjp: Option<Path>,
     /// `forward`: also generate `NAME_jvp`, forward mode.
     pub forward: bool,
+    /// `trace`: also generate `NAME_trace`, the gradient with every value and adjoint recorded.
+    pub trace: bool,
 }
 
 /// Parses the attribute's arguments.
@@ -24,6 +26,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
     let mut krate: Option<Path> = None;
     let mut vjp: Option<Path> = None;
     let mut forward = false;
+    let mut trace = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("wrt") {
             if wrt.is_some() {
@@ -58,6 +61,9 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
         } else if meta.path.is_ident("forward") {
             forward = true;
             Ok(())
+        } else if meta.path.is_ident("trace") {
+            trace = true;
+            Ok(())
         } else if meta.path.is_ident("vjp") {
             if !meta.input.peek(Token![=]) {
                 return Err(meta.error(
@@ -68,7 +74,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             Ok(())
         } else {
             Err(meta.error(format!(
-                "unknown option `{}`: `#[differentiate]` takes `wrt(x, ...)`, `forward`, `vjp = path` and `crate = path`",
+                "unknown option `{}`: `#[differentiate]` takes `wrt(x, ...)`, `forward`, `trace`, `vjp = path` and `crate = path`",
                 path_text(&meta.path)
             )))
         }
@@ -79,6 +85,7 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
         krate: krate.unwrap_or_else(|| syn::parse_quote!(::autodiff)),
         vjp,
         forward,
+        trace,
     })
 }
 

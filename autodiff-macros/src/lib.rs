@@ -69,6 +69,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             krate: syn::parse_quote!(::autodiff),
             vjp: None,
             forward: false,
+            trace: false,
         }
     });
     let sig = parse::parse_signature(&item_fn, &options, &mut diag);

@@ -26,6 +26,7 @@ pub mod tangent;
 pub mod tape;
 pub mod tape_stats;
 pub mod tensor;
+pub mod trace;
 
 pub use ndarray;
 
@@ -38,3 +39,4 @@ pub use scalar::Real;
 pub use tangent::{Accumulate, ElementValue, Elementwise, View, ZeroLike};
 pub use tape::Tape;
 pub use tensor::{cross_entropy, log_softmax, log_sum_exp, mse, softmax};
+pub use trace::{Trace, TraceEntry};

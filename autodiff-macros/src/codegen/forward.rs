@@ -107,6 +107,16 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
                         out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
                     }
                 }
+                if let Some(trace) = cx.trace {
+                    if cx.activity.is_active(*v)
+                        && cx.is_scalar(*v)
+                        && super::graph::traced(&node.op)
+                    {
+                        let label = super::graph::label(graph, *v);
+                        let id = v.0;
+                        out.extend(quote!(#trace.value(#id, #label, &#name);));
+                    }
+                }
                 // An array's adjoint is made with the array, while its shape is at hand.
                 if let Some((_, zero)) = arrays_here.iter().find(|(a, _)| a == v) {
                     let adjoint = graph.adjoint_ident(*v);

@@ -204,6 +204,40 @@ fn region_value(
     );
 }
 
+/// Whether a node is an operation a gradient trace records (not a parameter, a region value or
+/// a constant).
+pub fn traced(op: &Op) -> bool {
+    !matches!(op, Op::Param(_) | Op::Region | Op::Verbatim(..))
+}
+
+/// An operation and the user's expression, on one line: what a trace calls a node.
+pub fn label(graph: &Graph, v: ValueId) -> String {
+    let node = graph.node(v);
+    let op = match &node.op {
+        Op::Unary(u, ..) => u.name.to_owned(),
+        Op::Binary(f, ..) => f.name.to_owned(),
+        Op::Tensor(t, _) => t.name.to_owned(),
+        Op::Call(c, _) => format!("call {}", crate::parse::type_text(&c.path.path)),
+        Op::Field(_, m) => format!("field .{}", m.to_token_stream()),
+        Op::Powi(..) => "powi".to_owned(),
+        Op::MulAdd(..) => "mul_add".to_owned(),
+        Op::Clamp(..) => "clamp".to_owned(),
+        Op::Copy(_) => "copy".to_owned(),
+        Op::Index(..) => "index".to_owned(),
+        Op::Element(..) => "element".to_owned(),
+        Op::Param(_) | Op::Region | Op::Verbatim(..) => "value".to_owned(),
+    };
+    let mut text = format!("v{} {op}", v.0);
+    if let Some(h) = &node.hint {
+        let _ = write!(text, " → {h}");
+    }
+    if let Some(s) = &node.source {
+        let s: Vec<&str> = s.split_whitespace().collect();
+        let _ = write!(text, ": {}", s.join(" "));
+    }
+    text
+}
+
 /// A DOT string literal.
 fn quoted(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);

@@ -471,6 +471,85 @@ impl<'a> Companions<'a> {
         if !self.sig.ret_scalar || is_method || self.turbofish().is_none() {
             return None;
         }
+        // Dual numbers stand in for `T`: every float parameter must be a `T` or a slice, `Vec`
+        // or array of them, and `T`'s bounds ones that dual numbers have.
+        let dual_ready = |ty: &syn::Type| -> bool {
+            let mut ty = ty;
+            if let syn::Type::Reference(r) = ty {
+                ty = &r.elem;
+            }
+            match ty {
+                syn::Type::Path(tp) if tp.path.is_ident(float) => true,
+                syn::Type::Slice(sl) => matches!(&*sl.elem, syn::Type::Path(tp) if tp.path.is_ident(float)),
+                syn::Type::Array(a) => matches!(&*a.elem, syn::Type::Path(tp) if tp.path.is_ident(float)),
+                syn::Type::Path(tp) => tp.path.segments.last().is_some_and(|seg| {
+                    seg.ident == "Vec"
+                        && matches!(&seg.arguments, syn::PathArguments::AngleBracketed(args)
+                            if matches!(args.args.first(), Some(syn::GenericArgument::Type(syn::Type::Path(e))) if e.path.is_ident(float)))
+                }),
+                _ => false,
+            }
+        };
+        if !self
+            .sig
+            .params
+            .iter()
+            .filter(|p| p.is_float)
+            .all(|p| dual_ready(&p.ty))
+        {
+            return None;
+        }
+        const DUAL_BOUNDS: &[&str] = &[
+            "Float",
+            "Real",
+            "Copy",
+            "Clone",
+            "Debug",
+            "Display",
+            "Send",
+            "Sync",
+            "PartialOrd",
+            "PartialEq",
+            "Default",
+            "ScalarOperand",
+            "LinalgScalar",
+            "FloatConst",
+            "Num",
+            "NumCast",
+            "ToPrimitive",
+            "Zero",
+            "One",
+        ];
+        let bound_ok = |b: &syn::TypeParamBound| match b {
+            syn::TypeParamBound::Trait(t) => t
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| DUAL_BOUNDS.contains(&s.ident.to_string().as_str())),
+            syn::TypeParamBound::Lifetime(l) => l.ident == "static",
+            _ => false,
+        };
+        let generics = &self.item.sig.generics;
+        let inline_ok = generics
+            .type_params()
+            .filter(|t| t.ident == *float)
+            .all(|t| t.bounds.iter().all(bound_ok));
+        let where_ok = generics.where_clause.as_ref().is_none_or(|w| {
+            w.predicates.iter().all(|p| match p {
+                syn::WherePredicate::Type(pt) => {
+                    let about_float = pt
+                        .bounded_ty
+                        .to_token_stream()
+                        .to_string()
+                        .contains(&float.to_string());
+                    !about_float || pt.bounds.iter().all(bound_ok)
+                }
+                _ => true,
+            })
+        });
+        if !inline_ok || !where_ok {
+            return None;
+        }
         let rt = &self.rt;
         let item = self.item;
         let vis = &item.vis;
@@ -940,6 +1019,7 @@ pub fn generate(
     let tensor_params: Vec<bool> = sig.params.iter().map(|p| p.is_tensor).collect();
     let kinds = crate::analyze::kinds(graph, &tensor_params);
     let cx = reverse::Context {
+        trace: None,
         kinds: &kinds,
         graph,
         activity,
@@ -976,6 +1056,9 @@ pub fn generate(
         out.extend(companions.emit_hessian());
     }
     out.extend(companions.emit_graph(&graph::dot(graph, activity, &item.sig.ident.to_string())));
+    if options.trace && sig.ret_scalar {
+        out.extend(trace_companion(&companions, &cx, &plan)?);
+    }
     if options.forward {
         let tangents = companions.tangent_params();
         let jvp_body = jvp::body(&cx, &tangents)?;
@@ -1053,4 +1136,57 @@ fn is_float_constant(e: &syn::Expr) -> bool {
         }
         _ => false,
     }
+}
+
+/// `NAME_trace(args...) -> (value, grad, Trace)`: the gradient as `NAME_grad` computes it, with
+/// every active float's value and adjoint recorded in a `Trace`.
+fn trace_companion(
+    companions: &Companions<'_>,
+    cx: &reverse::Context<'_>,
+    plan: &Plan,
+) -> syn::Result<TokenStream> {
+    let trace = Ident::new("__trace", Span::mixed_site());
+    let traced = reverse::Context {
+        trace: Some(&trace),
+        ..*cx
+    };
+    let rt = cx.rt;
+    let forward = forward::pass(&traced, plan);
+    let (reverse, _, grads) = reverse::sweep(&traced, plan)?;
+    let grad = match grads.as_slice() {
+        [one] => one.clone(),
+        many => quote!((#(#many),*)),
+    };
+    let value = cx.graph.value_ident(cx.graph.ret);
+    let d_out = cx.d_out;
+    let item = companions.item;
+    let vis = &item.vis;
+    let name = &item.sig.ident;
+    let trace_fn = format_ident!("{}_trace", name);
+    let generics = companions.generics_with_real_bounds();
+    let (impl_generics, _, where_clause) = generics.split_for_impl();
+    let params = companions
+        .sig
+        .params
+        .iter()
+        .map(|p| declaration(p, p.mutable));
+    let ret = companions.sig.ret.as_ref();
+    let grad_ty = companions.grad_type();
+    let attrs = companions.inherited_attrs();
+    let doc = format!(
+        " Value and gradient of [`{name}`], with the value and adjoint of every operation it evaluated recorded in an `autodiff::Trace` (print it, or draw it with `to_dot`). Generated by `#[differentiate(trace)]`."
+    );
+    Ok(quote! {
+        #[doc = #doc]
+        #(#attrs)*
+        #[allow(dead_code, reason = "a companion the user may not call")]
+        #[allow(unused_mut, unused_variables, reason = "parameters the user declared `mut`, or used only in code the companion does not need")]
+        #vis fn #trace_fn #impl_generics (#(#params),*) -> (#ret, #grad_ty, #rt::Trace) #where_clause {
+            let #d_out: #ret = #rt::one();
+            let mut #trace = #rt::Trace::new();
+            #forward
+            #reverse
+            (#value, #grad, #trace)
+        }
+    })
 }

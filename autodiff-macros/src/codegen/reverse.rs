@@ -38,6 +38,8 @@ pub(super) struct Context<'a> {
     pub d_out: &'a Ident,
     pub sig: &'a Signature,
     pub kinds: &'a [Kind],
+    /// `Some(trace)` in `NAME_trace`: every active float's value and adjoint are recorded.
+    pub trace: Option<&'a Ident>,
 }
 
 impl Context<'_> {
@@ -534,12 +536,18 @@ impl Sweep<'_> {
     /// The reverse of one evaluated node.
     fn node(&mut self, v: ValueId, out: &mut TokenStream) {
         let cx = self.cx;
+        let v_id = v.0;
         if !cx.activity.is_active(v) {
             return;
         }
         let Some(d) = self.lookup(v) else { return };
         let node = cx.graph.node(v);
         let rt = cx.rt;
+        if let Some(trace) = cx.trace {
+            if cx.is_scalar(v) && super::graph::traced(&node.op) {
+                out.extend(quote!(#trace.adjoint(#v_id, &#d);));
+            }
+        }
         match &node.op {
             // A read hoisted out of its loop: its adjoint is added after the loop's reverse.
             Op::Index(..) if cx.layout.hoisted.contains_key(&v) => {}
