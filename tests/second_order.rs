@@ -123,3 +123,29 @@ fn dense_hessians_of_scalars_and_of_a_slice() {
         }
     }
 }
+
+/// Generic functions dual numbers cannot stand in for get no `NAME_hvp`, and still compile: an
+/// ndarray argument, and a bound dual numbers do not have.
+#[differentiate]
+fn generic_tensor<T: Float + autodiff::ndarray::ScalarOperand>(
+    x: &autodiff::ndarray::Array1<T>,
+    s: T,
+) -> T {
+    (x * s).sum()
+}
+
+trait Unit {}
+impl Unit for f64 {}
+
+#[differentiate]
+fn extra_bound<T: Float + Unit>(x: T) -> T {
+    x * x
+}
+
+#[test]
+fn generic_functions_without_an_hvp_still_differentiate() {
+    let x = autodiff::ndarray::Array1::from_vec(vec![1.0, 2.0]);
+    let (_, (dx, ds)) = generic_tensor_grad(&x, 3.0);
+    assert_eq!((dx.to_vec(), ds), (vec![3.0, 3.0], 3.0));
+    assert_eq!(extra_bound_grad(3.0), (9.0, 6.0));
+}
