@@ -19,6 +19,8 @@ mod diag;
 mod ir;
 mod lower;
 mod parse;
+#[cfg(test)]
+mod robustness;
 mod rules;
 
 use proc_macro::TokenStream;

@@ -391,9 +391,10 @@ impl<'a> Companions<'a> {
             .attrs
             .iter()
             .filter(|a| {
-                ["cfg", "cfg_attr", "allow", "warn", "deny", "inline"]
-                    .iter()
-                    .any(|name| a.path().is_ident(name))
+                matches!(a.style, syn::AttrStyle::Outer)
+                    && ["cfg", "cfg_attr", "allow", "warn", "deny", "inline"]
+                        .iter()
+                        .any(|name| a.path().is_ident(name))
             })
             .collect()
     }
@@ -579,7 +580,7 @@ impl<'a> Companions<'a> {
             .filter(|p| p.active)
             .map(|p| {
                 (
-                    Ident::new(&format!("v_{}", p.ident), Span::mixed_site()),
+                    format_ident!("v_{}", p.ident, span = Span::mixed_site()),
                     &p.ty,
                 )
             })
@@ -807,7 +808,7 @@ impl<'a> Companions<'a> {
             .map(|(i, p)| {
                 (
                     i,
-                    Ident::new(&format!("tangent_{}", p.ident), Span::mixed_site()),
+                    format_ident!("tangent_{}", p.ident, span = Span::mixed_site()),
                 )
             })
             .collect()

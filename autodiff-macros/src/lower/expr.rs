@@ -60,11 +60,15 @@ impl Lowerer<'_> {
             },
             Expr::Block(b) if b.label.is_none() => match self.lower_block_expr(&b.block) {
                 Ending::Value(v) => v,
-                Ending::Unit | Ending::Diverged => {
+                Ending::Unit => {
                     // rustc reports a block without a value where one is needed.
                     self.diag.left_to_rustc();
                     self.poisoned(span)
                 }
+                Ending::Diverged => self.unsupported(
+                    expr,
+                    "a block used as a value that always leaves the function (`return`) is not supported by `#[differentiate]`: return from a statement of its own",
+                ),
             },
             Expr::Unary(u) => match u.op {
                 UnOp::Neg(_) => {
@@ -536,7 +540,7 @@ impl Lowerer<'_> {
                 let value = self.value_ident(*v);
                 quote!(#[allow(unused_variables)] let #name = #value;)
             });
-            quote!({ #(#binds)* #renamed })
+            quote!({ #(#binds)* (#renamed) })
         };
         reads.sort();
         reads.dedup();

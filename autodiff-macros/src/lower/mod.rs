@@ -479,6 +479,8 @@ impl<'a> Lowerer<'a> {
                     return self.lower_tail(&expr, tail);
                 }
                 SynStmt::Macro(m) => self.keep_statement(m.to_token_stream()),
+                // A lone `;`: nothing.
+                SynStmt::Expr(Expr::Verbatim(t), _) if t.is_empty() => {}
                 SynStmt::Expr(expr, semi) => {
                     match strip_parens(expr) {
                         Expr::Return(ret) => return self.lower_return(ret),
@@ -733,7 +735,9 @@ impl<'a> Lowerer<'a> {
                 };
                 self.lower_assign(&b.left, Some(name), &b.right, expr);
             }
-            Expr::Macro(m) => self.keep_statement(m.to_token_stream()),
+            // A statement macro, with the `;` a statement needs (a loop body's last line may
+            // have none).
+            Expr::Macro(m) => self.keep_statement(quote!(#m;)),
             e @ (Expr::If(_)
             | Expr::Match(_)
             | Expr::ForLoop(_)
