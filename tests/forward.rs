@@ -145,3 +145,51 @@ fn a_vector_valued_function() {
         assert_all_close("moments", &d, &[want0, want1], 1e-14, 1e-15);
     }
 }
+
+// ----- tensors ---------------------------------------------------------------------------------
+
+use autodiff::ndarray::{Array1, Array2, Axis};
+
+#[differentiate(forward)]
+fn mlp(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, labels: &[usize]) -> f64 {
+    let h = (x.dot(w) + b).mapv(f64::tanh);
+    let p = autodiff::softmax(&h, Axis(1));
+    autodiff::cross_entropy(&h, labels) + (&p * &p).sum_axis(Axis(0)).sum() / 3.0
+        - h.mean().unwrap() * 2.0
+}
+
+#[differentiate(forward)]
+fn shapes(a: &Array2<f64>, v: &Array1<f64>, s: f64) -> f64 {
+    let m = a.t().dot(v) / s - v.sum();
+    let q = (&m * &m).mean_axis(Axis(0)).unwrap().sum();
+    q + autodiff::log_sum_exp(&m) + autodiff::mse(&m, &(v * 0.5))
+}
+
+fn inner2(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
+    (a * b).sum()
+}
+
+#[test]
+fn forward_mode_on_tensors_matches_the_reverse_gradient() {
+    let x = Array2::from_shape_fn((4, 3), |(i, j)| ((i * 3 + j) as f64 * 0.37).sin());
+    let w = Array2::from_shape_fn((3, 3), |(i, j)| ((i * 3 + j) as f64 * 0.71).cos() * 0.5);
+    let b = Array1::from_vec(vec![0.1, -0.2, 0.05]);
+    let labels = [0_usize, 2, 1, 1];
+    let (value, (dx, dw, db)) = mlp_grad(&x, &w, &b, &labels);
+    let tx = x.mapv(|v| (v * 3.1).sin());
+    let tw = w.mapv(|v| (v * 1.7).cos());
+    let tb = b.mapv(|v| v - 0.3);
+    let (v2, along) = mlp_jvp(&x, &w, &b, &labels, &tx, &tw, &tb);
+    assert_eq!(value.to_bits(), v2.to_bits());
+    let want = inner2(&dx, &tx) + inner2(&dw, &tw) + (&db * &tb).sum();
+    assert_all_close("mlp jvp", &[along], &[want], 1e-12, 1e-14);
+
+    let a = Array2::from_shape_fn((3, 3), |(i, j)| ((i * 3 + j) as f64 * 0.53).cos());
+    let v = Array1::from_vec(vec![0.4, -0.3, 0.9]);
+    let (_, (da, dv, ds)) = shapes_grad(&a, &v, 1.7);
+    let ta = a.mapv(|t| t * t - 0.2);
+    let tv = v.mapv(|t| 1.0 - t);
+    let (_, along) = shapes_jvp(&a, &v, 1.7, &ta, &tv, 0.6);
+    let want = inner2(&da, &ta) + (&dv * &tv).sum() + ds * 0.6;
+    assert_all_close("shapes jvp", &[along], &[want], 1e-12, 1e-14);
+}

@@ -32,15 +32,25 @@ pub(super) fn body(cx: &Context<'_>, tangents: &[(usize, Ident)]) -> syn::Result
         tangent: HashMap::new(),
         errors: None,
     };
+    // A tensor given by reference is read through a view, a value like the other tangents.
+    let mut views = TokenStream::new();
     for (i, node) in cx.graph.nodes.iter().enumerate() {
         if let Op::Param(p) = node.op {
             if let Some((_, t)) = tangents.iter().find(|(q, _)| *q == p) {
                 let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
-                j.tangent.insert(v, t.clone());
+                let param = &cx.sig.params[p];
+                if param.is_tensor && param.is_ref {
+                    let view = Ident::new(&format!("__view_{t}"), Span::mixed_site());
+                    views.extend(quote!(let #view = #t.view();));
+                    j.tangent.insert(v, view);
+                } else {
+                    j.tangent.insert(v, t.clone());
+                }
             }
         }
     }
     let stmts = j.block(&cx.graph.body);
+    let stmts = quote!(#views #stmts);
     let ret = cx.graph.ret;
     let value = cx.graph.value_ident(ret);
     let tangent = j.tangent_or_zero(ret);
@@ -172,18 +182,38 @@ impl Jvp<'_> {
                 let k = cx.graph.value_ident(*counter);
                 quote!(#ta[#k])
             }
-            Op::Tensor(..) | Op::Field(..) | Op::Call(..) => {
+            Op::Field(..) | Op::Call(..) => {
                 self.error(
                     node.span,
-                    "forward mode (`NAME_jvp`) does not support ndarray operations, parameter structs or calls yet: use the reverse-mode companions for this function",
+                    "forward mode (`NAME_jvp`) does not support parameter structs or calls yet: use the reverse-mode companions for this function",
                 );
                 return;
             }
-            op if !cx.scalar_node(v) => {
-                let _ = op;
+            Op::Tensor(f, args) => match self.tensor_tangent(v, f.name, args) {
+                Some(expr) => expr,
+                None => {
+                    self.error(
+                        node.span,
+                        &format!("forward mode (`NAME_jvp`) does not support `{}` yet: use the reverse-mode companions for this function", f.name),
+                    );
+                    return;
+                }
+            },
+            // Broadcasting arithmetic on possible tensors: the forward operations on tangents.
+            Op::Binary(f, None, l, r) if !cx.scalar_node(v) => {
+                let Some(expr) = self.arithmetic_tangent(v, f.name, *l, *r) else {
+                    self.error(
+                        node.span,
+                        "forward mode (`NAME_jvp`) does not support `%` on arrays",
+                    );
+                    return;
+                };
+                expr
+            }
+            op if !cx.scalar_node(v) && !matches!(op, Op::Unary(..) | Op::Powi(..)) => {
                 self.error(
                     node.span,
-                    "forward mode (`NAME_jvp`) supports floats and arrays of floats; an operand here may be an ndarray array",
+                    "forward mode (`NAME_jvp`) does not support this operation on ndarray arrays yet",
                 );
                 return;
             }
@@ -191,7 +221,8 @@ impl Jvp<'_> {
                 let wants = |o: ValueId| self.tangent.contains_key(&o);
                 let value = |x: ValueId| cx.graph.value_ident(x);
                 let reference = |x: ValueId| cx.reference(x);
-                let terms: Vec<TokenStream> = rules::contributions(op, v, &wants, false)
+                let general = !cx.scalar_node(v);
+                let terms: Vec<TokenStream> = rules::contributions(op, v, &wants, general)
                     .iter()
                     .map(|c| rules::render(c, rt, &value, &reference, &self.tangent[&c.target]))
                     .collect();
@@ -204,6 +235,125 @@ impl Jvp<'_> {
         };
         out.extend(quote_spanned!(node.span=> let #t = #expr;));
         self.tangent.insert(v, t);
+    }
+
+    /// A tangent or, for a value without one, nothing.
+    fn tangent_ref(&self, v: ValueId) -> Option<TokenStream> {
+        self.tangent.get(&v).map(|t| quote!(&#t))
+    }
+
+    /// The tangent of `l op r` where either may be an array: the broadcasting operations
+    /// themselves, on tangents (`d(l r) = dl r + l dr`).
+    fn arithmetic_tangent(
+        &self,
+        v: ValueId,
+        op: &str,
+        l: ValueId,
+        r: ValueId,
+    ) -> Option<TokenStream> {
+        let rt = self.cx.rt;
+        let (lv, rv, yv) = (
+            self.cx.reference(l),
+            self.cx.reference(r),
+            self.cx.reference(v),
+        );
+        let (tl, tr) = (self.tangent_ref(l), self.tangent_ref(r));
+        Some(match (op, tl, tr) {
+            ("add", Some(tl), Some(tr)) => quote!(#rt::add(#tl, #tr)),
+            ("sub", Some(tl), Some(tr)) => quote!(#rt::sub(#tl, #tr)),
+            // One side constant: its zero keeps the broadcast shape.
+            ("add" | "sub", Some(tl), None) => quote!(#rt::add(#tl, &#rt::zero_like(#rv))),
+            ("add", None, Some(tr)) => quote!(#rt::add(&#rt::zero_like(#lv), #tr)),
+            ("sub", None, Some(tr)) => quote!(#rt::sub(&#rt::zero_like(#lv), #tr)),
+            ("mul", Some(tl), Some(tr)) => {
+                quote!(#rt::add(&#rt::mul(#tl, #rv), &#rt::mul(#lv, #tr)))
+            }
+            ("mul", Some(tl), None) => quote!(#rt::mul(#tl, #rv)),
+            ("mul", None, Some(tr)) => quote!(#rt::mul(#lv, #tr)),
+            ("div", Some(tl), Some(tr)) => {
+                quote!(#rt::div(&#rt::sub(#tl, &#rt::mul(#yv, #tr)), #rv))
+            }
+            ("div", Some(tl), None) => quote!(#rt::div(#tl, #rv)),
+            ("div", None, Some(tr)) => quote!(#rt::neg(&#rt::div(&#rt::mul(#yv, #tr), #rv))),
+            _ => return None,
+        })
+    }
+
+    /// The tangent of an ndarray operation or tensor helper, or `None` where there is no
+    /// forward rule yet.
+    fn tensor_tangent(&self, v: ValueId, name: &str, args: &[ValueId]) -> Option<TokenStream> {
+        let cx = self.cx;
+        let rt = cx.rt;
+        let a = *args.first()?;
+        let ta_own = self.tangent.get(&a);
+        let av = cx.reference(a);
+        let yv = cx.reference(v);
+        let arg = |i: usize| args.get(i).map(|x| cx.graph.value_ident(*x));
+        let one = quote!(&#rt::one());
+        Some(match name {
+            "dot" => {
+                let b = *args.get(1)?;
+                let bv = cx.reference(b);
+                match (self.tangent_ref(a), self.tangent_ref(b)) {
+                    (Some(ta), Some(tb)) => {
+                        quote!(#rt::add(&#rt::dot(#ta, #bv), &#rt::dot(#av, #tb)))
+                    }
+                    (Some(ta), None) => quote!(#rt::dot(#ta, #bv)),
+                    (None, Some(tb)) => quote!(#rt::dot(#av, #tb)),
+                    (None, None) => return None,
+                }
+            }
+            "t" => {
+                let ta = ta_own?;
+                quote!(#rt::t_adjoint(&#ta))
+            }
+            "sum" => {
+                let ta = ta_own?;
+                quote!(#ta.sum())
+            }
+            "mean" => {
+                let ta = ta_own?;
+                quote!(#ta.mean().unwrap())
+            }
+            "sum_axis" => {
+                let (ta, axis) = (ta_own?, arg(1)?);
+                quote!(#ta.sum_axis(#axis))
+            }
+            "mean_axis" => {
+                let (ta, axis) = (ta_own?, arg(1)?);
+                quote!(#ta.mean_axis(#axis).unwrap())
+            }
+            // The softmax's Jacobian is symmetric: its reverse rule is its forward rule.
+            "softmax" => {
+                let (ta, axis) = (ta_own?, arg(1)?);
+                quote!(#rt::softmax_adjoint(#yv, #axis, &#ta))
+            }
+            // Scalar results: the gradient's inner product with the tangent.
+            "log_sum_exp" => {
+                let ta = ta_own?;
+                quote!(#rt::tangent_inner(&#rt::log_sum_exp_adjoint(#av, #yv, #one), &#ta))
+            }
+            "cross_entropy" => {
+                let (ta, labels) = (ta_own?, arg(1)?);
+                quote!(#rt::tangent_inner(&#rt::cross_entropy_adjoint(#av, #labels, #one), &#ta))
+            }
+            "mse" => {
+                let b = *args.get(1)?;
+                let bv = cx.reference(b);
+                let left = self.tangent_ref(a).map(
+                    |ta| quote!(#rt::tangent_inner(&#rt::mse_adjoint_lhs(#av, #bv, #one), #ta)),
+                );
+                let right = self.tangent_ref(b).map(
+                    |tb| quote!(#rt::tangent_inner(&#rt::mse_adjoint_rhs(#av, #bv, #one), #tb)),
+                );
+                match (left, right) {
+                    (Some(l), Some(r)) => quote!(#l + #r),
+                    (Some(t), None) | (None, Some(t)) => t,
+                    (None, None) => return None,
+                }
+            }
+            _ => return None,
+        })
     }
 
     fn if_region(&mut self, r: &IfRegion, out: &mut TokenStream) {

@@ -400,3 +400,33 @@ where
         .and(target)
         .map_collect(|&p, &t| -((p - t) * scale))
 }
+
+/// `Σᵢ aᵢ bᵢ` over two collections of one shape: a gradient's inner product with a tangent,
+/// which forward mode uses for the helpers with a scalar result.
+///
+/// # Panics
+/// When the shapes differ.
+#[track_caller]
+pub fn tangent_inner<A, B>(a: &A, b: &B) -> A::Elem
+where
+    A: Elements + ?Sized,
+    B: Elements<Elem = A::Elem> + ?Sized,
+{
+    let mut xs = Vec::new();
+    a.fold_elements((), |(), x| xs.push(x));
+    let mut i = 0;
+    let total = b.fold_elements(<A::Elem as num_traits::Zero>::zero(), |s, y| {
+        let x = xs
+            .get(i)
+            .copied()
+            .unwrap_or_else(|| panic!("autodiff: a tangent's shape differs from its value's"));
+        i += 1;
+        s + x * y
+    });
+    assert_eq!(
+        i,
+        xs.len(),
+        "autodiff: a tangent's shape differs from its value's"
+    );
+    total
+}
