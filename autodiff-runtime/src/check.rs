@@ -116,6 +116,11 @@ pub fn check_grad<T: Real>(f: impl Fn(&[T]) -> T, x: &[T], grad: &[T]) -> Result
 }
 
 /// The five-point central-difference gradient of `f` at `x`, with step `step · max(1, |xᵢ|)`.
+///
+/// ```
+/// let g = autodiff_runtime::numeric_grad(|x: &[f64]| x[0] * x[0] * x[1], &[3.0, 2.0], 1e-3);
+/// assert!((g[0] - 12.0).abs() < 1e-9 && (g[1] - 9.0).abs() < 1e-9);
+/// ```
 pub fn numeric_grad<T: Real>(f: impl Fn(&[T]) -> T, x: &[T], step: f64) -> Vec<T> {
     let mut probe = x.to_vec();
     (0..x.len())

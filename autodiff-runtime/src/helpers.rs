@@ -20,6 +20,11 @@ pub fn sigmoid<T: Float>(x: T) -> T {
 }
 
 /// `max(x, 0)`; its derivative at `0` is `0`.
+///
+/// ```
+/// assert_eq!(autodiff_runtime::relu(-2.0_f64), 0.0);
+/// assert_eq!(autodiff_runtime::relu(1.5_f32), 1.5);
+/// ```
 #[inline]
 pub fn relu<T: Float>(x: T) -> T {
     if x > T::zero() {
@@ -30,6 +35,11 @@ pub fn relu<T: Float>(x: T) -> T {
 }
 
 /// `ln(1 + e^x)`, computed without overflow for large `x`.
+///
+/// ```
+/// assert_eq!(autodiff_runtime::softplus(0.0_f64), 2.0_f64.ln());
+/// assert_eq!(autodiff_runtime::softplus(1000.0_f64), 1000.0);
+/// ```
 #[inline]
 pub fn softplus<T: Float>(x: T) -> T {
     if x > T::zero() {

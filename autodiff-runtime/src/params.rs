@@ -14,6 +14,18 @@ use crate::tangent::ZeroLike;
 /// A value that is its own gradient type, with the vector-space operations a training loop
 /// needs. Derive it on a struct of floats, arrays and ndarray tensors (and nested structs that
 /// derive it too) with `#[derive(autodiff::Tangent)]`.
+///
+/// ```
+/// use autodiff_runtime::Tangent;
+///
+/// let mut w = vec![1.0, 2.0];
+/// let g = vec![0.5, -1.0];
+/// w.scaled_add(-0.1, &g); // a gradient step
+/// assert_eq!(w, vec![0.95, 2.1]);
+/// assert_eq!(g.inner(&g), 1.25);
+/// assert_eq!(vec![3.0, 4.0].norm(), 5.0);
+/// assert_eq!(g.zeros_like(), vec![0.0, 0.0]);
+/// ```
 pub trait Tangent: ZeroLike<Tangent = Self> + Sized {
     /// The float type of the entries.
     type Scalar: Real;

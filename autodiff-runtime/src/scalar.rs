@@ -10,7 +10,18 @@ use core::ops::{AddAssign, DivAssign, MulAssign, SubAssign};
 
 use num_traits::{Float, FloatConst};
 
-/// A float type `#[differentiate]` can differentiate: `f32` or `f64`.
+/// A float type `#[differentiate]` can differentiate: `f32` or `f64` (and the runtime's dual
+/// numbers, which `NAME_hvp` runs the reverse pass on).
+///
+/// ```
+/// use autodiff_runtime::Real;
+///
+/// fn half<T: Real>(x: T) -> T {
+///     x * T::from_f64(0.5)
+/// }
+/// assert_eq!(half(3.0_f32), 1.5);
+/// assert_eq!(Real::to_f64(half(3.0_f64)), 1.5);
+/// ```
 ///
 /// It is also an ndarray element and scalar operand (`&a * s`, `a.dot(&b)` work for `T: Real`).
 /// Write `T: Float` (from `num_traits`) on generic functions as usual; the companions that

@@ -13,6 +13,12 @@ pub fn record<T>(tape: &crate::Tape<T>) {
 
 /// The bytes recorded on this thread since the last call, and a fresh start. With the
 /// `tape-stats` feature off, always `None`.
+///
+/// ```
+/// // Without the feature nothing is counted.
+/// # #[cfg(not(feature = "tape-stats"))]
+/// assert_eq!(autodiff_runtime::tape_stats::take(), None);
+/// ```
 #[must_use]
 pub fn take() -> Option<usize> {
     #[cfg(feature = "tape-stats")]

@@ -28,6 +28,19 @@ pub struct TraceEntry {
 }
 
 /// The values and adjoints of one evaluation of a function (see the [module docs](self)).
+///
+/// Generated code fills it; by hand it reads:
+///
+/// ```
+/// use autodiff_runtime::Trace;
+///
+/// let mut t = Trace::new();
+/// t.value(3, "v3 exp: x.exp()", &1.0_f64.exp());
+/// t.adjoint(3, &2.0_f64);
+/// assert_eq!(t.entries[0].adjoint, Some(2.0));
+/// assert!(t.to_string().contains("v3 exp"));
+/// assert!(t.to_dot().contains("grad 2.0000e0"));
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
     /// In evaluation order.
