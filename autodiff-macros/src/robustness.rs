@@ -2196,3 +2196,309 @@ fn long_single_expressions_expand() {
     );
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
 }
+
+// ----- placeholders left to rustc on valid Rust -----------------------------------------------
+
+/// What the functions checked by [`left_to_rustc_only_on_invalid_rust`] may use: the corpus's
+/// imports and helpers.
+const LTR_PRELUDE: &str = r"
+pub use ndarray::{Array1, Array2, ArrayD, ArrayView2, Axis};
+pub use num_traits::Float;
+pub fn sq<T: Float>(x: T) -> T { x * x }
+pub fn c<T: Float>(v: f64) -> T { T::from(v).unwrap() }
+pub struct Layer { pub w: Array2<f64>, pub b: Array1<f64> }
+pub struct Mlp { pub l1: Layer, pub l2: Layer, pub temperature: f64, pub extra: Vec<f64> }
+#[derive(Clone, Copy)]
+pub struct Spring { pub k: f64, pub c: [f64; 2] }
+pub struct Params { pub w: Vec<f64>, pub b: f64 }
+#[derive(Clone, Copy)]
+pub struct Pair { pub a: f64, pub b: f64 }
+pub fn norm2(v: &[f64]) -> f64 { v.iter().map(|x| x * x).sum::<f64>().sqrt() }
+pub fn poly<T: Float>(x: T, y: T) -> T { sq(x) * y }
+pub fn power<T: Float>(x: T, n: u32) -> T { x.powi(n as i32) }
+pub fn soft_clip_rule(x: f64, limit: f64, d_out: f64) -> (f64, f64) { let _ = (x, limit); (d_out, 0.0) }
+";
+
+/// Hand-written functions that are valid Rust and that the macro might leave to rustc.
+const LTR_CANDIDATES: &[(&str, &str)] = &[
+    ("", "fn ends_in_panic(x: f64) -> f64 { let _y = x * 2.0; panic!() }"),
+    ("", "fn ends_in_unreachable(x: f64) -> f64 { let _y = x * 2.0; unreachable!() }"),
+    ("", "fn ends_in_todo(x: f64) -> f64 { let _y = x * 2.0; todo!() }"),
+    ("", "fn ends_in_loop(x: f64) -> f64 { let _y = x * 2.0; loop {} }"),
+    ("", "fn ends_in_exit(x: f64) -> f64 { let _y = x * 2.0; std::process::exit(0) }"),
+    ("", "fn branch_panics(x: f64) -> f64 { if x > 0.0 { x * x } else { panic!(\"neg\") } }"),
+    ("", "fn branch_loops(x: f64) -> f64 { if x > 0.0 { x * x } else { loop {} } }"),
+    ("", "fn match_all_return(x: f64, n: i32) -> f64 { match n { 0 => return x, _ => return x * x, } }"),
+    ("", "fn match_all_return_stmt(x: f64, n: i32) -> f64 { match n { 0 => return x, _ => return x * x, }; }"),
+    ("", "fn match_arm_panics(x: f64, n: i32) -> f64 { match n { 0 => x, _ => panic!() } }"),
+    ("", "fn match_arm_unreachable(x: f64, n: i32) -> f64 { let y = match n { 0 => x * x, _ => unreachable!() }; y }"),
+    ("", "fn deferred(x: f64) -> f64 { let y: f64; y = x * x; y }"),
+    ("", "fn deferred_untyped(x: f64) -> f64 { let y; y = x * x; y }"),
+    ("", "fn deferred_branch(x: f64) -> f64 { let y; if x > 0.0 { y = x; } else { y = -x; } y * x }"),
+    ("", "fn if_else_return(x: f64) -> f64 { if x > 0.0 { return x * x; } else { return x; } }"),
+    ("", "fn if_else_return_semi(x: f64) -> f64 { if x > 0.0 { return x * x; } else { return x; }; }"),
+    ("", "fn if_elseif_return(x: f64) -> f64 { if x > 0.0 { return x * x; } else if x < -1.0 { return x; } else { return 0.0; } }"),
+    ("", "fn last_return_semi(x: f64) -> f64 { return x * x; }"),
+    ("", "fn two_returns(x: f64) -> f64 { return x * x; return x; }"),
+    ("", "fn nested_blocks(x: f64) -> f64 { { { x * x } } }"),
+    ("", "fn nested_block_let(x: f64) -> f64 { let y = { { x * x } }; y }"),
+    ("", "fn labeled_block(x: f64) -> f64 { let v = 'b: { if x > 0.0 { break 'b x * x; } x }; v }"),
+    ("", "fn labeled_block_tail(x: f64) -> f64 { 'b: { if x > 0.0 { break 'b x * x; } x } }"),
+    ("", "fn loop_break_value(x: f64) -> f64 { let v = loop { break x * x; }; v }"),
+    ("", "fn shadow_types(x: f64) -> f64 { let y: f64 = x; let y: f32 = y as f32; let y: f64 = y as f64; y * x }"),
+    ("", "fn shadow_tuple_ann(x: f64) -> f64 { let (a, b): (f64, f64) = (x, x); a * b }"),
+    ("", "fn tuple_ann_alias(x: f64) -> f64 { type P = (f64, f64); let (a, b): P = (x, x); a * b }"),
+    ("", "fn tuple_ann_paren(x: f64) -> f64 { let (a, b): ((f64, f64)) = (x, x); a * b }"),
+    ("", "fn tuple_ann_infer(x: f64) -> f64 { let (a, b): _ = (x, x); a * b }"),
+    ("", "fn unit_ret(x: f64) { let _y = x * x; }"),
+    ("", "fn unit_ret_explicit(x: f64) -> () { let _y = x * x; }"),
+    ("", "fn never_ret(x: f64) -> ! { let _y = x * x; panic!() }"),
+    ("", "fn ret_unit_block(x: f64) -> f64 { let y = x * x; { y } }"),
+    ("", "fn if_without_else_value(x: f64) -> f64 { let mut y = x; if x > 0.0 { y = x * x } y }"),
+    ("", "fn if_unit_value(x: f64) -> f64 { let mut y = x; let _u = if x > 0.0 { y = x * x; }; y }"),
+    ("", "fn block_unit_value(x: f64) -> f64 { let mut y = x; let _u = { y = x * x; }; y }"),
+    ("", "fn unit_let(x: f64) -> f64 { let mut y = x; let () = { y = y * x; }; y }"),
+    ("", "fn assign_later(x: f64) -> f64 { let y; y = x; let z = y * y; z }"),
+    ("", "fn assign_in_loop_deferred(x: f64) -> f64 { let mut s = 0.0; for _ in 0..3 { let y; y = x * s; s = s + y; } s }"),
+    ("", "fn compound_on_deferred(x: f64) -> f64 { let mut y: f64; y = x; y += x; y }"),
+    ("", "fn shadow_immutable(x: f64) -> f64 { let y = x; let y = y * y; y }"),
+    ("", "fn assign_outer_mut_shadowed(x: f64) -> f64 { let mut y = x; { let y2 = y; y = y2 * x; } y }"),
+    ("", "fn shadowed_in_block(x: f64) -> f64 { let mut y = x; { let y = 2.0; let _ = y; } y = y * x; y }"),
+    ("", "fn mut_param(mut x: f64) -> f64 { x = x * x; x }"),
+    ("", "fn mut_param_pat((a, b): (f64, f64)) -> f64 { a * b }"),
+    ("", "fn break_in_closure(x: f64) -> f64 { let f = || loop { break 1.0; }; x * f() }"),
+    ("", "fn continue_in_closure(x: &[f64]) -> f64 { let mut s = 0.0; for v in x { s += v; } let _f = || for _ in 0..2 { continue; }; s }"),
+    ("", "fn return_in_closure(x: f64) -> f64 { let f = |v: f64| { return v * 2.0; }; f(x) * x }"),
+    ("", "fn bare_return_unit(x: f64) { let _ = x; return; }"),
+    ("", "fn bare_return_in_if(x: f64) -> f64 { if x > 0.0 { let _ = || { return; }; } x * x }"),
+    ("", "fn try_in_closure(x: f64) -> f64 { let f = || -> Option<f64> { Some(Some(1.0)?) }; x * f().unwrap() }"),
+    ("", "fn bit_ops_int(x: f64, n: u32) -> f64 { let k = (n << 1) ^ 3; x.powi(k as i32) }"),
+    ("", "fn bit_ops_bool(x: f64) -> f64 { let b = (x > 0.0) & (x < 1.0); if b { x * x } else { x } }"),
+    ("", "fn bit_ops_bool_xor(x: f64, y: f64) -> f64 { if (x > 0.0) ^ (y > 0.0) { x * y } else { x } }"),
+    ("", "fn sigmoid_path(x: f64) -> f64 { let f = autodiff::sigmoid; f(x) }"),
+    ("", "fn method_arity_user_trait(x: f64) -> f64 { trait Sin2 { fn sin(self, k: f64) -> f64; } impl Sin2 for f64 { fn sin(self, k: f64) -> f64 { k * f64::sin(self) } } Sin2::sin(x, 2.0) }"),
+    ("", "fn assoc_max(x: f64, y: f64) -> f64 { f64::max(x, y) * x }"),
+    ("", "fn powi_ufcs(x: f64) -> f64 { f64::powi(x, 2) }"),
+    ("", "fn float_ufcs_generic<T: Float>(x: T) -> T { Float::powi(x, 2) + T::sin(x) }"),
+    ("", "fn mul_add_path(x: f64) -> f64 { f64::mul_add(x, 2.0, 1.0) }"),
+    ("", "fn never_let(x: f64) -> f64 { let _: () = (); x * x }"),
+    ("", "fn if_let_else_return(x: Option<f64>, y: f64) -> f64 { let v = if let Some(v) = x { v } else { return y; }; v * y }"),
+    ("", "fn let_else(x: Option<f64>, y: f64) -> f64 { let Some(v) = x else { return y; }; v * y }"),
+    ("", "fn while_true_return(x: f64) -> f64 { let mut s = x; loop { s = s * 0.5; if s < 1.0 { return s; } } }"),
+    ("", "fn loop_return_only(x: f64) -> f64 { loop { return x * x; } }"),
+    ("", "fn while_then_unreachable(x: f64) -> f64 { let mut s = x; while s > 1.0 { s = s * 0.5; if s < 2.0 { return s; } } unreachable!() }"),
+    ("", "fn match_unit_arms(x: f64, n: i32) -> f64 { let mut y = x; match n { 0 => y = y * x, _ => {} } y }"),
+    ("", "fn match_stmt_value(x: f64, n: i32) -> f64 { let mut y = x; match n { 0 => { y = y * x; } _ => (), } y }"),
+    ("", "fn match_tail_value(x: f64, n: i32) -> f64 { match n { 0 => { let y = x * x; y } _ => x } }"),
+    ("", "fn match_arm_return_value(x: f64, n: i32) -> f64 { match n { 0 => return x * x, _ => x } }"),
+    ("", "fn match_all_return_value_let(x: f64, n: i32) -> f64 { let y = match n { 0 => x * x, _ => return x }; y }"),
+    ("", "fn if_arm_return_value(x: f64) -> f64 { let y = if x > 0.0 { x * x } else { return x; }; y }"),
+    ("", "fn nested_if_unit_stmt(x: f64) -> f64 { let mut y = x; if x > 0.0 { if x > 1.0 { y = y * x; } } y }"),
+    ("", "fn nested_unit_block_tail(x: f64) -> f64 { let mut y = x; { { y = y * x; } } y }"),
+    ("", "fn tuple_from_call(x: f64) -> f64 { let (a, b): (f64, f64) = (x.sin(), x.cos()); a * b }"),
+    ("", "fn tuple_ann_partial(x: f64) -> f64 { let (a, b): (f64, _) = (x, x); a * b }"),
+    ("", "fn helper_arity(x: f64) -> f64 { use autodiff::sigmoid as s; s(x) * x }"),
+    ("", "fn deref_assign(x: f64) -> f64 { let mut y = x; let r = &mut y; *r = *r * 2.0; y * x }"),
+    ("", "fn return_unit_value(x: f64) -> f64 { let mut y = x; if x > 1.0 { y = 2.0 * y; } return y; }"),
+    ("", "fn ret_paren(x: f64) -> f64 { return (x * x); }"),
+    ("", "fn ret_block(x: f64) -> f64 { return { x * x }; }"),
+    ("", "fn return_if(x: f64) -> f64 { return if x > 0.0 { x * x } else { x }; }"),
+    ("", "fn return_match(x: f64, n: i32) -> f64 { return match n { 0 => x * x, _ => x }; }"),
+    ("", "fn if_return_semi_tail(x: f64) -> f64 { let y = x * x; if y > 1.0 { return y; } return x; }"),
+    ("", "fn return_return(x: f64) -> f64 { return return x * x; }"),
+    ("", "fn unsafe_block(x: f64) -> f64 { unsafe { x * x } }"),
+    ("", "fn const_block(x: f64) -> f64 { const { 2.0 } * x }"),
+    ("", "fn mod_compound(x: f64) -> f64 { let mut y = x; y %= 2.0; y * x }"),
+    ("", "fn loop_break_stmt_only(x: f64) -> f64 { let mut y = x; loop { y = y * 0.5; if y < 1.0 { break } } y }"),
+    ("", "fn if_in_let_without_value(x: f64) -> f64 { let mut y = x; let _: () = if x > 0.0 { y = y * x; }; y }"),
+    ("", "fn range_pattern(x: f64) -> f64 { match x as i32 { 0..=3 => x * x, _ => x } }"),
+    ("", "fn assign_bool_and(x: f64) -> f64 { let mut b = true; b &= x > 0.0; if b { x * x } else { x } }"),
+    ("", "fn int_shift_assign(x: f64) -> f64 { let mut k = 1u32; k <<= 2; x.powi(k as i32) }"),
+    ("", "fn int_bitand_assign(x: f64) -> f64 { let mut k = 7u32; k &= 3; x * k as f64 }"),
+    ("", "fn int_bitand_assign_varied(x: f64) -> f64 { let mut k = x as u32; k &= 3; x * k as f64 }"),
+    ("", "fn bool_var_bitand(x: f64) -> f64 { let b = x > 0.0; let c = b & (x < 2.0); if c { x } else { x * x } }"),
+    ("", "fn bool_var_bitor(x: f64, y: f64) -> f64 { let b = x > y | y > 1.0; if b { x } else { y } }"),
+    ("", "fn bool_not(x: f64) -> f64 { let b = !(x > 0.0); if b { x } else { x * x } }"),
+    ("", "fn f64_clone(x: f64) -> f64 { f64::clone(&x) * x }"),
+    ("", "fn t_clone<T: Float>(x: T) -> T { T::clone(&x) * x }"),
+    ("", "fn f64_to_owned(x: f64) -> f64 { f64::to_owned(&x) * x }"),
+    ("", "fn qself_clone<T: Float>(x: T) -> T { <T as Clone>::clone(&x) * x }"),
+    ("", "fn match_mut_binding(x: f64, n: i32) -> f64 { match n { mut k => { k += 1; x * k as f64 } } }"),
+    ("", "fn match_mut_binding_float(x: f64) -> f64 { match x { mut v => { v *= 2.0; v } } }"),
+    ("", "fn if_else_unreachable_let(x: f64) -> f64 { let y = if x > 0.0 { x * x } else { unreachable!() }; y }"),
+    ("", "fn panic_in_block_let(x: f64) -> f64 { let y = if x.is_nan() { panic!(\"nan\") } else { x * 2.0 }; y }"),
+    ("", "fn tail_if_panic_first(x: f64) -> f64 { if x < 0.0 { panic!() } else { x.sqrt() } }"),
+    ("", "fn if_let_value_unit(x: f64) -> f64 { let mut y = x; let _v: () = if x > 1.0 { y *= 2.0 } else { y *= 3.0 }; y }"),
+    ("", "fn match_arm_loop(x: f64, n: i32) -> f64 { let y = match n { 0 => x * x, _ => loop {} }; y }"),
+    ("", "fn deferred_diverge_else_compound(x: f64) -> f64 { let mut y; if x > 0.0 { y = x; } else { return 0.0; } y += x; y }"),
+    ("", "fn deferred_panic_else_compound(x: f64) -> f64 { let mut y; if x > 0.0 { y = x; } else { panic!() } y *= x; y }"),
+    ("", "fn deferred_diverge_else_read(x: f64) -> f64 { let y; if x > 0.0 { y = x * x; } else { return 0.0; } y * x }"),
+];
+
+/// Writes `functions` as modules `m0`, `m1`, ... of one lib crate in `dir` (depending on
+/// num-traits, ndarray and this workspace's `autodiff`) and `cargo check`s it, dropping the
+/// modules rustc reports errors in until the rest checks cleanly. Returns which functions rustc
+/// accepts. Lints cannot fail the build (`--cap-lints=allow`): a user can allow them.
+fn rustc_accepts(dir: &std::path::Path, functions: &[String]) -> Vec<bool> {
+    use std::process::Command;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = root.canonicalize().expect("workspace root");
+    let _ = std::fs::remove_dir_all(dir.join("src"));
+    std::fs::create_dir_all(dir.join("src")).expect("create the crate");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"ltr_check\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\n\
+             num-traits = \"0.2\"\nndarray = \"0.17\"\nautodiff = {{ path = {:?} }}\n\n[workspace]\n",
+            root.display().to_string()
+        ),
+    )
+    .expect("write Cargo.toml");
+    std::fs::write(dir.join("src/prelude.rs"), LTR_PRELUDE).expect("write the prelude");
+    for (i, f) in functions.iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("src/m{i}.rs")),
+            format!("#[allow(unused_imports)]\nuse super::prelude::*;\n{f}\n"),
+        )
+        .expect("write a module");
+    }
+    let mut alive: Vec<bool> = vec![true; functions.len()];
+    loop {
+        let mut lib = String::from("#![allow(warnings)]\npub mod prelude;\n");
+        for (i, _) in alive.iter().enumerate().filter(|(_, a)| **a) {
+            let _ = writeln!(lib, "pub mod m{i};");
+        }
+        std::fs::write(dir.join("src/lib.rs"), lib).expect("write lib.rs");
+        let out = Command::new("cargo")
+            .args(["check", "--offline", "--quiet", "--message-format=short"])
+            .env("RUSTFLAGS", "--cap-lints=allow")
+            .env_remove("CARGO_TARGET_DIR")
+            .current_dir(dir)
+            .output()
+            .expect("run cargo check");
+        if out.status.success() {
+            return alive;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let mut dropped = 0;
+        for line in stderr.lines() {
+            // `src/m12.rs:3:5: error[E0308]: ...`
+            let Some(rest) = line.strip_prefix("src/m") else {
+                continue;
+            };
+            if !line.contains(": error") {
+                continue;
+            }
+            let Some(i) = rest
+                .split(".rs")
+                .next()
+                .and_then(|n| n.parse::<usize>().ok())
+            else {
+                continue;
+            };
+            if alive.get(i) == Some(&true) {
+                alive[i] = false;
+                dropped += 1;
+            }
+        }
+        assert!(
+            dropped > 0,
+            "cargo check fails with no error in a module:\n{}",
+            clip(&stderr, 4000)
+        );
+    }
+}
+
+/// Tokens as rustc would read them: invisible groups as parentheses.
+fn render_for_rustc(tokens: &TokenStream) -> String {
+    fn visible(tokens: TokenStream) -> TokenStream {
+        tokens
+            .into_iter()
+            .map(|t| match t {
+                TokenTree::Group(g) => {
+                    let delimiter = match g.delimiter() {
+                        Delimiter::None => Delimiter::Parenthesis,
+                        other => other,
+                    };
+                    let mut group = Group::new(delimiter, visible(g.stream()));
+                    group.set_span(g.span());
+                    TokenTree::Group(group)
+                }
+                other => other,
+            })
+            .collect()
+    }
+    visible(tokens.clone()).to_string()
+}
+
+/// Placeholder companions without an error are right only when rustc rejects the function.
+/// Collects the mutants (and hand-written candidates) the macro leaves to rustc, checks each
+/// original function with `cargo check` in a crate under `AUTODIFF_LTR_DIR` (default
+/// `/tmp/ltr`), and fails listing those rustc accepts: their `NAME_grad` would panic at run time.
+#[test]
+#[ignore = "runs cargo check: AUTODIFF_MUTANTS=20000 cargo test -p autodiff-macros robustness::left_to_rustc_only_on_invalid_rust -- --ignored --nocapture"]
+fn left_to_rustc_only_on_invalid_rust() {
+    let seed = env_u64("AUTODIFF_MUTANTS_SEED").unwrap_or(1);
+    let count = env_u64("AUTODIFF_MUTANTS").unwrap_or(20_000);
+    let dir = std::env::var("AUTODIFF_LTR_DIR").unwrap_or_else(|_| "/tmp/ltr".to_owned());
+    let (texts, origins) = on_rustc_stack(move || {
+        let pools = Pools::new();
+        let mut texts: Vec<String> = Vec::new();
+        let mut origins: Vec<String> = Vec::new();
+        for (attr, item) in LTR_CANDIDATES {
+            let verdict = check(&lex(attr), &lex(item));
+            let kind = match &verdict {
+                Verdict::Generated => "companions",
+                Verdict::Reported => "compile_error!",
+                Verdict::LeftToRustc => "left to rustc",
+                Verdict::NotRust => "not Rust",
+                Verdict::Failed { .. } => "FAILED",
+            };
+            let name = item.split('(').next().unwrap_or(item);
+            eprintln!("robustness: candidate {name}: {kind}");
+            if matches!(verdict, Verdict::LeftToRustc) {
+                texts.push((*item).to_owned());
+                origins.push(format!("candidate #[differentiate({attr})]"));
+            }
+        }
+        for index in 0..count {
+            let Some(m) = mutant(&pools, seed, index) else {
+                continue;
+            };
+            if !matches!(check(&m.attr, &m.item), Verdict::LeftToRustc) {
+                continue;
+            }
+            let text = render_for_rustc(&m.item);
+            // A `#[cfg]`-gated function may not compile here and yet be broken under its cfg;
+            // its companions carry the same `#[cfg]`, so they vanish with it: nothing to check.
+            if text.contains("# [cfg") {
+                continue;
+            }
+            if !texts.contains(&text) {
+                texts.push(text);
+                origins.push(format!(
+                    "mutant {index} (AUTODIFF_MUTANTS_SEED={seed:#x}) #[differentiate({})]",
+                    m.attr
+                ));
+            }
+        }
+        (texts, origins)
+    });
+    eprintln!(
+        "robustness: {} distinct functions left to rustc; checking them",
+        texts.len()
+    );
+    let accepted = rustc_accepts(std::path::Path::new(&dir), &texts);
+    let mut bad = String::new();
+    for (i, ok) in accepted.iter().enumerate() {
+        if *ok {
+            let _ = writeln!(bad, "\n== m{i}: {}\n{}", origins[i], texts[i]);
+        }
+    }
+    let n = accepted.iter().filter(|a| **a).count();
+    assert!(
+        n == 0,
+        "{n} of {} functions left to rustc compile (their `NAME_grad` panics at run time):\n{bad}",
+        texts.len()
+    );
+}

@@ -640,7 +640,7 @@ impl<'a> Companions<'a> {
             #[doc = #doc]
             #(#attrs)*
             #[allow(dead_code, reason = "a companion the user may not call")]
-            #[allow(unused_mut, unused_variables, reason = "parameters used only in code the companion does not need")]
+            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, reason = "parameters used only in code the companion does not need; code after a branch that panics")]
             #vis fn #hvp #impl_generics (#(#params,)* #(#direction_params),*) -> (#ret, #grad_ty, #grad_ty) #where_clause {
                 let (#value, #pattern) = #vjp #turbofish (#(#args,)* #rt::one());
                 (#value.re, #real, #dual)
@@ -766,7 +766,7 @@ impl<'a> Companions<'a> {
             #[doc = #doc]
             #(#attrs)*
             #[allow(dead_code, reason = "a companion the user may not call")]
-            #[allow(unused_mut, unused_variables, reason = "parameters used only in code the companion does not need")]
+            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, reason = "parameters used only in code the companion does not need; code after a branch that panics")]
             #vis fn #hessian #impl_generics (#(#params),*) -> (#ret, #out_ty) #where_clause {
                 #body
             }
@@ -850,7 +850,7 @@ impl<'a> Companions<'a> {
             #[doc = #doc]
             #(#attrs)*
             #[allow(dead_code, reason = "a companion the user may not call")]
-            #[allow(unused_mut, unused_variables, reason = "parameters the user declared `mut`, or used only in code the companion does not need")]
+            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
             #vis fn #jvp #impl_generics (#(#params,)* #(#tangent_params),*) -> (#ret, #ret_tangent) #where_clause {
                 #use_of_original
                 #body
@@ -973,7 +973,7 @@ impl<'a> Companions<'a> {
             #[doc = #vjp_doc]
             #(#attrs)*
             #[allow(dead_code, reason = "a companion the user may not call")]
-            #[allow(unused_mut, unused_variables, reason = "parameters the user declared `mut`, or used only in code the companion does not need")]
+            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
             #vis fn #vjp #impl_generics (#(#params,)* #d_out: #ret_tangent) -> (#ret, #grad_ty) #where_clause {
                 #use_of_original
                 #vjp_body
@@ -1181,7 +1181,7 @@ fn trace_companion(
         #[doc = #doc]
         #(#attrs)*
         #[allow(dead_code, reason = "a companion the user may not call")]
-        #[allow(unused_mut, unused_variables, reason = "parameters the user declared `mut`, or used only in code the companion does not need")]
+        #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
         #vis fn #trace_fn #impl_generics (#(#params),*) -> (#ret, #grad_ty, #rt::Trace) #where_clause {
             let #d_out: #ret = #rt::one();
             let mut #trace = #rt::Trace::new();

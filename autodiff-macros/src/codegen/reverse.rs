@@ -94,6 +94,10 @@ impl Context<'_> {
             .map(|(i, a)| {
                 if c.by_ref.get(i).copied().unwrap_or(false) {
                     self.reference(*a)
+                } else if matches!(self.graph.node(*a).op, Op::Field(..)) {
+                    // A field passed by value: the callee gets its own copy.
+                    let ident = self.graph.value_ident(*a);
+                    quote!(::core::clone::Clone::clone(#ident))
                 } else if self.is_reference(*a) {
                     // A reference (a `&Array` parameter passed on) is copied as it is.
                     let ident = self.graph.value_ident(*a);

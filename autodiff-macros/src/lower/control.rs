@@ -88,11 +88,32 @@ impl Lowerer<'_> {
         let after_else = self.snapshot();
 
         let mut merges = Vec::new();
+        let mut then_block = then_block;
+        let mut else_block = else_block;
         for ((s, i, _), ((_, _, t), (_, _, e))) in
             before.iter().zip(after_then.iter().zip(&after_else))
         {
-            let (Some(t), Some(e)) = (*t, *e) else {
-                continue;
+            // A variable given its first value on one side only, the other leaving (`return`,
+            // `break`): where the code goes on, it has that value; the side that leaves gives
+            // a placeholder of the same type that nothing reads.
+            let placeholder = |this: &mut Self, block: &mut crate::ir::Block| {
+                let v = this.push_node(
+                    Op::Verbatim(quote!(::core::default::Default::default()), Vec::new()),
+                    span,
+                    None,
+                );
+                block.stmts.push(Stmt::Eval(v));
+                v
+            };
+            let (t, e) = match (*t, *e) {
+                (Some(t), Some(e)) => (t, e),
+                (Some(t), None) if matches!(else_end, Ending::Diverged) => {
+                    (t, placeholder(self, &mut else_block))
+                }
+                (None, Some(e)) if matches!(then_end, Ending::Diverged) => {
+                    (placeholder(self, &mut then_block), e)
+                }
+                _ => continue,
             };
             let var = &self.scopes[*s][*i];
             let value = if t == e {
@@ -209,7 +230,7 @@ impl Lowerer<'_> {
         self.scopes.push(Vec::new());
         if let Pat::Ident(pi) = &arm.pat {
             if pi.ident.to_string().starts_with(|c: char| c.is_lowercase()) {
-                self.bind(&pi.ident, Some(scrutinee), false);
+                self.bind(&pi.ident, Some(scrutinee), pi.mutability.is_some());
             }
         }
         let ending = match strip_parens(&arm.body) {
@@ -276,6 +297,16 @@ impl Lowerer<'_> {
 
     /// The statements after one that may leave: run only if nothing has left.
     pub(super) fn lower_guarded_rest(&mut self, rest: &[syn::Stmt], tail: Tail) -> Ending {
+        // A block whose value is used cannot also leave early: its value would be missing on
+        // the path that leaves.
+        if tail == Tail::Value {
+            let span = rest.first().map_or_else(Span::call_site, Spanned::span);
+            self.diag.error(
+                span,
+                "a block whose value is used cannot `break`, `continue` or `return` before its end in `#[differentiate]` yet: compute the value in a variable, and leave from a statement of its own",
+            );
+            return Ending::Value(self.poisoned(span));
+        }
         let mut flags = Vec::new();
         if let Some(cx) = self.loops.last() {
             flags.extend(self.synthetic_value(&cx.exit));

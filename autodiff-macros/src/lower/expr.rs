@@ -60,11 +60,8 @@ impl Lowerer<'_> {
             },
             Expr::Block(b) if b.label.is_none() => match self.lower_block_expr(&b.block) {
                 Ending::Value(v) => v,
-                Ending::Unit => {
-                    // rustc reports a block without a value where one is needed.
-                    self.diag.left_to_rustc();
-                    self.poisoned(span)
-                }
+                // A block of statements used as a value: `()`, which rustc checks the use of.
+                Ending::Unit => self.verbatim(quote!(()), span),
                 Ending::Diverged => self.unsupported(
                     expr,
                     "a block used as a value that always leaves the function (`return`) is not supported by `#[differentiate]`: return from a statement of its own",
@@ -104,7 +101,7 @@ impl Lowerer<'_> {
             Expr::MethodCall(m) => {
                 let form = CallForm::Method(m.method.clone());
                 let args: Vec<&Expr> = std::iter::once(&*m.receiver).chain(m.args.iter()).collect();
-                if m.turbofish.is_some() {
+                if m.turbofish.is_some() && !ITERATOR_METHODS.contains(&m.method.to_string().as_str()) {
                     return self.unsupported(expr, "method calls with `::<...>` are not supported on active values: call the method without the turbofish");
                 }
                 self.lower_float_method(&m.method, form, &args, expr)
@@ -121,11 +118,9 @@ impl Lowerer<'_> {
             Expr::Lit(_) => self.lower_constant(expr),
             Expr::If(i) => match self.lower_if(i, Tail::Value) {
                 Ending::Value(v) => v,
-                _ => {
-                    // An `if` without `else` has no value: rustc says so.
-                    self.diag.left_to_rustc();
-                    self.poisoned(span)
-                }
+                // An `if` of statements (or without `else`) has the value `()`: rustc checks
+                // its use.
+                _ => self.verbatim(quote!(()), span),
             },
             Expr::Match(m) => match self.lower_match(m, Tail::Value) {
                 Ending::Value(v) => v,
@@ -144,6 +139,8 @@ impl Lowerer<'_> {
             // `&a + &b`, `x.dot(&w)`: the generated code takes operands by reference anyway.
             Expr::Reference(r) if r.mutability.is_none() => self.lower_expr(&r.expr),
             Expr::Reference(_) => self.unsupported(expr, "mutable references to active values are not supported: use the value itself"),
+            // `panic!()`, `todo!()`: no value, of any type; evaluated as written.
+            Expr::Macro(m) if super::scan::is_diverging_macro(m) => self.lower_constant(expr),
             Expr::Macro(m) if m.mac.path.is_ident("vec") => self.unsupported(expr, "`vec![...]` of active values cannot be differentiated: start from `vec![0.0; n]` and write the elements, as in `let mut v = vec![0.0; 2]; v[0] = x;`"),
             Expr::Macro(m) => self.unsupported(expr, format!("the macro `{}!` cannot be differentiated: compute the value without it", m.mac.path.to_token_stream())),
             // A function returning a float cannot use `?`: rustc says so.
@@ -251,55 +248,67 @@ impl Lowerer<'_> {
             }
             // A call to another differentiated function: its `_vjp_all` companion gives the
             // reverse pass. A function without one is reported by rustc at this call.
-            let mut by_ref = Vec::new();
-            let mut args = Vec::new();
-            for arg in &call.args {
-                if let Expr::Reference(r) = strip_parens(arg) {
-                    if r.mutability.is_some() {
-                        return self.unsupported(arg, "a `&mut` argument cannot be differentiated through a call: pass the value, and return what the callee computes");
-                    }
-                }
-                by_ref.push(matches!(strip_parens(arg), Expr::Reference(_)));
-                let value = self.lower_expr(arg);
-                // A `let mut` array may be written after the call, and the reverse pass reads
-                // the argument: the callee gets a copy of what it holds now.
-                let inner = match strip_parens(arg) {
-                    Expr::Reference(r) => strip_parens(&r.expr),
-                    other => other,
-                };
-                let mutable = match inner {
-                    Expr::Path(p) => p
-                        .path
-                        .get_ident()
-                        .and_then(|i| self.lookup(&i.to_string()))
-                        .is_some_and(|v| v.mutable && !v.synthetic),
-                    _ => false,
-                };
-                let local = !matches!(
-                    self.nodes.get(value.index()).map(|n| &n.op),
-                    Some(Op::Param(_))
-                );
-                let value = if mutable && local && self.is_varied(value) {
-                    let clone = Ident::new("clone", arg.span());
-                    self.eval(
-                        Op::Unary(UnaryFn { name: "clone" }, CallForm::Method(clone), value),
-                        arg.span(),
-                    )
-                } else {
-                    value
-                };
-                args.push(value);
-            }
-            let varied = args.iter().any(|a| self.is_varied(*a));
-            let grads = self.region_value(expr.span(), None, varied);
-            let callee = crate::ir::CallFn {
-                path: fp.clone(),
-                by_ref,
-                grads,
-            };
-            return self.eval(Op::Call(callee, args), expr.span());
+            let args: Vec<&Expr> = call.args.iter().collect();
+            return self.lower_user_call(fp.clone(), &args, expr);
         }
         self.unsupported(expr, "calling this expression cannot be differentiated: call a float method or a function by name")
+    }
+
+    /// A call to another `#[differentiate]` function (`path(args)`), or to a differentiated
+    /// method through `Self::name(self, args)`.
+    fn lower_user_call(
+        &mut self,
+        path: syn::ExprPath,
+        call_args: &[&Expr],
+        expr: &Expr,
+    ) -> ValueId {
+        let mut by_ref = Vec::new();
+        let mut args = Vec::new();
+        for &arg in call_args {
+            if let Expr::Reference(r) = strip_parens(arg) {
+                if r.mutability.is_some() {
+                    return self.unsupported(arg, "a `&mut` argument cannot be differentiated through a call: pass the value, and return what the callee computes");
+                }
+            }
+            by_ref.push(matches!(strip_parens(arg), Expr::Reference(_)));
+            let value = self.lower_expr(arg);
+            // A `let mut` array may be written after the call, and the reverse pass reads
+            // the argument: the callee gets a copy of what it holds now.
+            let inner = match strip_parens(arg) {
+                Expr::Reference(r) => strip_parens(&r.expr),
+                other => other,
+            };
+            let mutable = match inner {
+                Expr::Path(p) => p
+                    .path
+                    .get_ident()
+                    .and_then(|i| self.lookup(&i.to_string()))
+                    .is_some_and(|v| v.mutable && !v.synthetic),
+                _ => false,
+            };
+            let local = !matches!(
+                self.nodes.get(value.index()).map(|n| &n.op),
+                Some(Op::Param(_))
+            );
+            let value = if mutable && local && self.is_varied(value) {
+                let clone = Ident::new("clone", arg.span());
+                self.eval(
+                    Op::Unary(UnaryFn { name: "clone" }, CallForm::Method(clone), value),
+                    arg.span(),
+                )
+            } else {
+                value
+            };
+            args.push(value);
+        }
+        let varied = args.iter().any(|a| self.is_varied(*a));
+        let grads = self.region_value(expr.span(), None, varied);
+        let callee = crate::ir::CallFn {
+            path,
+            by_ref,
+            grads,
+        };
+        self.eval(Op::Call(callee, args), expr.span())
     }
 
     /// A float method in either spelling; `args[0]` is the receiver.
@@ -330,6 +339,12 @@ impl Lowerer<'_> {
                 ([x], CallForm::Method(_)) => {
                     let x = self.lower_expr(x);
                     self.eval(Op::Unary(UnaryFn { name: copy }, form, x), span)
+                }
+                // `f64::clone(&x)`, `T::to_owned(&x)`: the same copy, written as a method call.
+                ([x], CallForm::Path(_)) => {
+                    let x = self.lower_expr(x);
+                    let method = CallForm::Method(Ident::new(copy, span));
+                    self.eval(Op::Unary(UnaryFn { name: copy }, method, x), span)
                 }
                 _ => arity_error(self, 1),
             };
@@ -388,6 +403,11 @@ impl Lowerer<'_> {
                 expr,
                 format!("`{name}`: iterator chains over active values are not supported by `#[differentiate]`: write a `for` loop instead, as in `for &v in x.iter() {{ s += v; }}`"),
             ),
+            // `self.name(args)` in a method: another differentiated method of the same type.
+            _ if matches!((&form, args.first().map(|a| strip_parens(a))), (CallForm::Method(_), Some(Expr::Path(p))) if p.path.is_ident("self")) => {
+                let path: syn::ExprPath = syn::parse_quote!(Self::#method);
+                self.lower_user_call(path, args, expr)
+            }
             _ => self.unsupported(
                 method,
                 format!(

@@ -152,6 +152,9 @@ struct Lowerer<'a> {
     /// Fields of active parameter structs already read, `(struct, field) -> value`: each is
     /// read once, where the function starts.
     fields: Vec<((ValueId, String), ValueId)>,
+    /// Parameters that are owned arrays (`Vec<T>`, `[T; N]`): `let mut y = x;` copies them, so
+    /// that writing `y` never writes the parameter's binding.
+    owned_array_params: Vec<bool>,
     diag: &'a mut Diagnostics,
 }
 
@@ -204,6 +207,15 @@ impl<'a> Lowerer<'a> {
             reads: Vec::new(),
             pure: Vec::new(),
             fields: Vec::new(),
+            owned_array_params: sig
+                .params
+                .iter()
+                .map(|p| {
+                    p.is_float
+                        && (matches!(&p.ty, Type::Array(_))
+                            || crate::parse::type_text(&p.ty).starts_with("Vec<"))
+                })
+                .collect(),
             diag,
         };
         for (i, p) in sig.params.iter().enumerate() {
@@ -447,8 +459,18 @@ impl<'a> Lowerer<'a> {
         match self.lower_stmts(&block.stmts, Tail::Value) {
             Ending::Value(v) => v,
             Ending::Unit | Ending::Diverged => {
-                // rustc reports the missing value on the original function.
-                self.diag.left_to_rustc();
+                // Without a value at the end (a missing tail, or a `loop` that never ends) there
+                // is nothing to differentiate: said here too, so that valid Rust never gets
+                // placeholder companions.
+                // (A function whose signature returns nothing differentiable is reported there.)
+                if self.ret_ty.is_some() {
+                    self.diag.error(
+                        block.brace_token.span.close(),
+                        "`#[differentiate]` needs the function's value at the end of its body: end it with the value it returns",
+                    );
+                } else {
+                    self.diag.left_to_rustc();
+                }
                 self.poisoned(block.brace_token.span.close())
             }
         }
@@ -477,6 +499,21 @@ impl<'a> Lowerer<'a> {
                         mac: m.mac.clone(),
                     });
                     return self.lower_tail(&expr, tail);
+                }
+                // `panic!();`: kept, and nothing after it runs.
+                SynStmt::Macro(m)
+                    if scan::is_diverging_macro(&syn::ExprMacro {
+                        attrs: Vec::new(),
+                        mac: m.mac.clone(),
+                    }) =>
+                {
+                    self.keep_statement(m.to_token_stream());
+                    // Where a value is wanted, any value of the right type: nothing reads it.
+                    if tail == Tail::Value {
+                        let placeholder = quote!(::core::default::Default::default());
+                        return Ending::Value(self.verbatim(placeholder, m.span()));
+                    }
+                    return Ending::Diverged;
                 }
                 SynStmt::Macro(m) => self.keep_statement(m.to_token_stream()),
                 // A lone `;`: nothing.
@@ -518,9 +555,9 @@ impl<'a> Lowerer<'a> {
                 i.to_string().as_str(),
                 "println" | "print" | "eprintln" | "eprint" | "assert" | "assert_eq" | "assert_ne"
                     | "debug_assert" | "debug_assert_eq" | "debug_assert_ne" | "dbg"
-                    | "panic" | "todo" | "unimplemented" | "unreachable"
             )
-        }));
+        })) || (tail == Tail::Unit
+            && matches!(e, Expr::Macro(m) if scan::is_diverging_macro(m)));
         let assignment = matches!(e, Expr::Assign(_))
             || statement_macro
             || matches!(e, Expr::Binary(b) if scan::is_compound_assign(&b.op));
@@ -530,6 +567,10 @@ impl<'a> Lowerer<'a> {
             || matches!(e, Expr::ForLoop(_) | Expr::While(_) | Expr::Loop(_))
         {
             self.lower_expr_stmt(expr);
+            // A branch ending in `panic!()` does not go on.
+            if matches!(e, Expr::Macro(m) if scan::is_diverging_macro(m)) {
+                return Ending::Diverged;
+            }
             return Ending::Unit;
         }
         let ending = match e {
@@ -593,7 +634,30 @@ impl<'a> Lowerer<'a> {
             (Pat::Ident(pi), _) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let declared = ty.clone();
                 let fresh_from = self.nodes.len();
-                let value = init.map(|e| self.lower_binding(e, &pi.ident, ty));
+                let mut value = init.map(|e| self.lower_binding(e, &pi.ident, ty));
+                // `let mut y = x;` of an owned array parameter: a copy of its own.
+                if let (Some(v), Some(_)) = (value, pi.mutability) {
+                    let param = match self.nodes.get(v.index()).map(|n| &n.op) {
+                        Some(Op::Param(i)) => Some(*i),
+                        _ => None,
+                    };
+                    if param
+                        .is_some_and(|i| self.owned_array_params.get(i).copied().unwrap_or(false))
+                    {
+                        let span = init.map_or_else(Span::call_site, Spanned::span);
+                        let clone = Ident::new("clone", span);
+                        let copy = self.eval(
+                            Op::Unary(
+                                crate::ir::UnaryFn { name: "clone" },
+                                crate::ir::CallForm::Method(clone),
+                                v,
+                            ),
+                            span,
+                        );
+                        self.name_after(copy, &pi.ident, copy.index());
+                        value = Some(copy);
+                    }
+                }
                 // `let mut v = Vec::new(); v.push(..)`: a binding the user changes in place.
                 if let (Some(v), Some(_)) = (value, pi.mutability) {
                     let changed = self.changed_by_calls.contains(&pi.ident.to_string());
@@ -629,11 +693,8 @@ impl<'a> Lowerer<'a> {
                     Some(Type::Tuple(tt)) if tt.elems.len() == pt.elems.len() => {
                         tt.elems.iter().cloned().map(Some).collect()
                     }
-                    // rustc reports the mismatched annotation.
-                    Some(_) => {
-                        self.diag.left_to_rustc();
-                        return;
-                    }
+                    // `_`, an alias, parentheses: the elements go without annotations.
+                    Some(_) => vec![None; pt.elems.len()],
                 };
                 // Evaluate every element before binding any, as Rust does.
                 let mut bound = Vec::new();

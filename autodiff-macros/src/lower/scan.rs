@@ -417,3 +417,14 @@ pub fn mutated_by_calls(block: &syn::Block) -> HashSet<String> {
     calls.visit_block(block);
     calls.0
 }
+
+/// `panic!`, `todo!`, `unimplemented!`, `unreachable!`: macros that never return, whose
+/// "value" has any type.
+pub fn is_diverging_macro(m: &syn::ExprMacro) -> bool {
+    m.mac.path.get_ident().is_some_and(|i| {
+        matches!(
+            i.to_string().as_str(),
+            "panic" | "todo" | "unimplemented" | "unreachable"
+        )
+    })
+}
