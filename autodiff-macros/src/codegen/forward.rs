@@ -124,15 +124,7 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
                 }
             }
             Stmt::Verbatim { bindings, tokens } => {
-                if bindings.is_empty() {
-                    out.extend(tokens.clone());
-                } else {
-                    let binds = bindings.iter().map(|(ident, v)| {
-                        let value = graph.value_ident(*v);
-                        quote!(#[allow(unused_variables)] let #ident = #value;)
-                    });
-                    out.extend(quote!({ #(#binds)* #tokens }));
-                }
+                out.extend(verbatim_statement(graph, bindings, tokens));
             }
             Stmt::Store {
                 array,
@@ -401,4 +393,21 @@ fn respan(tokens: &TokenStream, span: proc_macro2::Span) -> TokenStream {
             t
         })
         .collect()
+}
+
+/// A statement kept as written, after bindings of the user variables it mentions to their
+/// current values.
+pub(super) fn verbatim_statement(
+    graph: &crate::ir::Graph,
+    bindings: &[(Ident, ValueId)],
+    tokens: &TokenStream,
+) -> TokenStream {
+    if bindings.is_empty() {
+        return tokens.clone();
+    }
+    let binds = bindings.iter().map(|(ident, v)| {
+        let value = graph.value_ident(*v);
+        quote!(#[allow(unused_variables)] let #ident = #value;)
+    });
+    quote!({ #(#binds)* #tokens })
 }

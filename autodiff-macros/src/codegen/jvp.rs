@@ -106,15 +106,11 @@ impl Jvp<'_> {
             match stmt {
                 Stmt::Eval(v) => self.eval(*v, &mut out),
                 Stmt::Verbatim { bindings, tokens } => {
-                    if bindings.is_empty() {
-                        out.extend(tokens.clone());
-                    } else {
-                        let binds = bindings.iter().map(|(ident, v)| {
-                            let value = self.cx.graph.value_ident(*v);
-                            quote!(#[allow(unused_variables)] let #ident = #value;)
-                        });
-                        out.extend(quote!({ #(#binds)* #tokens }));
-                    }
+                    out.extend(super::forward::verbatim_statement(
+                        self.cx.graph,
+                        bindings,
+                        tokens,
+                    ));
                 }
                 Stmt::Store {
                     array,
