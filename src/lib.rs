@@ -385,7 +385,7 @@ pub use autodiff_runtime::ndarray;
 pub use autodiff_runtime::{
     check_grad, cross_entropy, jacobian, jacobian_rows, log_softmax, log_sum_exp, mse,
     numeric_grad, relu, sigmoid, softmax, softplus, tape_stats, GradCheck, GradMismatch, Real,
-    Tangent,
+    Tangent, Trace, TraceEntry,
 };
 
 /// What generated code calls. Not a public API: it changes without notice.
