@@ -325,7 +325,8 @@
 //! `#[differentiate(forward)]` also generates `NAME_jvp(args…, tangents…) -> (value, tangent)`:
 //! the directional derivative along one tangent per active parameter (of the parameter's own
 //! type), in one forward pass, for floats, arrays, ndarray tensors (all the operations above
-//! but `log_softmax`), loops and branches; not yet for parameter structs or calls.
+//! but `log_softmax`), parameter structs, loops and branches; not yet through calls to other
+//! functions.
 //!
 //! ```
 //! use autodiff::differentiate;

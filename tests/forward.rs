@@ -193,3 +193,38 @@ fn forward_mode_on_tensors_matches_the_reverse_gradient() {
     let want = inner2(&da, &ta) + (&dv * &tv).sum() + ds * 0.6;
     assert_all_close("shapes jvp", &[along], &[want], 1e-12, 1e-14);
 }
+
+// ----- parameter structs -----------------------------------------------------------------------
+
+#[derive(Clone, Debug, autodiff::Tangent)]
+struct Layer {
+    w: Array2<f64>,
+    b: Array1<f64>,
+    scale: f64,
+}
+
+#[differentiate(wrt(p), forward)]
+fn layer_loss(p: &Layer, x: &Array1<f64>) -> f64 {
+    let h = (p.w.dot(x) + &p.b).mapv(f64::tanh);
+    (&h * &h).sum() * p.scale
+}
+
+#[test]
+fn forward_mode_through_a_parameter_struct() {
+    use autodiff::Tangent;
+    let p = Layer {
+        w: Array2::from_shape_fn((2, 3), |(i, j)| ((i * 3 + j) as f64 * 0.4).sin()),
+        b: Array1::from_vec(vec![0.1, -0.3]),
+        scale: 1.7,
+    };
+    let x = Array1::from_vec(vec![0.5, -1.0, 2.0]);
+    let (value, g) = layer_loss_grad(&p, &x);
+    let t = Layer {
+        w: p.w.mapv(|v| v.cos()),
+        b: Array1::from_vec(vec![0.7, 0.2]),
+        scale: -0.4,
+    };
+    let (v2, along) = layer_loss_jvp(&p, &x, &t);
+    assert_eq!(value.to_bits(), v2.to_bits());
+    assert_all_close("layer jvp", &[along], &[g.inner(&t)], 1e-12, 1e-14);
+}

@@ -178,10 +178,17 @@ impl Jvp<'_> {
                 let k = cx.graph.value_ident(*counter);
                 quote!(#ta[#k])
             }
-            Op::Field(..) | Op::Call(..) => {
+            // A field of a parameter struct: the same field of the struct's tangent.
+            Op::Field(base, member) => {
+                let Some(tb) = self.tangent.get(base).cloned() else {
+                    return;
+                };
+                quote!(::core::clone::Clone::clone(&#tb.#member))
+            }
+            Op::Call(..) => {
                 self.error(
                     node.span,
-                    "forward mode (`NAME_jvp`) does not support parameter structs or calls yet: use the reverse-mode companions for this function",
+                    "forward mode (`NAME_jvp`) does not support calls to other functions yet: use the reverse-mode companions for this function",
                 );
                 return;
             }
