@@ -189,7 +189,9 @@
 //! # Calls between differentiated functions
 //!
 //! A `#[differentiate]` function may call another one (by name or path, generic or not, also
-//! itself), passing active values: `f(x, &w)`. The forward pass calls `f` as written; the reverse
+//! itself), passing active values: `f(x, &w)`. A function brought in with `use m::f;` needs its
+//! companion imported too, `use m::{f, f_vjp_all};` (rustc's error suggests the line), or a call
+//! by path, `m::f(x)`. The forward pass calls `f` as written; the reverse
 //! pass calls its hidden companion `f_vjp_all`, which every `#[differentiate]` function has: the
 //! value and one gradient slot per parameter. Calling a function that is not differentiated with
 //! active arguments is rustc's error `cannot find function f_vjp_all` at the call: annotate `f`
@@ -343,7 +345,8 @@
 //!
 //! # Second order
 //!
-//! A function generic over its float type (`fn f<T: Float>(..) -> T`) also gets
+//! A function generic over its float type (`fn f<T: Float>(..) -> T`) whose float parameters
+//! are `T`s or slices, `Vec`s and arrays of them (not ndarray arrays or structs) also gets
 //! `NAME_hvp(args…, directions…) -> (value, grad, H v)` and `NAME_hessian(args…) -> (value, H)`.
 //! The Hessian-vector product is forward over reverse: the generated `NAME_vjp` runs on the
 //! runtime's dual numbers (`x + v ε`), whose `ε` parts of the gradient are `H v`; no tape, no

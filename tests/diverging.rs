@@ -210,3 +210,38 @@ fn panicking_statements() {
     assert_eq!((v, d), (8.0, 3.0));
     assert_eq!(deferred_with_a_panicking_else_grad(3.0), (9.0, 6.0));
 }
+
+/// Elements of inactive data that are arrays: `xs[t]` of a `&[Array2<f64>]`.
+#[differentiate(wrt(w))]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "indexing the sequence is the case tested"
+)]
+fn sequence(xs: &[autodiff::ndarray::Array2<f64>], w: &autodiff::ndarray::Array1<f64>) -> f64 {
+    let mut s = 0.0;
+    for t in 0..xs.len() {
+        s += xs[t].dot(w).mapv(f64::tanh).sum();
+    }
+    s
+}
+
+#[test]
+fn a_sequence_of_arrays_indexed_by_step() {
+    use autodiff::ndarray::{Array1, Array2};
+    let xs = vec![
+        Array2::from_shape_fn((2, 3), |(i, j)| (i + j) as f64 * 0.3),
+        Array2::from_shape_fn((2, 3), |(i, j)| (i * j) as f64 * 0.2 - 0.1),
+    ];
+    let w = Array1::from_vec(vec![0.1, -0.2, 0.3]);
+    let (value, g) = sequence_grad(&xs, &w);
+    assert_eq!(value, sequence(&xs, &w));
+    for k in 0..3 {
+        let h = 1e-6;
+        let mut plus = w.clone();
+        plus[k] += h;
+        let mut minus = w.clone();
+        minus[k] -= h;
+        let want = (sequence(&xs, &plus) - sequence(&xs, &minus)) / (2.0 * h);
+        assert!((g[k] - want).abs() < 1e-8, "{k}: {} vs {want}", g[k]);
+    }
+}

@@ -774,8 +774,8 @@ impl<'a> Companions<'a> {
         quote! {
             #[doc = #doc]
             #(#attrs)*
-            #[allow(dead_code, reason = "a companion the user may not call")]
-            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, reason = "parameters the user declared `mut` or the companion does not need; code after a branch that panics")]
+            #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity, reason = "a companion the user may not call, with the parameters and types the function gives it")]
+            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, clippy::too_many_arguments, clippy::type_complexity, reason = "parameters the user declared `mut` or the companion does not need; code after a branch that panics")]
         }
     }
 
@@ -796,7 +796,7 @@ impl<'a> Companions<'a> {
         quote! {
             #[doc = #doc]
             #(#attrs)*
-            #[allow(dead_code, reason = "a companion the user may not call")]
+            #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity, reason = "a companion the user may not call, with the parameters and types the function gives it")]
             #[must_use]
             #vis fn #graph() -> &'static str {
                 #dot
@@ -917,7 +917,7 @@ impl<'a> Companions<'a> {
             quote! {
                 #[doc = #grad_doc]
                 #(#attrs)*
-                #[allow(dead_code, reason = "a companion the user may not call")]
+                #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity, reason = "a companion the user may not call, with the parameters and types the function gives it")]
                 #[inline]
                 #[must_use]
                 #vis fn #grad #impl_generics (#(#grad_params),*) -> (#ret, #grad_ty) #where_clause {
@@ -966,7 +966,7 @@ impl<'a> Companions<'a> {
         quote! {
             #[doc(hidden)]
             #(#attrs)*
-            #[allow(dead_code, reason = "a companion the user may not call")]
+            #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity, reason = "a companion the user may not call, with the parameters and types the function gives it")]
             #[inline]
             #vis fn #vjp_all #impl_generics (#(#grad_params_all,)* #d_out: #ret_tangent) -> (#ret, (#(#slot_types,)*)) #where_clause {
                 let (#value, #grad_pattern) = #owner #vjp #call_turbofish (#(#all_args,)* #d_out);
@@ -975,8 +975,8 @@ impl<'a> Companions<'a> {
 
             #[doc = #vjp_doc]
             #(#attrs)*
-            #[allow(dead_code, reason = "a companion the user may not call")]
-            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
+            #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity, reason = "a companion the user may not call, with the parameters and types the function gives it")]
+            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, clippy::too_many_arguments, clippy::type_complexity, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
             #vis fn #vjp #impl_generics (#(#params,)* #d_out: #ret_tangent) -> (#ret, #grad_ty) #where_clause {
                 #use_of_original
                 #vjp_body

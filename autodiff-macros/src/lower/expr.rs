@@ -550,7 +550,11 @@ impl Lowerer<'_> {
         for (tokens, message) in effects.found {
             self.diag.error_spanned(&tokens, message);
         }
-        let tokens = if words.is_empty() {
+        let tokens = if let (true, Expr::Index(_)) = (words.is_empty(), &renamed) {
+            // An element of inactive data bound to a name of its own: a copy (`xs[t]` of a
+            // `&[Array2<f64>]` cannot be moved out; for a float the copy is the value).
+            quote!(::core::clone::Clone::clone(&#renamed))
+        } else if words.is_empty() {
             renamed.to_token_stream()
         } else {
             // Macros inside: bind the variables they mention around the expression.
