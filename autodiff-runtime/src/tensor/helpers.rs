@@ -171,20 +171,12 @@ where
     D: Dimension,
     T: Real,
 {
-    check_axis("softmax", axis.index(), y.shape());
-    if y.shape() != d.shape() {
-        same_shape_error("adjoint of `softmax`", y.shape(), d.shape());
-    }
-    let mut g = d.to_owned();
-    Zip::from(g.lanes_mut(axis))
-        .and(y.lanes(axis))
-        .for_each(|mut g, y| {
-            let dot = Zip::from(&g).and(y).fold(T::zero(), |s, &g, &y| s + g * y);
-            Zip::from(&mut g)
-                .and(y)
-                .for_each(|g, &y| *g = y * (*g - dot));
-        });
-    g
+    lanewise_adjoint("softmax", y, axis, d, |mut g, y| {
+        let dot = Zip::from(&g).and(y).fold(T::zero(), |s, &g, &y| s + g * y);
+        Zip::from(&mut g)
+            .and(y)
+            .for_each(|g, &y| *g = y * (*g - dot));
+    })
 }
 
 /// The log of the softmax along `axis`: `yᵢ = (aᵢ - m) - ln Σⱼ exp(aⱼ - m)` in each lane along
@@ -231,19 +223,36 @@ where
     D: Dimension,
     T: Real,
 {
-    check_axis("log_softmax", axis.index(), y.shape());
+    lanewise_adjoint("log_softmax", y, axis, d, |mut g, y| {
+        let sum = g.sum();
+        Zip::from(&mut g)
+            .and(y)
+            .for_each(|g, &y| *g -= y.exp() * sum);
+    })
+}
+
+/// The adjoint of a function applied lane by lane along `axis` (softmax, log-softmax): `d`
+/// copied, then `f(lane of the copy, lane of y)` on each lane.
+#[track_caller]
+fn lanewise_adjoint<S, S2, D, T>(
+    what: &str,
+    y: &ArrayBase<S, D>,
+    axis: Axis,
+    d: &ArrayBase<S2, D>,
+    f: impl Fn(ndarray::ArrayViewMut1<'_, T>, ArrayView1<'_, T>),
+) -> Array<T, D>
+where
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    D: Dimension,
+    T: Real,
+{
+    check_axis(what, axis.index(), y.shape());
     if y.shape() != d.shape() {
-        same_shape_error("adjoint of `log_softmax`", y.shape(), d.shape());
+        same_shape_error(&format!("adjoint of `{what}`"), y.shape(), d.shape());
     }
     let mut g = d.to_owned();
-    Zip::from(g.lanes_mut(axis))
-        .and(y.lanes(axis))
-        .for_each(|mut g, y| {
-            let sum = g.sum();
-            Zip::from(&mut g)
-                .and(y)
-                .for_each(|g, &y| *g -= y.exp() * sum);
-        });
+    Zip::from(g.lanes_mut(axis)).and(y.lanes(axis)).for_each(f);
     g
 }
 
