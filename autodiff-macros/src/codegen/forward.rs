@@ -384,7 +384,7 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
 }
 
 /// `tokens` with every token given `span`.
-fn respan(tokens: &TokenStream, span: proc_macro2::Span) -> TokenStream {
+pub(super) fn respan(tokens: &TokenStream, span: proc_macro2::Span) -> TokenStream {
     tokens
         .clone()
         .into_iter()

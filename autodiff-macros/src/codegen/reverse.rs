@@ -593,14 +593,7 @@ impl Sweep<'_> {
                     return;
                 }
                 // The check that the callee differentiates each argument reports at the call.
-                let rt_here: TokenStream = rt
-                    .clone()
-                    .into_iter()
-                    .map(|mut t| {
-                        t.set_span(node.span);
-                        t
-                    })
-                    .collect();
+                let rt_here = super::forward::respan(rt, node.span);
                 if cx.unit_seed_call(v) {
                     let grads = self.value(c.grads);
                     // Located at the call, so a missing gradient is reported there.

@@ -403,11 +403,7 @@ where
     D: Dimension,
     T: Real,
 {
-    check_same(pred.shape(), target.shape());
-    let scale = (*d + *d) / count::<T>(pred.len());
-    Zip::from(pred)
-        .and(target)
-        .map_collect(|&p, &t| -((p - t) * scale))
+    mse_adjoint_lhs(pred, target, d).mapv_into(|g| -g)
 }
 
 /// `Σᵢ aᵢ bᵢ` over two collections of one shape: a gradient's inner product with a tangent,
