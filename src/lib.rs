@@ -327,8 +327,9 @@
 //! `#[differentiate(forward)]` also generates `NAME_jvp(args…, tangents…) -> (value, tangent)`:
 //! the directional derivative along one tangent per active parameter (of the parameter's own
 //! type), in one forward pass, for floats, arrays, ndarray tensors (all the operations above
-//! but `log_softmax`), parameter structs, loops and branches; not yet through calls to other
-//! functions.
+//! but `log_softmax`), parameter structs, loops and branches, and calls to other functions that
+//! have forward mode too (through their hidden `NAME_jvp_all`, one tangent slot per parameter;
+//! calling a function without `forward` is a compile error that says to add it).
 //!
 //! ```
 //! use autodiff::differentiate;
@@ -345,14 +346,40 @@
 //!
 //! # Second order
 //!
-//! A function generic over its float type (`fn f<T: Float>(..) -> T`) whose float parameters
-//! are `T`s or slices, `Vec`s and arrays of them (not ndarray arrays or structs) also gets
+//! A function with a float result whose float parameters are floats or slices, `Vec`s and
+//! arrays of them (not ndarray arrays or structs) also gets
 //! `NAME_hvp(args…, directions…) -> (value, grad, H v)` and `NAME_hessian(args…) -> (value, H)`.
-//! The Hessian-vector product is forward over reverse: the generated `NAME_vjp` runs on the
+//! The Hessian-vector product is forward over reverse: the generated reverse pass runs on the
 //! runtime's dual numbers (`x + v ε`), whose `ε` parts of the gradient are `H v`; no tape, no
 //! second transformation. The Hessian is one product per unit direction: `[[T; n]; n]` for `n`
 //! float parameters, `Vec<Vec<T>>` for one slice or `Vec`. `examples/newton.rs` runs Newton's
 //! method with it.
+//!
+//! A function generic over its float type (`fn f<T: Float>(..) -> T`, with bounds dual numbers
+//! have) runs on them as it is. A function written on `f64` or `f32` gets a hidden copy generic
+//! over its float type (literals, `as` casts and `f64::consts` rewritten to the generic type),
+//! whose reverse pass `NAME_hvp` runs. The copy is made only where it is sure to compile: the
+//! body reads only its own parameters and variables and calls only float methods and the
+//! runtime's helpers, and its `for` loops run over ranges or copy elements out (`for &v in
+//! x.iter()`). A function that reads a module's `const`, calls another function, or is a
+//! method gets no `NAME_hvp`: write it generic over `T: Float`, or pass the constant in.
+//!
+//! ```
+//! use autodiff::differentiate;
+//!
+//! #[differentiate]
+//! fn energy(x: &[f64]) -> f64 {
+//!     let mut e = 0.0;
+//!     for i in 0..x.len() - 1 {
+//!         e += 0.5 * (x[i + 1] - x[i]).powi(2) + (x[i] * std::f64::consts::PI).cos();
+//!     }
+//!     e
+//! }
+//!
+//! let (_, h) = energy_hessian(&[0.1, 0.2, 0.4]);
+//! let (_, _, hv) = energy_hvp(&[0.1, 0.2, 0.4], &[1.0, 0.0, 0.0]);
+//! assert_eq!(hv, h[0]);
+//! ```
 //!
 //! ```
 //! use autodiff::differentiate;
@@ -396,10 +423,12 @@ pub use autodiff_runtime::{
 #[doc(hidden)]
 pub mod __private {
     pub use autodiff_runtime::calls::{
-        callee_gradient, callee_gradient_scaled, CalleeGradient, NotDifferentiated,
+        callee_gradient, callee_gradient_scaled, forward_slot, CalleeGradient, ForwardCall,
+        ForwardSlot, HasForwardMode, NotDifferentiated,
     };
-    pub use autodiff_runtime::dual::{seed, Dual, DualParts};
+    pub use autodiff_runtime::dual::{cast_float, cast_int, seed, CastTo, Dual, DualParts};
     pub use autodiff_runtime::ndarray;
+    pub use autodiff_runtime::num_traits::{Float, NumCast};
     pub use autodiff_runtime::rules::*;
     pub use autodiff_runtime::tape_stats::record as record_tape;
     pub use autodiff_runtime::tensor::*;

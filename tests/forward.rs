@@ -228,3 +228,80 @@ fn forward_mode_through_a_parameter_struct() {
     assert_eq!(value.to_bits(), v2.to_bits());
     assert_all_close("layer jvp", &[along], &[g.inner(&t)], 1e-12, 1e-14);
 }
+
+// ----- calls between differentiated functions -------------------------------------------------
+
+#[differentiate(forward)]
+fn square_scaled<T: Float>(x: T, k: T) -> T {
+    x * x * k
+}
+
+/// Differentiated with respect to `a` only: `b` is held constant.
+#[differentiate(wrt(a), forward)]
+fn only_a<T: Float>(a: T, b: T) -> T {
+    a.sin() * b
+}
+
+#[differentiate(forward)]
+fn sum_squares<T: Float>(v: &[T]) -> T {
+    let mut s = T::zero();
+    for &e in v.iter() {
+        s = s + e * e;
+    }
+    s
+}
+
+/// A `Vec` result, passed on by reference.
+#[differentiate(forward)]
+fn scaled_copy<T: Float>(v: &[T], c: T) -> Vec<T> {
+    let mut out = vec![T::zero(); v.len()];
+    for i in 0..v.len() {
+        out[i] = v[i] * c;
+    }
+    out
+}
+
+/// Calls with float, slice and `Vec` arguments and results, a callee's `wrt` subset fed an
+/// inactive value, and arguments that are and are not active.
+#[differentiate(forward)]
+fn composed<T: Float>(x: T, y: T, v: &[T]) -> T {
+    let a = square_scaled(x, T::from(2.0).unwrap()) + square_scaled(y, x);
+    let w = scaled_copy(v, x);
+    let b = sum_squares(&w) + sum_squares(v);
+    let c = only_a(y * x, T::from(3.0).unwrap());
+    a * b + c
+}
+
+/// Recursion: `x^(n+1)`.
+#[differentiate(forward)]
+fn power<T: Float>(x: T, n: usize) -> T {
+    if n == 0 {
+        x
+    } else {
+        power(x, n - 1) * x
+    }
+}
+
+#[test]
+fn forward_mode_goes_through_calls() {
+    for (x, y) in [(1.5, 0.7), (-0.4, 2.2)] {
+        let v = [0.5, -1.0, 2.0];
+        let mut at = vec![x, y];
+        at.extend_from_slice(&v);
+        let (value, grad) = dual_grad(|p: &[Fwd]| composed(p[0], p[1], &p[2..]), &at);
+        for t in directions(at.len()) {
+            let (val, d) = composed_jvp(x, y, &v, t[0], t[1], &t[2..]);
+            assert_eq!(val.to_bits(), value.to_bits());
+            assert_all_close("composed jvp", &[d], &[dot(&grad, &t)], 1e-13, 1e-14);
+        }
+        let (_, g) = composed_grad(x, y, &v);
+        let mut reverse = vec![g.0, g.1];
+        reverse.extend_from_slice(&g.2);
+        assert_all_close("composed grad", &reverse, &grad, 1e-13, 1e-14);
+    }
+    for x in [1.3, -0.8] {
+        let (_, grad) = dual_grad(|p: &[Fwd]| power(p[0], 4), &[x]);
+        let (_, d) = power_jvp(x, 4, 1.0);
+        assert_all_close("power jvp", &[d], &grad, 1e-14, 1e-14);
+    }
+}

@@ -110,7 +110,7 @@ impl Kind {
 
 /// The kind of every value of `graph`; `tensor_params[i]` says whether parameter `i` is a
 /// tensor. A function without tensors has only scalars.
-pub fn kinds(graph: &Graph, tensor_params: &[bool]) -> Vec<Kind> {
+pub fn kinds(graph: &Graph, tensor_params: &[bool], ret_scalar: bool) -> Vec<Kind> {
     use crate::ir::Op;
     let n = graph.nodes.len();
     let has_tensors = tensor_params.iter().any(|t| *t)
@@ -118,7 +118,22 @@ pub fn kinds(graph: &Graph, tensor_params: &[bool]) -> Vec<Kind> {
             .nodes
             .iter()
             .any(|node| matches!(node.op, Op::Tensor(..)));
-    if !has_tensors {
+    // Without tensors a callee's result is a float, unless it is a `Vec` or an array: passed
+    // on by reference (`norm(&w)`) or returned as a function's array result.
+    let mut array_calls: Vec<usize> = Vec::new();
+    for node in &graph.nodes {
+        if let Op::Call(c, args) = &node.op {
+            for (a, by_ref) in args.iter().zip(&c.by_ref) {
+                if *by_ref && matches!(graph.node(*a).op, Op::Call(..)) {
+                    array_calls.push(a.index());
+                }
+            }
+        }
+    }
+    if !ret_scalar && matches!(graph.node(graph.ret).op, Op::Call(..)) {
+        array_calls.push(graph.ret.index());
+    }
+    if !has_tensors && array_calls.is_empty() {
         return vec![Kind::Scalar; n];
     }
     // Region values (merges, loop-carried values) take the kinds of what flows into them.
@@ -145,6 +160,7 @@ pub fn kinds(graph: &Graph, tensor_params: &[bool]) -> Vec<Kind> {
                 Op::Verbatim(tokens, reads) => verbatim_kind(tokens, reads, &kinds),
                 Op::Index(..) | Op::Element(..) => Kind::Scalar,
                 // A callee may return a float or a tensor; a field may hold either.
+                Op::Call(..) if !has_tensors && !array_calls.contains(&i) => Kind::Scalar,
                 Op::Call(..) | Op::Field(..) => Kind::Unknown,
                 Op::Region => flows
                     .iter()

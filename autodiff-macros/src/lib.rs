@@ -14,6 +14,7 @@
 mod analyze;
 mod args;
 mod codegen;
+mod concrete;
 mod derive;
 mod diag;
 mod ir;

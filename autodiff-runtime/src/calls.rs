@@ -105,3 +105,72 @@ pub fn callee_gradient<G: CalleeGradient>(g: G) -> G::Gradient {
 pub fn callee_gradient_scaled<G: CalleeGradient>(g: G, d: G::Scalar) -> G::Gradient {
     g.scaled(d)
 }
+
+/// A tangent a caller's forward mode passes to a callee's `NAME_jvp_all`: `Some(tangent)` for
+/// an argument that depends on the active parameters, into the slot of a parameter the callee
+/// differentiates with respect to (an `Option` of the parameter's type).
+#[diagnostic::on_unimplemented(
+    message = "the called function is not differentiated with respect to this argument",
+    label = "this argument depends on the active parameters, but the callee's `wrt(...)` leaves its parameter out",
+    note = "add the parameter to the callee's `#[differentiate(wrt(...), forward)]`, or pass a value that does not depend on the active parameters"
+)]
+pub trait ForwardSlot<S> {
+    /// The slot's value.
+    fn into_slot(self) -> S;
+}
+
+impl<T> ForwardSlot<Option<T>> for Option<T> {
+    #[inline(always)]
+    fn into_slot(self) -> Option<T> {
+        self
+    }
+}
+
+/// `&Vec<T>` given to a `&[T]` parameter: the coercion a call makes.
+impl<'a, T> ForwardSlot<Option<&'a [T]>> for Option<&'a Vec<T>> {
+    #[inline(always)]
+    fn into_slot(self) -> Option<&'a [T]> {
+        self.map(Vec::as_slice)
+    }
+}
+
+/// `&[T; N]` given to a `&[T]` parameter.
+impl<'a, T, const N: usize> ForwardSlot<Option<&'a [T]>> for Option<&'a [T; N]> {
+    #[inline(always)]
+    fn into_slot(self) -> Option<&'a [T]> {
+        self.map(|a| a.as_slice())
+    }
+}
+
+/// `tangent` into the callee's slot (see [`ForwardSlot`]).
+#[inline(always)]
+pub fn forward_slot<T, S>(tangent: T) -> S
+where
+    Option<T>: ForwardSlot<S>,
+{
+    Some(tangent).into_slot()
+}
+
+/// A placeholder type that keeps [`ForwardSlot`]'s target open, so rustc checks a slot against
+/// the callee's parameter type (and reports [`ForwardSlot`]'s message) rather than guessing.
+#[doc(hidden)]
+pub enum NoSlot {}
+
+impl<T> ForwardSlot<NoSlot> for Option<T> {
+    fn into_slot(self) -> NoSlot {
+        unreachable!("no value has the type `NoSlot`")
+    }
+}
+
+/// What a caller's forward mode passes last to a callee's `NAME_jvp_all`.
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardCall;
+
+/// Implemented by nothing: the last parameter of the `NAME_jvp_all` of a function without forward
+/// mode, so that a forward-mode caller gets this message at the call.
+#[diagnostic::on_unimplemented(
+    message = "the called function has no forward mode",
+    label = "called from a `#[differentiate(forward)]` function",
+    note = "add `forward` to the called function's attribute, as in `#[differentiate(forward)]`"
+)]
+pub trait HasForwardMode {}

@@ -58,6 +58,24 @@ impl<T: Real> fmt::Display for Dual<T> {
     }
 }
 
+impl<T: Real + fmt::LowerExp> fmt::LowerExp for Dual<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerExp::fmt(&self.re, f)?;
+        f.write_str(" + ")?;
+        fmt::LowerExp::fmt(&self.eps, f)?;
+        f.write_str("ε")
+    }
+}
+
+impl<T: Real + fmt::UpperExp> fmt::UpperExp for Dual<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::UpperExp::fmt(&self.re, f)?;
+        f.write_str(" + ")?;
+        fmt::UpperExp::fmt(&self.eps, f)?;
+        f.write_str("ε")
+    }
+}
+
 impl<T: Real> PartialEq for Dual<T> {
     fn eq(&self, other: &Self) -> bool {
         self.re == other.re
@@ -541,4 +559,53 @@ impl<T: Real, const N: usize> Seed<[T; N]> for [T; N] {
 /// `x + v ε` (see [`Seed`]).
 pub fn seed<X: Seed<V> + ?Sized, V: ?Sized>(x: &X, v: &V) -> X::Seeded {
     x.seed(v)
+}
+
+/// `value as U` for the numbers a function written on `f64` or `f32` casts: what its copy
+/// generic over the float type (made for `NAME_hvp`) writes for `as`, which a generic type
+/// cannot take. Dual numbers cast their real part.
+pub trait CastTo<U> {
+    /// `self as U`.
+    fn cast_to(self) -> U;
+}
+
+macro_rules! cast_to {
+    ($($from:ty),*) => {$(
+        cast_to!(@each $from: u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64);
+    )*};
+    (@each $from:ty: $($to:ty),*) => {$(
+        impl CastTo<$to> for $from {
+            #[inline(always)]
+            #[allow(clippy::cast_lossless, trivial_numeric_casts, reason = "`as` as the user wrote it")]
+            fn cast_to(self) -> $to {
+                self as $to
+            }
+        }
+    )*};
+}
+
+cast_to!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64);
+cast_to!(@each bool: u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+cast_to!(@each char: u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize);
+
+impl<T: Real + CastTo<U>, U> CastTo<U> for Dual<T> {
+    #[inline(always)]
+    fn cast_to(self) -> U {
+        self.re.cast_to()
+    }
+}
+
+/// `value as U` to an integer type (see [`CastTo`]).
+#[inline(always)]
+pub fn cast_int<U, S: CastTo<U>>(value: S) -> U {
+    value.cast_to()
+}
+
+/// `value as F` to the float type `F` (see [`CastTo`]): a constant, derivative part zero.
+#[inline(always)]
+pub fn cast_float<F: Real, S: ToPrimitive>(value: S) -> F {
+    match <F as NumCast>::from(value) {
+        Some(v) => v,
+        None => F::nan(),
+    }
 }

@@ -29,6 +29,7 @@ pub mod tensor;
 pub mod trace;
 
 pub use ndarray;
+pub use num_traits;
 
 pub use check::{check_grad, numeric_grad, GradCheck, GradMismatch};
 pub use dual::Dual;

@@ -149,6 +149,10 @@ impl Jvp<'_> {
         let name = cx.graph.value_ident(v);
         let ty = node.ty.as_ref().map(|t| quote!(: #t));
         let mutability = node.mutable.then(|| quote!(mut));
+        if let (Op::Call(c, args), true) = (&node.op, self.active(v)) {
+            self.call(v, c, args, out);
+            return;
+        }
         let expr = super::forward::expression(cx, v);
         out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
         if !self.active(v) {
@@ -185,13 +189,7 @@ impl Jvp<'_> {
                 };
                 quote!(::core::clone::Clone::clone(&#tb.#member))
             }
-            Op::Call(..) => {
-                self.error(
-                    node.span,
-                    "forward mode (`NAME_jvp`) does not support calls to other functions yet: use the reverse-mode companions for this function",
-                );
-                return;
-            }
+            Op::Call(..) => return,
             Op::Tensor(f, args) => match self.tensor_tangent(v, f.name, args) {
                 Some(expr) => expr,
                 None => {
@@ -241,6 +239,42 @@ impl Jvp<'_> {
     }
 
     /// A tangent or, for a value without one, nothing.
+    /// A call to another differentiated function: its `NAME_jvp_all` with the tangent of each
+    /// argument that has one (`forward_slot(tangent)`), the default (no tangent, or `()`) for the
+    /// others.
+    fn call(&mut self, v: ValueId, c: &crate::ir::CallFn, args: &[ValueId], out: &mut TokenStream) {
+        let cx = self.cx;
+        let rt = cx.rt;
+        let node = cx.graph.node(v);
+        let name = cx.graph.value_ident(v);
+        let t = self.name(v);
+        let mut path = c.path.clone();
+        if let Some(last) = path.path.segments.last_mut() {
+            last.ident = quote::format_ident!("{}_jvp_all", last.ident);
+        }
+        let call_args = cx.call_arguments(c, args);
+        let slots = args.iter().enumerate().map(|(i, a)| {
+            let span = cx.graph.node(*a).span;
+            match self.tangent.get(a) {
+                Some(ta) if c.by_ref.get(i).copied().unwrap_or(false) => {
+                    quote_spanned!(span=> #rt::forward_slot(&#ta))
+                }
+                Some(ta) if cx.is_scalar(*a) || cx.is_reference(*a) => {
+                    quote_spanned!(span=> #rt::forward_slot(#ta))
+                }
+                Some(ta) => {
+                    quote_spanned!(span=> #rt::forward_slot(::core::clone::Clone::clone(&#ta)))
+                }
+                None => quote!(::core::default::Default::default()),
+            }
+        });
+        let mutability = node.mutable.then(|| quote!(mut));
+        out.extend(quote_spanned!(node.span=>
+            let (#mutability #name, #mutability #t) = #path(#(#call_args,)* #(#slots,)* #rt::ForwardCall);
+        ));
+        self.tangent.insert(v, t);
+    }
+
     fn tangent_ref(&self, v: ValueId) -> Option<TokenStream> {
         self.tangent.get(&v).map(|t| quote!(&#t))
     }

@@ -474,30 +474,7 @@ impl<'a> Companions<'a> {
         }
         // Dual numbers stand in for `T`: every float parameter must be a `T` or a slice, `Vec`
         // or array of them, and `T`'s bounds ones that dual numbers have.
-        let dual_ready = |ty: &syn::Type| -> bool {
-            let mut ty = ty;
-            if let syn::Type::Reference(r) = ty {
-                ty = &r.elem;
-            }
-            match ty {
-                syn::Type::Path(tp) if tp.path.is_ident(float) => true,
-                syn::Type::Slice(sl) => matches!(&*sl.elem, syn::Type::Path(tp) if tp.path.is_ident(float)),
-                syn::Type::Array(a) => matches!(&*a.elem, syn::Type::Path(tp) if tp.path.is_ident(float)),
-                syn::Type::Path(tp) => tp.path.segments.last().is_some_and(|seg| {
-                    seg.ident == "Vec"
-                        && matches!(&seg.arguments, syn::PathArguments::AngleBracketed(args)
-                            if matches!(args.args.first(), Some(syn::GenericArgument::Type(syn::Type::Path(e))) if e.path.is_ident(float)))
-                }),
-                _ => false,
-            }
-        };
-        if !self
-            .sig
-            .params
-            .iter()
-            .filter(|p| p.is_float)
-            .all(|p| dual_ready(&p.ty))
-        {
+        if !self.dual_ready(float) {
             return None;
         }
         const DUAL_BOUNDS: &[&str] = &[
@@ -552,21 +529,87 @@ impl<'a> Companions<'a> {
             return None;
         }
         let rt = &self.rt;
+        let turbofish_args = self
+            .item
+            .sig
+            .generics
+            .params
+            .iter()
+            .filter_map(|p| match p {
+                syn::GenericParam::Type(t) if t.ident == *float => Some(quote!(#rt::Dual<#float>)),
+                syn::GenericParam::Type(t) => Some(t.ident.to_token_stream()),
+                syn::GenericParam::Const(c) => Some(c.ident.to_token_stream()),
+                syn::GenericParam::Lifetime(_) => None,
+            });
+        let (vjp, _) = self.names();
+        self.emit_hvp_calling(
+            float,
+            &quote!(#vjp::<#(#turbofish_args),*>),
+            &TokenStream::new(),
+        )
+    }
+
+    /// `NAME_hvp` for a function written on a concrete float type (`f64`): the copy of it
+    /// generic over the float type and the copy's reverse pass, nested in `NAME_hvp`, which
+    /// calls it on `Dual<f64>`. `None` where the copy is not made (see [`crate::concrete`]).
+    fn emit_concrete_hvp(&self, options: &Options) -> Option<(TokenStream, Ident)> {
+        let is_method = self.sig.params.iter().any(|p| p.ident == "self");
+        if is_method {
+            return None;
+        }
+        let (copy, float) = crate::concrete::generic_copy(self.item, self.sig, &self.rt)?;
+        if !self.dual_ready(&float) {
+            return None;
+        }
+        let mut diag = crate::diag::Diagnostics::default();
+        let options = Options {
+            forward: false,
+            trace: false,
+            vjp: None,
+            wrt: options.wrt.clone(),
+            krate: options.krate.clone(),
+        };
+        let sig = crate::parse::parse_signature(&copy, &options, &mut diag);
+        let graph = crate::lower::lower(&copy, &sig, &self.rt, &mut diag);
+        if !sig.is_complete() || diag.blocks_codegen() {
+            return None;
+        }
+        let activity = crate::analyze::activity(&graph);
+        let companions = Companions::new(&copy, &sig, &options);
+        let body = vjp_body(&companions, &sig, &graph, &activity).ok()?;
+        if diag.into_result().is_err() {
+            return None;
+        }
+        let vjp_fn = companions.emit_vjp_only(&body);
+        let rt = &self.rt;
+        let prelude = quote! {
+            #[allow(warnings, clippy::all, clippy::pedantic)]
+            #copy
+            #[allow(warnings, clippy::all, clippy::pedantic)]
+            #vjp_fn
+        };
+        let (vjp, _) = companions.names();
+        let hvp = self.emit_hvp_calling(&float, &quote!(#vjp::<#rt::Dual<#float>>), &prelude)?;
+        Some((hvp, float))
+    }
+
+    /// `NAME_hvp(args..., directions...) -> (value, grad, Hv)`, calling `vjp` (the path of a
+    /// reverse pass generic over the float type, with its generic arguments) on dual numbers,
+    /// after the items in `prelude`.
+    fn emit_hvp_calling(
+        &self,
+        float: &Ident,
+        vjp: &TokenStream,
+        prelude: &TokenStream,
+    ) -> Option<TokenStream> {
+        let rt = &self.rt;
         let item = self.item;
         let vis = &item.vis;
         let name = &item.sig.ident;
-        let (vjp, _) = self.names();
         let hvp = format_ident!("{}_hvp", name);
         let ret = self.sig.ret.as_ref()?;
         let generics = self.generics_with_real_bounds();
         let (impl_generics, _, where_clause) = generics.split_for_impl();
-        let turbofish_args = item.sig.generics.params.iter().filter_map(|p| match p {
-            syn::GenericParam::Type(t) if t.ident == *float => Some(quote!(#rt::Dual<#float>)),
-            syn::GenericParam::Type(t) => Some(t.ident.to_token_stream()),
-            syn::GenericParam::Const(c) => Some(c.ident.to_token_stream()),
-            syn::GenericParam::Lifetime(_) => None,
-        });
-        let turbofish = quote!(::<#(#turbofish_args),*>);
         let params: Vec<TokenStream> = self
             .sig
             .params
@@ -633,25 +676,50 @@ impl<'a> Companions<'a> {
         let grad_ty = self.grad_type();
         let value = Ident::new("__value", Span::mixed_site());
         let doc = format!(
-            " Hessian-vector product of [`{name}`]: its value, its gradient and the Hessian times the direction `v` (one direction per active parameter, of the parameter's type), by forward over reverse mode (the generated reverse pass run on dual numbers). Generated by `#[differentiate]` for functions generic over their float type."
+            " Hessian-vector product of [`{name}`]: its value, its gradient and the Hessian times the direction `v` (one direction per active parameter, of the parameter's type), by forward over reverse mode (the generated reverse pass run on dual numbers `{float} + v ε`). Generated by `#[differentiate]`."
         );
         let header = self.header(&doc);
         Some(quote! {
             #header
             #vis fn #hvp #impl_generics (#(#params,)* #(#direction_params),*) -> (#ret, #grad_ty, #grad_ty) #where_clause {
-                let (#value, #pattern) = #vjp #turbofish (#(#args,)* #rt::one());
+                #prelude
+                let (#value, #pattern) = #vjp (#(#args,)* #rt::one());
                 (#value.re, #real, #dual)
             }
         })
     }
 
+    /// Whether every float parameter is a `float`, or a slice, `Vec` or array of them: what
+    /// dual numbers can stand in for.
+    fn dual_ready(&self, float: &Ident) -> bool {
+        let dual_ready = |ty: &syn::Type| -> bool {
+            let mut ty = ty;
+            if let syn::Type::Reference(r) = ty {
+                ty = &r.elem;
+            }
+            match ty {
+                syn::Type::Path(tp) if tp.path.is_ident(float) => true,
+                syn::Type::Slice(sl) => matches!(&*sl.elem, syn::Type::Path(tp) if tp.path.is_ident(float)),
+                syn::Type::Array(a) => matches!(&*a.elem, syn::Type::Path(tp) if tp.path.is_ident(float)),
+                syn::Type::Path(tp) => tp.path.segments.last().is_some_and(|seg| {
+                    seg.ident == "Vec"
+                        && matches!(&seg.arguments, syn::PathArguments::AngleBracketed(args)
+                            if matches!(args.args.first(), Some(syn::GenericArgument::Type(syn::Type::Path(e))) if e.path.is_ident(float)))
+                }),
+                _ => false,
+            }
+        };
+        self.sig
+            .params
+            .iter()
+            .filter(|p| p.is_float)
+            .all(|p| dual_ready(&p.ty))
+    }
+
     /// `NAME_hessian(args...) -> (value, H)`, the dense Hessian from one `NAME_hvp` per unit
     /// direction: `[[T; n]; n]` when the active parameters are `n` floats, `Vec<Vec<T>>` when the
     /// one active parameter is a slice, `Vec` or array. `None` where `NAME_hvp` is not made.
-    fn emit_hessian(&self) -> Option<TokenStream> {
-        let [float] = self.sig.float_generics.as_slice() else {
-            return None;
-        };
+    fn emit_hessian(&self, float: &Ident) -> Option<TokenStream> {
         let rt = &self.rt;
         let item = self.item;
         let vis = &item.vis;
@@ -688,7 +756,7 @@ impl<'a> Companions<'a> {
             .collect();
         let value = Ident::new("__value", Span::mixed_site());
         let doc = format!(
-            " The Hessian of [`{name}`] with respect to its active parameters, and its value: one Hessian-vector product (`{name}_hvp`) per unit direction. Generated by `#[differentiate]` for functions generic over their float type."
+            " The Hessian of [`{name}`] with respect to its active parameters, and its value: one Hessian-vector product (`{name}_hvp`) per unit direction. Generated by `#[differentiate]`."
         );
         let (out_ty, body) = if !active.is_empty() && active.iter().all(|p| is_float_ty(&p.ty)) {
             let n = active.len();
@@ -852,10 +920,106 @@ impl<'a> Companions<'a> {
         let owner = is_method.then(|| quote!(Self::));
         let use_of_original = self.turbofish().map(|t| quote!(let _ = #owner #name #t;));
         let header = self.header(&doc);
+        let jvp_all = self.emit_jvp_all(tangents, Some(TokenStream::new()));
         quote! {
             #header
             #vis fn #jvp #impl_generics (#(#params,)* #(#tangent_params),*) -> (#ret, #ret_tangent) #where_clause {
                 #use_of_original
+                #body
+            }
+
+            #jvp_all
+        }
+    }
+
+    /// `NAME_jvp_all(args..., slots...)`: what a differentiated caller's forward mode calls, one
+    /// tangent slot per parameter (as `NAME_vjp_all` has one gradient slot per parameter): an
+    /// `Option` of the parameter's type for an active one (`None` is a zero tangent),
+    /// `NotDifferentiated` for a float parameter outside `wrt(...)`, `()` for the others; last,
+    /// the caller's `ForwardCall`. `forward` is `Some(TokenStream::new())` to call `NAME_jvp`,
+    /// `Some(body)` for another body; `None` for a function without forward mode: a stub whose
+    /// last parameter no type fits, so that a forward-mode caller gets a message that says so.
+    fn emit_jvp_all(
+        &self,
+        tangents: &[(usize, Ident)],
+        forward: Option<TokenStream>,
+    ) -> TokenStream {
+        let item = self.item;
+        let vis = &item.vis;
+        let name = &item.sig.ident;
+        let (Some(ret), Some(ret_tangent)) = (&self.sig.ret, &self.sig.ret_tangent) else {
+            return TokenStream::new();
+        };
+        let rt = &self.rt;
+        let jvp = format_ident!("{}_jvp", name);
+        let jvp_all = format_ident!("{}_jvp_all", name);
+        let generics = self.generics_with_real_bounds();
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let params = self.sig.params.iter().map(|p| declaration(p, false));
+        let mut slots = Vec::new();
+        let mut unpack = TokenStream::new();
+        for (i, p) in self.sig.params.iter().enumerate() {
+            let slot = format_ident!("slot_{}", p.ident, span = Span::mixed_site());
+            let ty = &p.ty;
+            if let Some((_, t)) = tangents.iter().find(|(q, _)| *q == i) {
+                slots.push(quote!(#slot: ::core::option::Option<#ty>));
+                let x = &p.ident;
+                let zero = format_ident!("zero_{}", p.ident, span = Span::mixed_site());
+                let is_view = ty.to_token_stream().to_string().contains("View");
+                let (declare, made) = if p.is_ref {
+                    (
+                        quote!(let #zero;),
+                        quote!({ #zero = #rt::zero_like(#x); &#zero }),
+                    )
+                } else if is_view {
+                    (
+                        quote!(let #zero;),
+                        quote!({ #zero = #rt::zero_like(&#x); #zero.view() }),
+                    )
+                } else {
+                    (TokenStream::new(), quote!(#rt::zero_like(&#x)))
+                };
+                unpack.extend(quote! {
+                    #declare
+                    let #t: #ty = match #slot {
+                        ::core::option::Option::Some(t) => t,
+                        ::core::option::Option::None => #made,
+                    };
+                });
+            } else if p.is_float {
+                slots.push(quote!(_: #rt::NotDifferentiated));
+            } else {
+                slots.push(quote!(_: ()));
+            }
+        }
+        let args = self.sig.params.iter().map(|p| &p.ident);
+        let ts = tangents.iter().map(|(_, t)| t);
+        let is_method = self.sig.params.iter().any(|p| p.ident == "self");
+        let owner = is_method.then(|| quote!(Self::));
+        let turbofish = self.turbofish().unwrap_or_default();
+        let (last, body) = if let Some(body) = forward {
+            let body = if body.is_empty() {
+                quote! {
+                    #unpack
+                    #owner #jvp #turbofish (#(#args,)* #(#ts),*)
+                }
+            } else {
+                body
+            };
+            (quote!(#rt::ForwardCall), body)
+        } else {
+            (
+                quote!(impl #rt::HasForwardMode),
+                quote!(::core::unreachable!("no type implements `HasForwardMode`")),
+            )
+        };
+        let attrs = self.inherited_attrs();
+        quote! {
+            #[doc(hidden)]
+            #(#attrs)*
+            #[allow(dead_code, unused_variables, clippy::too_many_arguments, clippy::type_complexity, reason = "a companion the user may not call, with the parameters and types the function gives it")]
+            #[inline]
+            #vis fn #jvp_all #impl_generics (#(#params,)* #(#slots,)* _: #last) -> (#ret, #ret_tangent) #where_clause {
                 #body
             }
         }
@@ -872,12 +1036,6 @@ impl<'a> Companions<'a> {
         let (vjp, grad) = self.names();
         let generics = self.generics_with_real_bounds();
         let (impl_generics, _, where_clause) = generics.split_for_impl();
-        let params: Vec<TokenStream> = self
-            .sig
-            .params
-            .iter()
-            .map(|p| declaration(p, p.mutable))
-            .collect();
         let grad_params: Vec<TokenStream> = self
             .sig
             .params
@@ -893,7 +1051,6 @@ impl<'a> Companions<'a> {
         // A method's companions are methods too, reached through `Self::`.
         let is_method = self.sig.params.iter().any(|p| p.ident == "self");
         let owner = is_method.then(|| quote!(Self::));
-        let use_of_original = turbofish.as_ref().map(|t| quote!(let _ = #owner #name #t;));
         let wrt: Vec<String> = self
             .sig
             .active()
@@ -912,6 +1069,7 @@ impl<'a> Companions<'a> {
             " Value and gradient of [`{name}`] with respect to {wrt}.\n\n Returns `(value, grad)`: `value` is exactly what `{name}` returns, and `grad` is {grad_shape}. Generated by `#[differentiate]`."
         );
         let call_turbofish = turbofish.unwrap_or_default();
+        let vjp_fn = self.vjp_fn(vjp_body);
         // A tensor-valued function has a Jacobian, not a gradient: only `NAME_vjp`.
         let grad_fn = self.sig.ret_scalar.then(|| {
             quote! {
@@ -976,14 +1134,40 @@ impl<'a> Companions<'a> {
             #[doc = #vjp_doc]
             #(#attrs)*
             #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity, reason = "a companion the user may not call, with the parameters and types the function gives it")]
+            #vjp_fn
+
+            #grad_fn
+        }
+    }
+
+    /// `NAME_vjp` alone, undocumented: the reverse pass of a function's hidden generic copy.
+    fn emit_vjp_only(&self, vjp_body: &TokenStream) -> TokenStream {
+        self.vjp_fn(vjp_body).unwrap_or_default()
+    }
+
+    /// `fn NAME_vjp(params..., d_out) -> (value, grad) { body }`, with the lints it allows.
+    fn vjp_fn(&self, vjp_body: &TokenStream) -> Option<TokenStream> {
+        let (Some(ret), Some(ret_tangent)) = (&self.sig.ret, &self.sig.ret_tangent) else {
+            return None;
+        };
+        let vis = &self.item.vis;
+        let name = &self.item.sig.ident;
+        let (vjp, _) = self.names();
+        let generics = self.generics_with_real_bounds();
+        let (impl_generics, _, where_clause) = generics.split_for_impl();
+        let params = self.sig.params.iter().map(|p| declaration(p, p.mutable));
+        let grad_ty = self.grad_type();
+        let d_out = &self.d_out;
+        let is_method = self.sig.params.iter().any(|p| p.ident == "self");
+        let owner = is_method.then(|| quote!(Self::));
+        let use_of_original = self.turbofish().map(|t| quote!(let _ = #owner #name #t;));
+        Some(quote! {
             #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, clippy::too_many_arguments, clippy::type_complexity, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
             #vis fn #vjp #impl_generics (#(#params,)* #d_out: #ret_tangent) -> (#ret, #grad_ty) #where_clause {
                 #use_of_original
                 #vjp_body
             }
-
-            #grad_fn
-        }
+        })
     }
 }
 
@@ -1019,10 +1203,47 @@ pub fn generate(
     options: &Options,
 ) -> syn::Result<TokenStream> {
     let companions = Companions::new(item, sig, options);
+    let body = vjp_body(&companions, sig, graph, activity)?;
+    let mut out = companions.emit(&body);
+    if let Some(hvp) = companions.emit_hvp() {
+        out.extend(hvp);
+        out.extend(companions.emit_hessian(&sig.float_generics[0]));
+    } else if let Some((hvp, float)) = companions.emit_concrete_hvp(options) {
+        out.extend(hvp);
+        out.extend(companions.emit_hessian(&float));
+    }
+    out.extend(companions.emit_graph(&graph::dot(graph, activity, &item.sig.ident.to_string())));
+    if options.trace && sig.ret_scalar {
+        let trace = with_context(&companions, sig, graph, activity, |cx| {
+            trace_companion(&companions, cx, &settled_plan(cx)?)
+        })?;
+        out.extend(trace);
+    }
+    let tangents = companions.tangent_params();
+    if options.forward {
+        let jvp_body = with_context(&companions, sig, graph, activity, |cx| {
+            jvp::body(cx, &tangents)
+        })?;
+        out.extend(companions.emit_jvp(&jvp_body, &tangents));
+    } else {
+        out.extend(companions.emit_jvp_all(&tangents, None));
+    }
+    Ok(out)
+}
+
+/// Runs `f` with the analyses codegen reads: the layout of values and the kinds (float or
+/// tensor) of values.
+fn with_context<R>(
+    companions: &Companions<'_>,
+    sig: &Signature,
+    graph: &Graph,
+    activity: &Activity,
+    f: impl FnOnce(&reverse::Context<'_>) -> syn::Result<R>,
+) -> syn::Result<R> {
     let layout = Layout::of(graph);
     let tensor_params: Vec<bool> = sig.params.iter().map(|p| p.is_tensor).collect();
-    let kinds = crate::analyze::kinds(graph, &tensor_params);
-    let cx = reverse::Context {
+    let kinds = crate::analyze::kinds(graph, &tensor_params, sig.ret_scalar);
+    f(&reverse::Context {
         trace: None,
         kinds: &kinds,
         graph,
@@ -1031,44 +1252,46 @@ pub fn generate(
         rt: &companions.rt,
         d_out: &companions.d_out,
         sig,
-    };
-    // Dry runs until what the reverse pass reads and accumulates is settled (a loop saving only
-    // its variable needs no tape, which changes what the loop around it saves).
+    })
+}
+
+/// Dry runs of the reverse sweep until what the reverse pass reads and accumulates is settled
+/// (a loop saving only its variable needs no tape, which changes what the loop around it
+/// saves).
+fn settled_plan(cx: &reverse::Context<'_>) -> syn::Result<Plan> {
     let mut plan = Plan::default();
     for _ in 0..8 {
-        let (_, found, _) = reverse::sweep(&cx, &plan)?;
+        let (_, found, _) = reverse::sweep(cx, &plan)?;
         if found == plan {
             break;
         }
         plan = found;
     }
-    let forward = forward::pass(&cx, &plan);
-    let (reverse, _, grads) = reverse::sweep(&cx, &plan)?;
-    let grad = match grads.as_slice() {
-        [one] => one.clone(),
-        many => quote!((#(#many),*)),
-    };
-    let value = graph.value_ident(graph.ret);
-    let body = quote! {
-        #forward
-        #reverse
-        (#value, #grad)
-    };
-    let mut out = companions.emit(&body);
-    if let Some(hvp) = companions.emit_hvp() {
-        out.extend(hvp);
-        out.extend(companions.emit_hessian());
-    }
-    out.extend(companions.emit_graph(&graph::dot(graph, activity, &item.sig.ident.to_string())));
-    if options.trace && sig.ret_scalar {
-        out.extend(trace_companion(&companions, &cx, &plan)?);
-    }
-    if options.forward {
-        let tangents = companions.tangent_params();
-        let jvp_body = jvp::body(&cx, &tangents)?;
-        out.extend(companions.emit_jvp(&jvp_body, &tangents));
-    }
-    Ok(out)
+    Ok(plan)
+}
+
+/// The body of `NAME_vjp`: the forward pass, the reverse sweep, `(value, grad)`.
+fn vjp_body(
+    companions: &Companions<'_>,
+    sig: &Signature,
+    graph: &Graph,
+    activity: &Activity,
+) -> syn::Result<TokenStream> {
+    with_context(companions, sig, graph, activity, |cx| {
+        let plan = settled_plan(cx)?;
+        let forward = forward::pass(cx, &plan);
+        let (reverse, _, grads) = reverse::sweep(cx, &plan)?;
+        let grad = match grads.as_slice() {
+            [one] => one.clone(),
+            many => quote!((#(#many),*)),
+        };
+        let value = graph.value_ident(graph.ret);
+        Ok(quote! {
+            #forward
+            #reverse
+            (#value, #grad)
+        })
+    })
 }
 
 /// Companions with the right signatures and an unreachable body, emitted beside the errors so
@@ -1077,10 +1300,16 @@ pub fn fallback(item: &ItemFn, sig: &Signature, options: &Options) -> TokenStrea
     let companions = Companions::new(item, sig, options);
     let params = sig.params.iter().map(|p| &p.ident);
     let d_out = &companions.d_out;
-    companions.emit(&quote! {
-        let _ = (#(#params,)* #d_out);
+    let unreachable = quote! {
         ::core::unreachable!("#[differentiate] reported an error for this function")
-    })
+    };
+    let mut out = companions.emit(&quote! {
+        let _ = (#(#params,)* #d_out);
+        #unreachable
+    });
+    let forward = options.forward.then_some(unreachable);
+    out.extend(companions.emit_jvp_all(&companions.tangent_params(), forward));
+    out
 }
 
 /// The companions of a function with a custom derivative (`vjp = rule`): `NAME_vjp` calls the
@@ -1097,10 +1326,12 @@ pub fn custom(item: &ItemFn, sig: &Signature, options: &Options, rule: &syn::Pat
     let grad_ty = companions.grad_type();
     let d_out = &companions.d_out;
     let checked = Ident::new("__rule", Span::mixed_site());
-    companions.emit(&quote_spanned! {rule.span()=>
+    let mut out = companions.emit(&quote_spanned! {rule.span()=>
         let #checked: fn(#(#tys,)* #ret_tangent) -> (#ret, #grad_ty) = #rule;
         #checked(#(#args,)* #d_out)
-    })
+    });
+    out.extend(companions.emit_jvp_all(&companions.tangent_params(), None));
+    out
 }
 
 /// A float constant written through the float type, which computing again gives the same bits:

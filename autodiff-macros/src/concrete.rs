@@ -1,0 +1,560 @@
+//! Second order for functions written on a concrete float type (`f64` or `f32`).
+//!
+//! `NAME_hvp` runs the generated reverse pass on dual numbers, which a function written on
+//! `f64` cannot take. So for such a function the macro makes a copy of it generic over its float
+//! type (`__F` standing for `f64`), differentiates the copy like any generic function, and
+//! `NAME_hvp` calls the copy's reverse pass on `Dual<f64>`. What the copy changes:
+//!
+//! - the float type in every type becomes `__F`;
+//! - a float literal `2.5` becomes `<__F as NumCast>::from(2.5_f64).unwrap()` (exact);
+//! - `f64::consts::PI` and `f64::EPSILON`-like constants become the same constants of `__F`;
+//! - `e as f64` becomes `cast_float::<__F, _>(e)` and `e as usize` becomes `cast_int(e)`, which
+//!   the lowering treats as it treats the casts they stand for.
+//!
+//! The copy is made only where it is sure to compile: every name the body reads is one of its
+//! own variables, every call is a float method or a runtime helper, every method one that
+//! floats, slices, `Vec`s and integers share with their generic forms, every macro one whose
+//! arguments are expressions. Anything else (a call to another function, a constant of the
+//! module, a struct) means no `NAME_hvp`, never an error in code the user did not write.
+
+use std::collections::HashSet;
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, ToTokens};
+use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
+use syn::{Expr, Ident, ItemFn, Type};
+
+use crate::parse::Signature;
+
+/// Methods of `num_traits::Float`, which the copy calls on `__F` as the original calls them on
+/// `f64`.
+const FLOAT_METHODS: &[&str] = &[
+    "is_nan",
+    "is_infinite",
+    "is_finite",
+    "is_normal",
+    "is_subnormal",
+    "floor",
+    "ceil",
+    "round",
+    "trunc",
+    "fract",
+    "abs",
+    "signum",
+    "is_sign_positive",
+    "is_sign_negative",
+    "mul_add",
+    "recip",
+    "powi",
+    "powf",
+    "sqrt",
+    "exp",
+    "exp2",
+    "ln",
+    "log",
+    "log2",
+    "log10",
+    "to_degrees",
+    "to_radians",
+    "max",
+    "min",
+    "clamp",
+    "cbrt",
+    "hypot",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "atan2",
+    "sin_cos",
+    "exp_m1",
+    "ln_1p",
+    "sinh",
+    "cosh",
+    "tanh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "copysign",
+];
+
+/// Methods of slices, `Vec`s, ranges and integers that mean the same whatever the element type.
+const OTHER_METHODS: &[&str] = &[
+    "len",
+    "is_empty",
+    "iter",
+    "iter_mut",
+    "into_iter",
+    "enumerate",
+    "rev",
+    "step_by",
+    "clone",
+    "to_vec",
+    "to_owned",
+    "push",
+    "pow",
+    "saturating_sub",
+    "saturating_add",
+    "wrapping_sub",
+    "wrapping_add",
+];
+
+/// Macros whose arguments are expressions (after a format string).
+const MACROS: &[&str] = &[
+    "vec",
+    "println",
+    "print",
+    "eprintln",
+    "eprint",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "panic",
+    "unreachable",
+    "todo",
+    "unimplemented",
+];
+
+const INTEGERS: &[&str] = &[
+    "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
+];
+
+/// `f64::EPSILON` and friends, as `Float` constructors.
+const CONSTANTS: &[(&str, &str)] = &[
+    ("EPSILON", "epsilon"),
+    ("MAX", "max_value"),
+    ("MIN", "min_value"),
+    ("MIN_POSITIVE", "min_positive_value"),
+    ("INFINITY", "infinity"),
+    ("NEG_INFINITY", "neg_infinity"),
+    ("NAN", "nan"),
+];
+
+/// The copy of `item` generic over its float type, named as the original, with the float
+/// type's name (`f64`), or `None` where the copy might not compile.
+pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<(ItemFn, Ident)> {
+    let s = &item.sig;
+    if !sig.float_generics.is_empty()
+        || !s.generics.params.is_empty()
+        || s.generics.where_clause.is_some()
+        || s.asyncness.is_some()
+        || s.constness.is_some()
+        || s.unsafety.is_some()
+        || s.abi.is_some()
+        || s.variadic.is_some()
+        || !sig.ret_scalar
+    {
+        return None;
+    }
+    let float = match sig.ret.as_ref()? {
+        Type::Path(tp) if tp.qself.is_none() && tp.path.is_ident("f64") => "f64",
+        Type::Path(tp) if tp.qself.is_none() && tp.path.is_ident("f32") => "f32",
+        _ => return None,
+    };
+    let other = if float == "f64" { "f32" } else { "f64" };
+    let mut locals: HashSet<String> = HashSet::new();
+    for p in &sig.params {
+        if p.ident == "self" || p.is_tensor || !plain_type(&p.ty, float) {
+            return None;
+        }
+        // Floats only as the dual numbers can stand in for them: `f64`, slices, `Vec`s and
+        // arrays of them.
+        if p.is_float != mentions(&p.ty.to_token_stream(), float) {
+            return None;
+        }
+        locals.insert(p.ident.to_string());
+    }
+    if s.inputs.len() != sig.params.len() {
+        return None;
+    }
+    let mut bindings = Bindings(&mut locals);
+    bindings.visit_block(&item.block);
+    if mentions(&item.block.to_token_stream(), other) {
+        return None;
+    }
+    let generic = Ident::new("__F", Span::mixed_site());
+    let mut copy = item.clone();
+    copy.attrs.retain(|a| a.path().is_ident("allow"));
+    copy.vis = syn::Visibility::Inherited;
+    let mut rewrite = Rewrite {
+        float,
+        generic: &generic,
+        rt,
+        locals: &locals,
+        casts: Vec::new(),
+        ok: true,
+    };
+    for input in &mut copy.sig.inputs {
+        if let syn::FnArg::Typed(pt) = input {
+            rewrite.visit_type_mut(&mut pt.ty);
+        }
+    }
+    rewrite.visit_return_type_mut(&mut copy.sig.output);
+    rewrite.visit_block_mut(&mut copy.block);
+    if !rewrite.ok {
+        return None;
+    }
+    let casts = rewrite.casts;
+    copy.sig.generics = syn::parse_quote!(<#generic: #rt::Real + ::core::ops::RemAssign + ::core::fmt::LowerExp + ::core::fmt::UpperExp>);
+    if !casts.is_empty() {
+        copy.sig.generics.where_clause =
+            Some(syn::parse_quote!(where #generic: #(#rt::CastTo<#casts>)+*));
+    }
+    Some((copy, Ident::new(float, Span::call_site())))
+}
+
+/// Whether `tokens` name the type `float` anywhere.
+fn mentions(tokens: &TokenStream, float: &str) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == float,
+        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), float),
+        proc_macro2::TokenTree::Literal(l) => l.to_string().ends_with(float),
+        proc_macro2::TokenTree::Punct(_) => false,
+    })
+}
+
+/// A parameter type the copy can take: the float, integers and `bool`, and references, slices,
+/// arrays and `Vec`s of them (no `&mut`: an `hvp` argument is read only).
+fn plain_type(ty: &Type, float: &str) -> bool {
+    match ty {
+        Type::Path(tp) if tp.qself.is_none() => {
+            let Some(last) = tp.path.segments.last() else {
+                return false;
+            };
+            if tp.path.segments.len() == 1
+                && (last.ident == float
+                    || last.ident == "bool"
+                    || INTEGERS.iter().any(|i| last.ident == i))
+                && last.arguments.is_none()
+            {
+                return true;
+            }
+            last.ident == "Vec"
+                && match &last.arguments {
+                    syn::PathArguments::AngleBracketed(a) => {
+                        a.args.len() == 1
+                            && matches!(a.args.first(), Some(syn::GenericArgument::Type(t)) if plain_type(t, float))
+                    }
+                    _ => false,
+                }
+        }
+        Type::Reference(r) => r.mutability.is_none() && plain_type(&r.elem, float),
+        Type::Slice(sl) => plain_type(&sl.elem, float),
+        Type::Array(a) => plain_type(&a.elem, float),
+        Type::Paren(p) => plain_type(&p.elem, float),
+        _ => false,
+    }
+}
+
+/// Every name a pattern of the body binds.
+struct Bindings<'a>(&'a mut HashSet<String>);
+
+impl<'ast> Visit<'ast> for Bindings<'_> {
+    fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+        self.0.insert(p.ident.to_string());
+        syn::visit::visit_pat_ident(self, p);
+    }
+}
+
+struct Rewrite<'a> {
+    float: &'a str,
+    generic: &'a Ident,
+    rt: &'a TokenStream,
+    locals: &'a HashSet<String>,
+    /// The integer types `as` casts to, which `__F` must cast to.
+    casts: Vec<Ident>,
+    ok: bool,
+}
+
+impl Rewrite<'_> {
+    fn is_float(&self, ty: &Type) -> bool {
+        matches!(ty, Type::Path(tp) if tp.qself.is_none() && tp.path.is_ident(self.float))
+    }
+
+    /// `<__F as NumCast>::from(lit).unwrap()`, the literal given the float's suffix.
+    fn literal(&self, digits: &str, span: Span) -> Expr {
+        let (generic, rt) = (self.generic, self.rt);
+        let point = if digits.contains(['.', 'e', 'E']) {
+            ""
+        } else {
+            ".0"
+        };
+        let typed = syn::LitFloat::new(&format!("{digits}{point}_{}", self.float), span);
+        syn::parse_quote!((<#generic as #rt::NumCast>::from(#typed).unwrap()))
+    }
+
+    /// A path that names a float constant (`f64::EPSILON`, `std::f64::consts::PI`), as an
+    /// expression of `__F`; `None` for any other path.
+    fn constant(&self, path: &syn::Path) -> Option<Expr> {
+        let names: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let at = names.iter().position(|n| n == self.float)?;
+        let (generic, rt, float) = (
+            self.generic,
+            self.rt,
+            Ident::new(self.float, Span::call_site()),
+        );
+        match &names[at + 1..] {
+            [consts, name] if consts == "consts" => {
+                let name = Ident::new(name, path.span_of_last());
+                Some(
+                    syn::parse_quote!((<#generic as #rt::NumCast>::from(::core::#float::consts::#name).unwrap())),
+                )
+            }
+            [name] => {
+                let (_, method) = CONSTANTS.iter().find(|(c, _)| c == name)?;
+                let method = Ident::new(method, path.span_of_last());
+                Some(syn::parse_quote!(<#generic as #rt::Float>::#method()))
+            }
+            _ => None,
+        }
+    }
+
+    /// A macro's arguments rewritten, or `None` when they are not expressions.
+    fn macro_tokens(&mut self, mac: &syn::Macro) -> Option<TokenStream> {
+        let name = mac.path.get_ident()?.to_string();
+        if !MACROS.contains(&name.as_str()) {
+            return None;
+        }
+        if name == "vec" {
+            let tokens = &mac.tokens;
+            let mut body: Expr = syn::parse2(quote!([#tokens])).ok()?;
+            self.visit_expr_mut(&mut body);
+            return match body {
+                Expr::Array(a) => Some(a.elems.to_token_stream()),
+                Expr::Repeat(r) => {
+                    let (e, n) = (&r.expr, &r.len);
+                    Some(quote!(#e; #n))
+                }
+                _ => None,
+            };
+        }
+        let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+        let mut args = syn::parse::Parser::parse2(parser, mac.tokens.clone()).ok()?;
+        for a in &mut args {
+            self.visit_expr_mut(a);
+        }
+        Some(args.to_token_stream())
+    }
+}
+
+trait SpanOfLast {
+    fn span_of_last(&self) -> Span;
+}
+
+impl SpanOfLast for syn::Path {
+    fn span_of_last(&self) -> Span {
+        self.segments
+            .last()
+            .map_or_else(Span::call_site, |s| s.ident.span())
+    }
+}
+
+/// The operator of a compound assignment: `+` for `+=`.
+fn compound(op: &syn::BinOp) -> Option<&'static str> {
+    Some(match op {
+        syn::BinOp::AddAssign(_) => "+",
+        syn::BinOp::SubAssign(_) => "-",
+        syn::BinOp::MulAssign(_) => "*",
+        syn::BinOp::DivAssign(_) => "/",
+        syn::BinOp::RemAssign(_) => "%",
+        _ => return None,
+    })
+}
+
+/// Whether a `for` pattern over elements binds them by value: `&v`, `(i, &v)`, `_`.
+fn copies_out(pat: &syn::Pat) -> bool {
+    match pat {
+        syn::Pat::Reference(_) | syn::Pat::Wild(_) => true,
+        syn::Pat::Tuple(t) => match t.elems.iter().collect::<Vec<_>>().as_slice() {
+            [syn::Pat::Ident(_) | syn::Pat::Wild(_), second] => copies_out(second),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+impl VisitMut for Rewrite<'_> {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if self.is_float(ty) {
+            let generic = self.generic;
+            *ty = syn::parse_quote!(#generic);
+            return;
+        }
+        syn::visit_mut::visit_type_mut(self, ty);
+    }
+
+    fn visit_stmt_mut(&mut self, stmt: &mut syn::Stmt) {
+        match stmt {
+            syn::Stmt::Item(_) => self.ok = false,
+            syn::Stmt::Macro(m) => match self.macro_tokens(&m.mac) {
+                Some(tokens) => m.mac.tokens = tokens,
+                None => self.ok = false,
+            },
+            _ => syn::visit_mut::visit_stmt_mut(self, stmt),
+        }
+    }
+
+    fn visit_pat_mut(&mut self, pat: &mut syn::Pat) {
+        match pat {
+            syn::Pat::Lit(_) | syn::Pat::Range(_) | syn::Pat::Macro(_) | syn::Pat::Path(_) => {
+                // An integer literal pattern is fine; a float one cannot match a generic.
+                if let syn::Pat::Lit(l) = pat {
+                    if matches!(l.lit, syn::Lit::Int(_)) {
+                        return;
+                    }
+                }
+                if let syn::Pat::Range(r) = pat {
+                    let int = |e: &Option<Box<Expr>>| {
+                        e.as_deref().is_none_or(
+                            |e| matches!(e, Expr::Lit(l) if matches!(l.lit, syn::Lit::Int(_))),
+                        )
+                    };
+                    if int(&r.start) && int(&r.end) {
+                        return;
+                    }
+                }
+                self.ok = false;
+            }
+            syn::Pat::Struct(_) | syn::Pat::TupleStruct(_) => self.ok = false,
+            _ => syn::visit_mut::visit_pat_mut(self, pat),
+        }
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if !self.ok {
+            return;
+        }
+        match expr {
+            Expr::Lit(l) => match &l.lit {
+                syn::Lit::Float(f) => *expr = self.literal(f.base10_digits(), f.span()),
+                syn::Lit::Int(i) if i.suffix() == self.float => {
+                    *expr = self.literal(i.base10_digits(), i.span());
+                }
+                _ => {}
+            },
+            Expr::Path(p) => {
+                if p.qself.is_some() {
+                    self.ok = false;
+                } else if let Some(id) = p.path.get_ident() {
+                    self.ok &= self.locals.contains(&id.to_string());
+                } else if let Some(c) = self.constant(&p.path) {
+                    *expr = c;
+                } else {
+                    self.ok = false;
+                }
+            }
+            Expr::Cast(c) => {
+                self.visit_expr_mut(&mut c.expr);
+                let mut inner = &c.expr;
+                while let Expr::Paren(p) = &**inner {
+                    inner = &p.expr;
+                }
+                let (generic, rt) = (self.generic, self.rt);
+                if self.is_float(&c.ty) {
+                    *expr = syn::parse_quote!(#rt::cast_float::<#generic, _>(#inner));
+                } else if let Type::Path(tp) = &*c.ty {
+                    match tp.path.get_ident() {
+                        Some(int) if INTEGERS.iter().any(|i| int == i) => {
+                            if !self.casts.contains(int) {
+                                self.casts.push(int.clone());
+                            }
+                            *expr = syn::parse_quote!(#rt::cast_int::<#int, _>(#inner));
+                        }
+                        _ => self.ok = false,
+                    }
+                } else {
+                    self.ok = false;
+                }
+            }
+            Expr::Call(call) => {
+                let Expr::Path(fp) = &mut *call.func else {
+                    self.ok = false;
+                    return;
+                };
+                let segments: Vec<String> = fp
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                let krate = self
+                    .rt
+                    .clone()
+                    .into_iter()
+                    .filter_map(|t| match t {
+                        proc_macro2::TokenTree::Ident(i) => Some(i.to_string()),
+                        _ => None,
+                    })
+                    .next();
+                match segments.as_slice() {
+                    [ty, method]
+                        if ty == self.float && FLOAT_METHODS.contains(&method.as_str()) =>
+                    {
+                        let generic = self.generic;
+                        let method = &fp.path.segments[1].ident;
+                        fp.path = syn::parse_quote!(#generic::#method);
+                    }
+                    [k, helper]
+                        if Some(k) == krate.as_ref()
+                            && ["sigmoid", "relu", "softplus"].contains(&helper.as_str()) => {}
+                    _ => {
+                        self.ok = false;
+                        return;
+                    }
+                }
+                for a in &mut call.args {
+                    self.visit_expr_mut(a);
+                }
+            }
+            Expr::MethodCall(m) => {
+                let name = m.method.to_string();
+                if m.turbofish.is_some()
+                    || !(FLOAT_METHODS.contains(&name.as_str())
+                        || OTHER_METHODS.contains(&name.as_str()))
+                {
+                    self.ok = false;
+                    return;
+                }
+                syn::visit_mut::visit_expr_method_call_mut(self, m);
+            }
+            Expr::Macro(m) => match self.macro_tokens(&m.mac) {
+                Some(tokens) => m.mac.tokens = tokens,
+                None => self.ok = false,
+            },
+            // Elements taken by reference (`for v in x.iter()`) would be `&__F`, which has no
+            // arithmetic: only patterns that copy them out (`for &v in ...`), or ranges.
+            Expr::ForLoop(f) if !matches!(&*f.expr, Expr::Range(_)) && !copies_out(&f.pat) => {
+                self.ok = false;
+            }
+            // `y[i] += y[i - 1]` borrows `y` twice on a generic type (its `AddAssign` takes
+            // `&mut y[i]` first): `y[i] = y[i] + (y[i - 1])`, the same for floats.
+            Expr::Binary(b) if matches!(&*b.left, Expr::Index(_)) && compound(&b.op).is_some() => {
+                syn::visit_mut::visit_expr_binary_mut(self, b);
+                let (place, right) = (&b.left, &b.right);
+                let op = compound(&b.op).unwrap_or_default();
+                let op: TokenStream = op.parse().unwrap_or_default();
+                *expr = syn::parse_quote!(#place = #place #op (#right));
+            }
+            Expr::Closure(_)
+            | Expr::Struct(_)
+            | Expr::Async(_)
+            | Expr::Await(_)
+            | Expr::Unsafe(_)
+            | Expr::Try(_)
+            | Expr::TryBlock(_)
+            | Expr::Yield(_)
+            | Expr::Const(_)
+            | Expr::Infer(_)
+            | Expr::Verbatim(_)
+            | Expr::Field(_)
+            | Expr::Let(_) => self.ok = false,
+            _ => syn::visit_mut::visit_expr_mut(self, expr),
+        }
+    }
+}
