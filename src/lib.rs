@@ -326,8 +326,8 @@
 //!
 //! `#[differentiate(forward)]` also generates `NAME_jvp(args…, tangents…) -> (value, tangent)`:
 //! the directional derivative along one tangent per active parameter (of the parameter's own
-//! type), in one forward pass, for floats, arrays, ndarray tensors (all the operations above
-//! but `log_softmax`), parameter structs, loops and branches, and calls to other functions that
+//! type), in one forward pass, for floats, arrays, ndarray tensors (all the operations above),
+//! parameter structs, loops and branches, and calls to other functions that
 //! have forward mode too (through their hidden `NAME_jvp_all`, one tangent slot per parameter;
 //! calling a function without `forward` is a compile error that says to add it).
 //!

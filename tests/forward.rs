@@ -154,8 +154,10 @@ use autodiff::ndarray::{Array1, Array2, Axis};
 fn mlp(x: &Array2<f64>, w: &Array2<f64>, b: &Array1<f64>, labels: &[usize]) -> f64 {
     let h = (x.dot(w) + b).mapv(f64::tanh);
     let p = autodiff::softmax(&h, Axis(1));
+    let lp = autodiff::log_softmax(&h, Axis(0));
     autodiff::cross_entropy(&h, labels) + (&p * &p).sum_axis(Axis(0)).sum() / 3.0
         - h.mean().unwrap() * 2.0
+        + (&lp * &p).sum() * 0.3
 }
 
 #[differentiate(forward)]

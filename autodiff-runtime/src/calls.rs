@@ -119,6 +119,7 @@ pub trait ForwardSlot<S> {
     fn into_slot(self) -> S;
 }
 
+#[diagnostic::do_not_recommend]
 impl<T> ForwardSlot<Option<T>> for Option<T> {
     #[inline(always)]
     fn into_slot(self) -> Option<T> {
@@ -127,6 +128,7 @@ impl<T> ForwardSlot<Option<T>> for Option<T> {
 }
 
 /// `&Vec<T>` given to a `&[T]` parameter: the coercion a call makes.
+#[diagnostic::do_not_recommend]
 impl<'a, T> ForwardSlot<Option<&'a [T]>> for Option<&'a Vec<T>> {
     #[inline(always)]
     fn into_slot(self) -> Option<&'a [T]> {
@@ -135,6 +137,7 @@ impl<'a, T> ForwardSlot<Option<&'a [T]>> for Option<&'a Vec<T>> {
 }
 
 /// `&[T; N]` given to a `&[T]` parameter.
+#[diagnostic::do_not_recommend]
 impl<'a, T, const N: usize> ForwardSlot<Option<&'a [T]>> for Option<&'a [T; N]> {
     #[inline(always)]
     fn into_slot(self) -> Option<&'a [T]> {
@@ -156,6 +159,7 @@ where
 #[doc(hidden)]
 pub enum NoSlot {}
 
+#[diagnostic::do_not_recommend]
 impl<T> ForwardSlot<NoSlot> for Option<T> {
     fn into_slot(self) -> NoSlot {
         unreachable!("no value has the type `NoSlot`")

@@ -34,9 +34,9 @@ pub use broadcast::{
     sub, sub_adjoint_lhs_t, sub_adjoint_rhs_t, Arith, Negate, Operand,
 };
 pub use helpers::{
-    cross_entropy, cross_entropy_adjoint, log_softmax, log_softmax_adjoint, log_sum_exp,
-    log_sum_exp_adjoint, mse, mse_adjoint_lhs, mse_adjoint_rhs, softmax, softmax_adjoint,
-    tangent_inner, Elements,
+    cross_entropy, cross_entropy_adjoint, log_softmax, log_softmax_adjoint, log_softmax_tangent,
+    log_sum_exp, log_sum_exp_adjoint, mse, mse_adjoint_lhs, mse_adjoint_rhs, softmax,
+    softmax_adjoint, tangent_inner, Elements,
 };
 pub use matmul::{
     dot, dot_accumulate_lhs, dot_accumulate_rhs, dot_adjoint_lhs, dot_adjoint_rhs, DotOp,

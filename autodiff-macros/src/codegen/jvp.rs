@@ -365,6 +365,10 @@ impl Jvp<'_> {
                 let (ta, axis) = (ta_own?, arg(1)?);
                 quote!(#rt::softmax_adjoint(#yv, #axis, &#ta))
             }
+            "log_softmax" => {
+                let (ta, axis) = (ta_own?, arg(1)?);
+                quote!(#rt::log_softmax_tangent(#yv, #axis, &#ta))
+            }
             // Scalar results: the gradient's inner product with the tangent.
             "log_sum_exp" => {
                 let ta = ta_own?;

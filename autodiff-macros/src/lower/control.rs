@@ -351,6 +351,17 @@ impl Lowerer<'_> {
             );
             return;
         }
+        let nested = element_of.is_some_and(|a| {
+            matches!(self.nodes.get(a.index()).map(|n| &n.op), Some(Op::Param(i))
+                if self.nested_array_params.get(*i).copied().unwrap_or(false))
+        });
+        if nested {
+            self.diag.error_spanned(
+                &f.expr,
+                "`#[differentiate]` does not iterate over the rows of an array of arrays: loop over the indices, as in `for i in 0..m.len()`, and read `m[i][j]`",
+            );
+            return;
+        }
         let iter_expr = &*f.expr;
         let iter: Expr = if element_of.is_some() && !enumerated {
             syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#iter_expr)))

@@ -155,6 +155,8 @@ struct Lowerer<'a> {
     /// Parameters that are owned arrays (`Vec<T>`, `[T; N]`): `let mut y = x;` copies them, so
     /// that writing `y` never writes the parameter's binding.
     owned_array_params: Vec<bool>,
+    /// Parameters that are arrays of arrays (`&[Vec<f64>]`): read by index only.
+    nested_array_params: Vec<bool>,
     diag: &'a mut Diagnostics,
 }
 
@@ -207,6 +209,11 @@ impl<'a> Lowerer<'a> {
             reads: Vec::new(),
             pure: Vec::new(),
             fields: Vec::new(),
+            nested_array_params: sig
+                .params
+                .iter()
+                .map(|p| p.is_float && element_type(&p.ty).and_then(element_type).is_some())
+                .collect(),
             owned_array_params: sig
                 .params
                 .iter()
@@ -952,5 +959,29 @@ impl<'a> Lowerer<'a> {
             lowered.push(self.lower_constant(index));
         }
         Some((array, lowered))
+    }
+}
+
+/// The element type of a slice, array or `Vec` (through references); `None` for other types.
+fn element_type(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Reference(r) => element_type(&r.elem),
+        Type::Paren(p) => element_type(&p.elem),
+        Type::Slice(s) => Some(&s.elem),
+        Type::Array(a) => Some(&a.elem),
+        Type::Path(tp) => {
+            let last = tp.path.segments.last()?;
+            if last.ident != "Vec" {
+                return None;
+            }
+            match &last.arguments {
+                syn::PathArguments::AngleBracketed(a) => match a.args.first()? {
+                    syn::GenericArgument::Type(t) => Some(t),
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        _ => None,
     }
 }

@@ -231,6 +231,31 @@ where
     })
 }
 
+/// `y = log_softmax(a, axis)` in forward mode: the tangent `t - Σ_axis exp(y) ⊙ t` of `y` along
+/// the tangent `t` of `a` (the transpose of [`log_softmax_adjoint`]); reads the result `y`.
+///
+/// # Panics
+/// When `axis` is not an axis of `y`, or `t` and `y` differ in shape.
+#[track_caller]
+pub fn log_softmax_tangent<S, S2, D, T>(
+    y: &ArrayBase<S, D>,
+    axis: Axis,
+    t: &ArrayBase<S2, D>,
+) -> Array<T, D>
+where
+    S: Data<Elem = T>,
+    S2: Data<Elem = T>,
+    D: Dimension,
+    T: Real,
+{
+    lanewise_adjoint("log_softmax", y, axis, t, |mut g, y| {
+        let dot = Zip::from(&g)
+            .and(y)
+            .fold(T::zero(), |s, &g, &y| s + g * y.exp());
+        g.map_inplace(|g| *g -= dot);
+    })
+}
+
 /// The adjoint of a function applied lane by lane along `axis` (softmax, log-softmax): `d`
 /// copied, then `f(lane of the copy, lane of y)` on each lane.
 #[track_caller]
