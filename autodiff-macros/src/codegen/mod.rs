@@ -1259,15 +1259,21 @@ fn with_context<R>(
 /// (a loop saving only its variable needs no tape, which changes what the loop around it
 /// saves).
 fn settled_plan(cx: &reverse::Context<'_>) -> syn::Result<Plan> {
+    Ok(settled_sweep(cx)?.0)
+}
+
+/// [`settled_plan`], with the reverse sweep made under it (the last dry run's, when it settled).
+fn settled_sweep(cx: &reverse::Context<'_>) -> syn::Result<(Plan, TokenStream, Vec<TokenStream>)> {
     let mut plan = Plan::default();
     for _ in 0..8 {
-        let (_, found, _) = reverse::sweep(cx, &plan)?;
+        let (reverse, found, grads) = reverse::sweep(cx, &plan)?;
         if found == plan {
-            break;
+            return Ok((plan, reverse, grads));
         }
         plan = found;
     }
-    Ok(plan)
+    let (reverse, _, grads) = reverse::sweep(cx, &plan)?;
+    Ok((plan, reverse, grads))
 }
 
 /// The body of `NAME_vjp`: the forward pass, the reverse sweep, `(value, grad)`.
@@ -1278,9 +1284,8 @@ fn vjp_body(
     activity: &Activity,
 ) -> syn::Result<TokenStream> {
     with_context(companions, sig, graph, activity, |cx| {
-        let plan = settled_plan(cx)?;
+        let (plan, reverse, grads) = settled_sweep(cx)?;
         let forward = forward::pass(cx, &plan);
-        let (reverse, _, grads) = reverse::sweep(cx, &plan)?;
         let grad = match grads.as_slice() {
             [one] => one.clone(),
             many => quote!((#(#many),*)),
