@@ -356,13 +356,16 @@
 //! method with it.
 //!
 //! A function generic over its float type (`fn f<T: Float>(..) -> T`, with bounds dual numbers
-//! have) runs on them as it is. A function written on `f64` or `f32` gets a hidden copy generic
-//! over its float type (literals, `as` casts and `f64::consts` rewritten to the generic type),
-//! whose reverse pass `NAME_hvp` runs. The copy is made only where it is sure to compile: the
-//! body reads only its own parameters and variables and calls only float methods and the
-//! runtime's helpers, and its `for` loops run over ranges or copy elements out (`for &v in
-//! x.iter()`). A function that reads a module's `const`, calls another function, or is a
-//! method gets no `NAME_hvp`: write it generic over `T: Float`, or pass the constant in.
+//! have) runs on them as it is. A function written on `f64` gets a hidden copy generic over its
+//! float type (literals, `as` casts and `f64::consts` rewritten to the generic type), whose
+//! reverse pass `NAME_hvp` runs. The copy is made only where it is sure to compile and to
+//! compute what the original computes: the body reads only its own parameters and variables,
+//! names only `f64`, integer, `bool` and `char` types (and slices, arrays, `Vec`s of them),
+//! calls only float methods and the runtime's helpers, and its `for` loops run over ranges or
+//! copy elements out (`for &v in x.iter()`). A function that reads a module's `const`, calls
+//! another function, is a method, or works on `f32` (where Rust gives an untyped literal the
+//! type `f64`, which the copy could not keep) gets no `NAME_hvp`: write it generic over
+//! `T: Float`, or pass the constant in.
 //!
 //! ```
 //! use autodiff::differentiate;

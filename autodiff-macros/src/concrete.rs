@@ -1,4 +1,4 @@
-//! Second order for functions written on a concrete float type (`f64` or `f32`).
+//! Second order for functions written on `f64`.
 //!
 //! `NAME_hvp` runs the generated reverse pass on dual numbers, which a function written on
 //! `f64` cannot take. So for such a function the macro makes a copy of it generic over its float
@@ -152,12 +152,14 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
     {
         return None;
     }
+    // `f64` only: a float literal nothing gives a type is an `f64` in the original, so the
+    // copy may make it the generic type only where that type stands for `f64` (in an `f32`
+    // function, `(0.3 / 0.1) as usize` is 2 in the original and would be 3 in the copy).
     let float = match sig.ret.as_ref()? {
         Type::Path(tp) if tp.qself.is_none() && tp.path.is_ident("f64") => "f64",
-        Type::Path(tp) if tp.qself.is_none() && tp.path.is_ident("f32") => "f32",
         _ => return None,
     };
-    let other = if float == "f64" { "f32" } else { "f64" };
+    let other = "f32";
     let mut locals: HashSet<String> = HashSet::new();
     for p in &sig.params {
         if p.ident == "self" || p.is_tensor || !plain_type(&p.ty, float) {
@@ -380,13 +382,54 @@ fn copies_out(pat: &syn::Pat) -> bool {
 }
 
 impl VisitMut for Rewrite<'_> {
+    /// The float type becomes `__F`; integers, `bool` and `char` stay; slices, arrays (their
+    /// lengths untouched: a constant context), `Vec`s, references and tuples of those are
+    /// rewritten inside. Any other type (an alias of `f64`, `std::primitive::f64`, a struct)
+    /// might hold the float type under another name: no copy.
     fn visit_type_mut(&mut self, ty: &mut Type) {
         if self.is_float(ty) {
             let generic = self.generic;
             *ty = syn::parse_quote!(#generic);
             return;
         }
-        syn::visit_mut::visit_type_mut(self, ty);
+        match ty {
+            Type::Path(tp) if tp.qself.is_none() => {
+                let single = tp.path.segments.len() == 1;
+                let Some(last) = tp.path.segments.last_mut() else {
+                    self.ok = false;
+                    return;
+                };
+                let name = last.ident.to_string();
+                if single
+                    && (INTEGERS.contains(&name.as_str()) || name == "bool" || name == "char")
+                    && last.arguments.is_none()
+                {
+                    return;
+                }
+                if name == "Vec" {
+                    if let syn::PathArguments::AngleBracketed(a) = &mut last.arguments {
+                        if let [syn::GenericArgument::Type(t)] =
+                            a.args.iter_mut().collect::<Vec<_>>().as_mut_slice()
+                        {
+                            self.visit_type_mut(t);
+                            return;
+                        }
+                    }
+                }
+                self.ok = false;
+            }
+            Type::Array(a) => self.visit_type_mut(&mut a.elem),
+            Type::Slice(sl) => self.visit_type_mut(&mut sl.elem),
+            Type::Reference(r) => self.visit_type_mut(&mut r.elem),
+            Type::Paren(p) => self.visit_type_mut(&mut p.elem),
+            Type::Tuple(t) => {
+                for e in &mut t.elems {
+                    self.visit_type_mut(e);
+                }
+            }
+            Type::Infer(_) => {}
+            _ => self.ok = false,
+        }
     }
 
     fn visit_stmt_mut(&mut self, stmt: &mut syn::Stmt) {
@@ -541,6 +584,8 @@ impl VisitMut for Rewrite<'_> {
                 let op: TokenStream = op.parse().unwrap_or_default();
                 *expr = syn::parse_quote!(#place = #place #op (#right));
             }
+            // The length is a constant context: left as written.
+            Expr::Repeat(r) => self.visit_expr_mut(&mut r.expr),
             Expr::Closure(_)
             | Expr::Struct(_)
             | Expr::Async(_)
