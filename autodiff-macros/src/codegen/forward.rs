@@ -252,6 +252,12 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         }
     }
     let mut body = block(cx, plan, &l.body);
+    // A loop whose reverse runs iteration by iteration: its adjoints start before it, and each
+    // iteration's reverse follows the iteration.
+    if let Some((before, each)) = plan.fused.get(&l.tape) {
+        out.extend(before.clone());
+        body.extend(quote!({ #each }));
+    }
     if taped {
         let saved = saved_tuple(cx, plan, l.body.id);
         body.extend(quote!(#tape.push(#saved);));

@@ -42,7 +42,7 @@ use crate::ir::{Block, Graph, LoopKind, Op, Stmt, ValueId};
 use crate::parse::Signature;
 
 /// What a run of the reverse pass found.
-#[derive(Default, PartialEq, Eq)]
+#[derive(Default)]
 struct Plan {
     /// Forward values the reverse pass reads.
     referenced: HashSet<ValueId>,
@@ -50,6 +50,18 @@ struct Plan {
     accumulated: HashSet<ValueId>,
     /// Regions (by their saved value or tape) whose reverse pass is not empty.
     has_reverse: HashSet<ValueId>,
+    /// Loops (by their tape) whose reverse runs inside the forward loop, iteration by
+    /// iteration (see `reverse::Sweep::fusable`): what goes before the loop, and what at the end
+    /// of each iteration. Made by the sweep, not compared.
+    fused: HashMap<ValueId, (TokenStream, TokenStream)>,
+}
+
+impl PartialEq for Plan {
+    fn eq(&self, other: &Self) -> bool {
+        self.referenced == other.referenced
+            && self.accumulated == other.accumulated
+            && self.has_reverse == other.has_reverse
+    }
 }
 
 /// Where each value is defined, and which values are arrays.
@@ -1268,11 +1280,13 @@ fn settled_sweep(cx: &reverse::Context<'_>) -> syn::Result<(Plan, TokenStream, V
     for _ in 0..8 {
         let (reverse, found, grads) = reverse::sweep(cx, &plan)?;
         if found == plan {
-            return Ok((plan, reverse, grads));
+            // The same plan, with the fused loops' tokens of this run.
+            return Ok((found, reverse, grads));
         }
         plan = found;
     }
-    let (reverse, _, grads) = reverse::sweep(cx, &plan)?;
+    let (reverse, found, grads) = reverse::sweep(cx, &plan)?;
+    plan.fused = found.fused;
     Ok((plan, reverse, grads))
 }
 

@@ -240,6 +240,7 @@ pub(super) fn sweep(
         scopes: Vec::new(),
         escaped: Vec::new(),
         errors: None,
+        in_scope: None,
     };
     let graph = cx.graph;
     let mut top = HashMap::new();
@@ -307,6 +308,8 @@ struct Sweep<'a> {
     /// must be declared (as zero) before the region.
     escaped: Vec<ValueId>,
     errors: Option<syn::Error>,
+    /// The body of a fused loop being swept: its values are in scope, not computed again.
+    in_scope: Option<u32>,
 }
 
 impl Sweep<'_> {
@@ -441,7 +444,7 @@ impl Sweep<'_> {
     ) -> TokenStream {
         let rt = self.cx.rt;
         let mut out = TokenStream::new();
-        if b.id != 0 {
+        if b.id != 0 && self.in_scope != Some(b.id) {
             self.recompute(b, &mut out);
             self.declare_local_arrays(b, &mut out);
         }
@@ -760,6 +763,71 @@ impl Sweep<'_> {
     }
 
     /// The loop run backwards over its tape, carrying the adjoints of its carried values.
+    /// Whether the reverse of loop `l` can run inside its forward loop, iteration by iteration,
+    /// with no tape: a loop of the function body whose one active carried value is a sum
+    /// (`s = s + e`, `s += e`, `s -= e`, with `s` used nowhere else) returned as the result. The
+    /// sum's adjoint is then `d_out` in every iteration, known before the loop, and each
+    /// iteration's contributions depend only on that iteration's values (the loop writes no
+    /// active array), so adding them right after the iteration gives the same sums. Not when
+    /// something after the loop already made the adjoint of a value the loop reads.
+    fn fusable(&self, l: &LoopRegion, carried: &[&crate::ir::Carried]) -> bool {
+        let cx = self.cx;
+        let graph = cx.graph;
+        let [c] = carried else {
+            return false;
+        };
+        if cx.trace.is_some()
+            || self.current_block() != 0
+            || self.scopes.len() != 1
+            || c.exit != graph.ret
+            || self.plan.accumulated.contains(&graph.ret)
+            || !cx.is_scalar(c.phi)
+            || self.lookup(c.exit).is_none_or(|d| d != *cx.d_out)
+            || cx.layout.hoisted.values().any(|t| *t == l.tape)
+        {
+            return false;
+        }
+        let additive = match &graph.node(c.next).op {
+            Op::Binary(f, _, a, b) => {
+                (f.name == "add" && (*a == c.phi) != (*b == c.phi))
+                    || (f.name == "sub" && *a == c.phi && *b != c.phi)
+            }
+            _ => false,
+        };
+        if !additive {
+            return false;
+        }
+        // Active uses of the sum besides its update, active stores, and reads of values whose
+        // adjoint the reverse pass has already made.
+        let mut uses = 0;
+        let mut stores = false;
+        let mut outer_reads = Vec::new();
+        scan_body(cx, &l.body, c.phi, &mut uses, &mut stores, &mut outer_reads);
+        let forward_arrays = cx.forward_arrays();
+        let made_after = outer_reads.iter().any(|o| {
+            cx.layout.home(*o) == 0
+                && self.lookup(*o).is_some()
+                && !forward_arrays.iter().any(|(a, _)| a == o)
+        });
+        // An array the loop reads and a later statement writes: that write's reverse moves the
+        // element's adjoint out before the loop's reverse adds to it, which fusing would undo.
+        let position = graph
+            .body
+            .stmts
+            .iter()
+            .position(|st| matches!(st, Stmt::Loop(m) if m.tape == l.tape));
+        let mut written_after = Vec::new();
+        if let Some(p) = position {
+            for st in &graph.body.stmts[p + 1..] {
+                stored_arrays(st, &mut written_after);
+            }
+        }
+        if position.is_none() || outer_reads.iter().any(|o| written_after.contains(o)) {
+            return false;
+        }
+        uses == 1 && !stores && !made_after
+    }
+
     fn loop_region(&mut self, l: &LoopRegion, out: &mut TokenStream) {
         let rt = self.cx.rt;
         let graph = self.cx.graph;
@@ -769,6 +837,9 @@ impl Sweep<'_> {
             .iter()
             .filter(|c| self.cx.activity.is_active(c.phi))
             .collect();
+        // Only a loop that would keep a tape: a tapeless one's reverse (walking its range back
+        // and recomputing) is as fast apart, and two simple loops schedule better than one.
+        let fused = !self.cx.tapeless(self.plan, l) && self.fusable(l, &carried);
         let mut cells = Vec::new();
         let mut inits = TokenStream::new();
         let mut seeds = Vec::new();
@@ -789,10 +860,28 @@ impl Sweep<'_> {
             outs.push((cell.clone(), c.phi));
             cells.push((cell, c.init));
         }
+        if fused {
+            self.in_scope = Some(l.body.id);
+        }
         let body = self.block(&l.body, seeds, &outs);
+        self.in_scope = None;
         let escaped = std::mem::replace(&mut self.escaped, outer_escaped);
         if body.is_empty() && carried.is_empty() {
             self.escaped.extend(escaped);
+            return;
+        }
+        if fused {
+            // The zero starts of the adjoints the loop adds to, and the sum's adjoint, go before
+            // the forward loop; each iteration's reverse, at its end. Here: the sum's start.
+            let declared = self.declare_escaped(escaped);
+            self.found
+                .fused
+                .insert(l.tape, (quote!(#declared #inits), body));
+            for (cell, init) in cells {
+                if self.cx.activity.is_active(init) {
+                    self.contribute(init, &quote!(#cell), l.span, out);
+                }
+            }
             return;
         }
         self.found.has_reverse.insert(l.tape);
@@ -942,6 +1031,65 @@ impl Sweep<'_> {
             if self.cx.activity.is_active(init) {
                 self.contribute(init, &quote!(#cell), l.span, out);
             }
+        }
+    }
+}
+
+/// The arrays `stmt` (and the regions in it) writes into.
+fn stored_arrays(stmt: &Stmt, out: &mut Vec<ValueId>) {
+    match stmt {
+        Stmt::Store { array, .. } => out.push(*array),
+        Stmt::If(r) => {
+            for st in r.then_block.stmts.iter().chain(&r.else_block.stmts) {
+                stored_arrays(st, out);
+            }
+        }
+        Stmt::Loop(inner) => {
+            for st in &inner.body.stmts {
+                stored_arrays(st, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// In `b` and the regions in it: the active uses of `phi` (`uses`), whether an active array or
+/// `phi` is stored (`stores`), and the operands of active values (`reads`).
+fn scan_body(
+    cx: &Context<'_>,
+    b: &Block,
+    phi: ValueId,
+    uses: &mut usize,
+    stores: &mut bool,
+    reads: &mut Vec<ValueId>,
+) {
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::Eval(v) if cx.activity.is_active(*v) => {
+                for o in cx.graph.node(*v).op.operands() {
+                    if o == phi {
+                        *uses += 1;
+                    }
+                    reads.push(o);
+                }
+            }
+            Stmt::Store { array, value, .. } => {
+                *stores |= cx.activity.is_active(*array) || *value == phi;
+            }
+            Stmt::If(r) => {
+                *uses += r
+                    .merges
+                    .iter()
+                    .filter(|(_, a, b)| *a == phi || *b == phi)
+                    .count();
+                scan_body(cx, &r.then_block, phi, uses, stores, reads);
+                scan_body(cx, &r.else_block, phi, uses, stores, reads);
+            }
+            Stmt::Loop(inner) => {
+                *uses += inner.carried.iter().filter(|k| k.init == phi).count();
+                scan_body(cx, &inner.body, phi, uses, stores, reads);
+            }
+            _ => {}
         }
     }
 }
