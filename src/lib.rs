@@ -185,6 +185,9 @@
 //! `#[differentiate]` on a method in an `impl` block generates methods beside it
 //! (`model.loss_grad(&x, y)`). The receiver is a constant unless `wrt(self)` names it; then
 //! `Self` must derive [`Tangent`](trait@Tangent) and the gradient includes a `Self`.
+//! An associated function without a receiver (`fn energy(x: f64) -> f64` inside an `impl`) is
+//! not supported: its companions call one another by their plain names, which inside an `impl`
+//! need `Self::`; rustc reports it. Write it as a free function, or give it a `&self`.
 //!
 //! # Calls between differentiated functions
 //!

@@ -307,3 +307,132 @@ fn log_sum_exp_on_slices_and_vecs() {
         assert_all_close("d t", &[dt], &[want_t], 1e-6, 1e-9);
     }
 }
+
+// ----- loops whose reverse runs inside the forward loop ---------------------------------------
+//
+// A loop of the function body that sums into the returned value and would otherwise keep a
+// tape (here: calls in it, a branch, an inner loop) runs each iteration's reverse right after
+// the iteration. These check that against forward mode on dual numbers, with the cases the
+// fusion must refuse beside them.
+
+#[differentiate]
+fn bond<T: Float>(a: T, b: T) -> T {
+    let r = (b - a).abs() + T::from(0.1).unwrap();
+    let e = r - T::one();
+    e * e + (-r).exp()
+}
+
+/// A sum of calls: fused.
+#[differentiate]
+fn chain_energy<T: Float>(x: &[T], k: T) -> T {
+    let mut total = T::zero();
+    for i in 1..x.len() {
+        total = total + bond(x[i - 1], x[i]) * k;
+    }
+    total
+}
+
+/// `-=`, a branch and an inner loop in the fused body, a scalar read only in the loop.
+#[differentiate]
+fn mixed_energy<T: Float>(x: &[T], k: T) -> T {
+    let mut total = T::zero();
+    for i in 0..x.len() {
+        let mut inner = T::zero();
+        for j in 0..3 {
+            inner = inner + bond(x[i], k * T::from(j).unwrap());
+        }
+        let term = if x[i] > T::zero() {
+            inner * x[i]
+        } else {
+            inner.sin()
+        };
+        total = total - term;
+    }
+    total
+}
+
+/// The sum is read in the loop (`total * ...`): not fused.
+#[differentiate]
+fn feedback<T: Float>(x: &[T]) -> T {
+    let mut total = T::zero();
+    for i in 1..x.len() {
+        total = total + bond(x[i - 1], x[i]) * (T::one() + total * T::from(0.01).unwrap());
+    }
+    total
+}
+
+/// `k` is read in the loop and after it: the reverse of the code after the loop makes its
+/// adjoint first, so the loop is not fused.
+#[differentiate]
+fn read_after<T: Float>(x: &[T], k: T) -> T {
+    let mut total = T::zero();
+    for i in 1..x.len() {
+        total = total + bond(x[i - 1], x[i] * k);
+    }
+    total + k * k
+}
+
+/// An array the loop reads is written after the loop: not fused (that write's reverse must
+/// come before the loop's).
+#[differentiate]
+fn written_after<T: Float>(x: &[T], k: T) -> T {
+    let mut y = vec![T::zero(); x.len()];
+    for i in 0..x.len() {
+        y[i] = x[i] * k;
+    }
+    let mut total = T::zero();
+    for i in 1..y.len() {
+        total = total + bond(y[i - 1], y[i]);
+    }
+    y[0] = k * T::from(5.0).unwrap();
+    total + y[0] * T::zero()
+}
+
+#[test]
+fn summing_loops_reversed_iteration_by_iteration_match_forward_mode() {
+    let x = [0.3, -1.2, 0.8, 1.5, -0.4];
+    for k in [0.7, -1.3] {
+        let mut at = x.to_vec();
+        at.push(k);
+        let n = x.len();
+        for (name, grad, want) in [
+            (
+                "chain_energy",
+                {
+                    let (_, (g, gk)) = chain_energy_grad(&x, k);
+                    [g, vec![gk]].concat()
+                },
+                dual_grad(|p: &[Fwd]| chain_energy(&p[..n], p[n]), &at).1,
+            ),
+            (
+                "mixed_energy",
+                {
+                    let (_, (g, gk)) = mixed_energy_grad(&x, k);
+                    [g, vec![gk]].concat()
+                },
+                dual_grad(|p: &[Fwd]| mixed_energy(&p[..n], p[n]), &at).1,
+            ),
+            (
+                "read_after",
+                {
+                    let (_, (g, gk)) = read_after_grad(&x, k);
+                    [g, vec![gk]].concat()
+                },
+                dual_grad(|p: &[Fwd]| read_after(&p[..n], p[n]), &at).1,
+            ),
+            (
+                "written_after",
+                {
+                    let (_, (g, gk)) = written_after_grad(&x, k);
+                    [g, vec![gk]].concat()
+                },
+                dual_grad(|p: &[Fwd]| written_after(&p[..n], p[n]), &at).1,
+            ),
+        ] {
+            assert_all_close(name, &grad, &want, 1e-13, 1e-14);
+        }
+        let (_, g) = feedback_grad(&x);
+        let want = dual_grad(|p: &[Fwd]| feedback(p), &x).1;
+        assert_all_close("feedback", &g, &want, 1e-13, 1e-14);
+    }
+}
