@@ -193,7 +193,8 @@
 //!
 //! A `#[differentiate]` function may call another one (by name or path, generic or not, also
 //! itself), passing active values: `f(x, &w)`. A function brought in with `use m::f;` needs its
-//! companion imported too, `use m::{f, f_vjp_all};` (rustc's error suggests the line), or a call
+//! companion imported too, `use m::{f, f_vjp_all};` (and `f_jvp_all` for a forward-mode
+//! caller) (rustc's error suggests the line), or a call
 //! by path, `m::f(x)`. The forward pass calls `f` as written; the reverse
 //! pass calls its hidden companion `f_vjp_all`, which every `#[differentiate]` function has: the
 //! value and one gradient slot per parameter. Calling a function that is not differentiated with

@@ -336,13 +336,13 @@ fn chain_energy<T: Float>(x: &[T], k: T) -> T {
 #[differentiate]
 fn mixed_energy<T: Float>(x: &[T], k: T) -> T {
     let mut total = T::zero();
-    for i in 0..x.len() {
+    for &xi in x.iter() {
         let mut inner = T::zero();
         for j in 0..3 {
-            inner = inner + bond(x[i], k * T::from(j).unwrap());
+            inner = inner + bond(xi, k * T::from(j).unwrap());
         }
-        let term = if x[i] > T::zero() {
-            inner * x[i]
+        let term = if xi > T::zero() {
+            inner * xi
         } else {
             inner.sin()
         };

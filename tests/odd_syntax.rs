@@ -53,3 +53,28 @@ fn odd_but_valid_syntax_differentiates() {
     assert_eq!(macro_in_a_constant_grad(1.5, 4), (6.0, 4.0));
     assert_eq!(macro_in_a_constant_grad(1.5, 0), (1.5, 1.0));
 }
+
+/// A bare literal assigned to a variable, then a float method on it: the generated code binds
+/// the literal to a name of its own, which gets the function's float type (found by the
+/// differential fuzzer: `can't call method powi on ambiguous numeric type {float}`).
+#[differentiate]
+fn literal_reassigned(x: &[f64], n: usize) -> f64 {
+    let mut s0 = x[n % x.len()];
+    let mut t = s0 * 2.0;
+    for _ in 0..x.len() {
+        s0 = 1.5;
+        t = 0.25;
+        if n > 100 {
+            return s0.powi(n as i32);
+        }
+    }
+    s0.min(t).clamp(0.0, 1.0) * x[0] + s0.powi(2) * x[1]
+}
+
+#[test]
+fn a_literal_assigned_takes_the_functions_float_type() {
+    let x = [0.3, -0.7];
+    let (value, g) = literal_reassigned_grad(&x, 1);
+    assert_eq!(value.to_bits(), literal_reassigned(&x, 1).to_bits());
+    assert_eq!(g, vec![0.25, 2.25]);
+}

@@ -59,6 +59,11 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             krate = Some(meta.value()?.parse()?);
             Ok(())
         } else if meta.path.is_ident("forward") {
+            if vjp.is_some() {
+                return Err(meta.error(
+                    "`forward` cannot go with a custom `vjp = rule`: the rule gives the reverse pass only, so there is no forward mode to generate; drop `forward`, or the rule",
+                ));
+            }
             forward = true;
             Ok(())
         } else if meta.path.is_ident("trace") {
@@ -68,6 +73,11 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             if !meta.input.peek(Token![=]) {
                 return Err(meta.error(
                     "name the function that computes the derivative, as in `vjp = my_rule`",
+                ));
+            }
+            if forward {
+                return Err(meta.error(
+                    "a custom `vjp = rule` cannot go with `forward`: the rule gives the reverse pass only, so there is no forward mode to generate; drop `forward`, or the rule",
                 ));
             }
             vjp = Some(meta.value()?.parse()?);

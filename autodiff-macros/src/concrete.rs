@@ -83,6 +83,8 @@ const FLOAT_METHODS: &[&str] = &[
 
 /// Methods of slices, `Vec`s, ranges and integers that mean the same whatever the element type.
 const OTHER_METHODS: &[&str] = &[
+    "skip",
+    "take",
     "len",
     "is_empty",
     "iter",
@@ -140,8 +142,13 @@ const CONSTANTS: &[(&str, &str)] = &[
 /// type's name (`f64`), or `None` where the copy might not compile.
 pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<(ItemFn, Ident)> {
     let s = &item.sig;
+    let only_lifetimes = s
+        .generics
+        .params
+        .iter()
+        .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
     if !sig.float_generics.is_empty()
-        || !s.generics.params.is_empty()
+        || !only_lifetimes
         || s.generics.where_clause.is_some()
         || s.asyncness.is_some()
         || s.constness.is_some()
@@ -203,7 +210,8 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
         return None;
     }
     let casts = rewrite.casts;
-    copy.sig.generics = syn::parse_quote!(<#generic: #rt::Real + ::core::ops::RemAssign + ::core::fmt::LowerExp + ::core::fmt::UpperExp>);
+    let lifetimes = s.generics.params.iter();
+    copy.sig.generics = syn::parse_quote!(<#(#lifetimes,)* #generic: #rt::Real + ::core::ops::RemAssign + ::core::fmt::LowerExp + ::core::fmt::UpperExp>);
     if !casts.is_empty() {
         copy.sig.generics.where_clause =
             Some(syn::parse_quote!(where #generic: #(#rt::CastTo<#casts>)+*));
@@ -232,6 +240,7 @@ fn plain_type(ty: &Type, float: &str) -> bool {
             if tp.path.segments.len() == 1
                 && (last.ident == float
                     || last.ident == "bool"
+                    || last.ident == "char"
                     || INTEGERS.iter().any(|i| last.ident == i))
                 && last.arguments.is_none()
             {
@@ -367,6 +376,19 @@ fn compound(op: &syn::BinOp) -> Option<&'static str> {
         syn::BinOp::RemAssign(_) => "%",
         _ => return None,
     })
+}
+
+/// Whether `e` iterates over integers: a range, maybe reversed, stepped, skipped or taken.
+fn integer_range(e: &Expr) -> bool {
+    match e {
+        Expr::Range(_) => true,
+        Expr::Paren(p) => integer_range(&p.expr),
+        Expr::MethodCall(m) => {
+            ["rev", "step_by", "skip", "take"].contains(&m.method.to_string().as_str())
+                && integer_range(&m.receiver)
+        }
+        _ => false,
+    }
 }
 
 /// Whether a `for` pattern over elements binds them by value: `&v`, `(i, &v)`, `_`.
@@ -572,7 +594,7 @@ impl VisitMut for Rewrite<'_> {
             },
             // Elements taken by reference (`for v in x.iter()`) would be `&__F`, which has no
             // arithmetic: only patterns that copy them out (`for &v in ...`), or ranges.
-            Expr::ForLoop(f) if !matches!(&*f.expr, Expr::Range(_)) && !copies_out(&f.pat) => {
+            Expr::ForLoop(f) if !integer_range(&f.expr) && !copies_out(&f.pat) => {
                 self.ok = false;
             }
             // `y[i] += y[i - 1]` borrows `y` twice on a generic type (its `AddAssign` takes

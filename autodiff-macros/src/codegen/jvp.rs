@@ -30,6 +30,7 @@ pub(super) fn body(cx: &Context<'_>, tangents: &[(usize, Ident)]) -> syn::Result
     let mut j = Jvp {
         cx,
         tangent: HashMap::new(),
+        param_tangent: HashMap::new(),
         errors: None,
     };
     // A tensor given by reference is read through a view, a value like the other tangents.
@@ -39,6 +40,7 @@ pub(super) fn body(cx: &Context<'_>, tangents: &[(usize, Ident)]) -> syn::Result
             if let Some((_, t)) = tangents.iter().find(|(q, _)| *q == p) {
                 let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
                 let param = &cx.sig.params[p];
+                j.param_tangent.insert(v, t.clone());
                 if param.is_tensor && param.is_ref {
                     let view = Ident::new(&format!("__view_{t}"), Span::mixed_site());
                     views.extend(quote!(let #view = #t.view();));
@@ -67,6 +69,9 @@ struct Jvp<'a> {
     cx: &'a Context<'a>,
     /// The tangent of each active value defined so far (a tangent parameter, or a binding).
     tangent: HashMap<ValueId, Ident>,
+    /// The tangent parameter of each active parameter, as given (a reference stays one; the
+    /// `tangent` map may hold a view of it).
+    param_tangent: HashMap<ValueId, Ident>,
     errors: Option<syn::Error>,
 }
 
@@ -253,19 +258,26 @@ impl Jvp<'_> {
             last.ident = quote::format_ident!("{}_jvp_all", last.ident);
         }
         let call_args = cx.call_arguments(c, args);
+        // A parameter given by reference passes its tangent parameter on as it came (a
+        // reference of the parameter's type); other tangents go by reference or by value as the
+        // argument does, made owned (`to_owned`: a view becomes an array, a slice a `Vec`).
         let slots = args.iter().enumerate().map(|(i, a)| {
             let span = cx.graph.node(*a).span;
-            match self.tangent.get(a) {
-                Some(ta) if c.by_ref.get(i).copied().unwrap_or(false) => {
+            let by_ref = c.by_ref.get(i).copied().unwrap_or(false);
+            let is_ref_param = matches!(cx.graph.node(*a).op, Op::Param(p)
+                if cx.sig.params.get(p).is_some_and(|p| p.is_ref));
+            match (self.tangent.get(a), self.param_tangent.get(a)) {
+                (Some(_), Some(tp)) if is_ref_param => {
+                    quote_spanned!(span=> #rt::forward_slot(#tp))
+                }
+                (Some(ta), _) if cx.is_scalar(*a) && by_ref => {
                     quote_spanned!(span=> #rt::forward_slot(&#ta))
                 }
-                Some(ta) if cx.is_scalar(*a) || cx.is_reference(*a) => {
-                    quote_spanned!(span=> #rt::forward_slot(#ta))
+                (Some(ta), _) if by_ref => {
+                    quote_spanned!(span=> #rt::forward_slot(&#ta.to_owned()))
                 }
-                Some(ta) => {
-                    quote_spanned!(span=> #rt::forward_slot(::core::clone::Clone::clone(&#ta)))
-                }
-                None => quote!(::core::default::Default::default()),
+                (Some(ta), _) => quote_spanned!(span=> #rt::forward_slot(#ta.to_owned())),
+                (None, _) => quote!(::core::default::Default::default()),
             }
         });
         let mutability = node.mutable.then(|| quote!(mut));

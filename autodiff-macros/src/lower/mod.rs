@@ -59,6 +59,7 @@ pub fn lower(item: &ItemFn, sig: &Signature, rt: &TokenStream, diag: &mut Diagno
         let mut attempt_diag = Diagnostics::default();
         let mut cx = Lowerer::new(sig, rt, &forced, &mut attempt_diag);
         cx.changed_by_calls = scan::mutated_by_calls(&item.block);
+        cx.float_suffix = float_suffix(item, sig);
         let ret = cx.lower_body(&item.block);
         let discovered = std::mem::take(&mut cx.discovered);
         let graph = cx.finish(ret);
@@ -155,6 +156,9 @@ struct Lowerer<'a> {
     /// Parameters that are owned arrays (`Vec<T>`, `[T; N]`): `let mut y = x;` copies them, so
     /// that writing `y` never writes the parameter's binding.
     owned_array_params: Vec<bool>,
+    /// The one float type of a function written on `f64` (or `f32`) alone: the type of a bare
+    /// float literal assigned to a variable.
+    float_suffix: Option<&'static str>,
     /// Parameters that are arrays of arrays (`&[Vec<f64>]`): read by index only.
     nested_array_params: Vec<bool>,
     diag: &'a mut Diagnostics,
@@ -209,6 +213,7 @@ impl<'a> Lowerer<'a> {
             reads: Vec::new(),
             pure: Vec::new(),
             fields: Vec::new(),
+            float_suffix: None,
             nested_array_params: sig
                 .params
                 .iter()
@@ -873,8 +878,15 @@ impl<'a> Lowerer<'a> {
                     }
                 };
                 self.name_after(v, &ident, fresh_from);
-                // `let mut s: f64 = ..; s = 3.0;`: the new value keeps the declared type.
-                let declared = self.lookup(&ident.to_string()).and_then(|var| var.ty.clone());
+                // `let mut s: f64 = ..; s = 3.0;`: the new value keeps the declared type. In a
+                // function on `f64` alone, a bare literal assigned is an `f64` (the generated
+                // code binds it to a name of its own, which a method call may use before
+                // anything fixes its type: `s = 1.5; s.powi(2)`).
+                let bare_literal = matches!(strip_parens(value), Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. }) if f.suffix().is_empty());
+                let declared = self.lookup(&ident.to_string()).and_then(|var| var.ty.clone()).or_else(|| {
+                    let suffix = self.float_suffix.filter(|_| bare_literal)?;
+                    Some(Type::Verbatim(Ident::new(suffix, Span::call_site()).to_token_stream()))
+                });
                 if let (Some(ty), true) = (declared, v.index() >= fresh_from) {
                     if let Some(node) = self.nodes.get_mut(v.index()) {
                         if node.ty.is_none() {
@@ -982,6 +994,28 @@ fn element_type(ty: &Type) -> Option<&Type> {
                 _ => None,
             }
         }
+        _ => None,
+    }
+}
+
+/// `Some("f64")` for a function that names `f64` and not `f32` (and is not generic over its
+/// float type), `Some("f32")` for the reverse, `None` otherwise.
+fn float_suffix(item: &ItemFn, sig: &Signature) -> Option<&'static str> {
+    fn names(tokens: TokenStream, word: &str) -> bool {
+        tokens.into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == word,
+            proc_macro2::TokenTree::Group(g) => names(g.stream(), word),
+            proc_macro2::TokenTree::Literal(l) => l.to_string().ends_with(word),
+            proc_macro2::TokenTree::Punct(_) => false,
+        })
+    }
+    if !sig.float_generics.is_empty() {
+        return None;
+    }
+    let tokens = item.to_token_stream();
+    match (names(tokens.clone(), "f64"), names(tokens, "f32")) {
+        (true, false) => Some("f64"),
+        (false, true) => Some("f32"),
         _ => None,
     }
 }
