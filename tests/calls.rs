@@ -436,3 +436,37 @@ fn summing_loops_reversed_iteration_by_iteration_match_forward_mode() {
         assert_all_close("feedback", &g, &want, 1e-13, 1e-14);
     }
 }
+
+// ----- a Vec result assigned back to the variable it came from --------------------------------
+
+#[differentiate(forward)]
+fn euler_step<T: Float>(y: &[T], dt: T) -> Vec<T> {
+    let mut out = vec![T::zero(); 2];
+    out[0] = y[0] + dt * y[1];
+    out[1] = y[1] - dt * y[0].sin();
+    out
+}
+
+/// The ODE update a user writes: `y = step(&y, dt)` in a loop, `y` indexed after it.
+#[differentiate(forward)]
+fn integrate<T: Float>(y0: &[T], dt: T) -> T {
+    let mut y = euler_step(y0, dt);
+    for _ in 0..20 {
+        y = euler_step(&y, dt);
+    }
+    y[0] * y[0] + y[1]
+}
+
+#[test]
+fn a_vec_result_assigned_back_in_a_loop() {
+    for (y0, dt) in [([1.0, 0.5], 0.1), ([-0.3, 2.0], 0.05)] {
+        let at = [y0[0], y0[1], dt];
+        let (value, want) = dual_grad(|p: &[Fwd]| integrate(&p[..2], p[2]), &at);
+        let (v, (gy, gdt)) = integrate_grad(&y0, dt);
+        assert_eq!(v.to_bits(), value.to_bits());
+        assert_all_close("integrate grad", &[gy[0], gy[1], gdt], &want, 1e-12, 1e-14);
+        let (_, along) = integrate_jvp(&y0, dt, &[0.3, -0.2], 0.7);
+        let expect = 0.3 * want[0] - 0.2 * want[1] + 0.7 * want[2];
+        assert_all_close("integrate jvp", &[along], &[expect], 1e-12, 1e-14);
+    }
+}

@@ -119,20 +119,51 @@ pub fn kinds(graph: &Graph, tensor_params: &[bool], ret_scalar: bool) -> Vec<Kin
             .iter()
             .any(|node| matches!(node.op, Op::Tensor(..)));
     // Without tensors a callee's result is a float, unless it is a `Vec` or an array: passed
-    // on by reference (`norm(&w)`) or returned as a function's array result.
-    let mut array_calls: Vec<usize> = Vec::new();
+    // on by reference (`norm(&w)`) or returned as a function's array result, itself or through
+    // the variables it flows into (`y = step(&y)` in a loop).
+    let mut arrayish = vec![false; n];
     for node in &graph.nodes {
         if let Op::Call(c, args) = &node.op {
             for (a, by_ref) in args.iter().zip(&c.by_ref) {
-                if *by_ref && matches!(graph.node(*a).op, Op::Call(..)) {
-                    array_calls.push(a.index());
+                if *by_ref {
+                    arrayish[a.index()] = true;
                 }
             }
         }
     }
-    if !ret_scalar && matches!(graph.node(graph.ret).op, Op::Call(..)) {
-        array_calls.push(graph.ret.index());
+    if !ret_scalar {
+        arrayish[graph.ret.index()] = true;
     }
+    let mut edges: Vec<(ValueId, ValueId)> = Vec::new();
+    collect_edges(&graph.body, &mut edges);
+    edges.retain(|(to, _)| matches!(graph.node(*to).op, Op::Region));
+    // A copy (`y.clone()`, the copy a call takes of a `let mut` array) is what it copies.
+    for (i, node) in graph.nodes.iter().enumerate() {
+        match &node.op {
+            Op::Copy(x) => edges.push((ValueId(u32::try_from(i).unwrap_or(u32::MAX)), *x)),
+            Op::Unary(f, _, x) if f.name == "clone" => {
+                edges.push((ValueId(u32::try_from(i).unwrap_or(u32::MAX)), *x));
+            }
+            _ => {}
+        }
+    }
+    loop {
+        let mut changed = false;
+        for (to, from) in &edges {
+            let either = arrayish[to.index()] || arrayish[from.index()];
+            if either && !(arrayish[to.index()] && arrayish[from.index()]) {
+                arrayish[to.index()] = true;
+                arrayish[from.index()] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let array_calls: Vec<usize> = (0..n)
+        .filter(|&i| arrayish[i] && matches!(graph.nodes[i].op, Op::Call(..)))
+        .collect();
     if !has_tensors && array_calls.is_empty() {
         return vec![Kind::Scalar; n];
     }

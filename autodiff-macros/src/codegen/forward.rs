@@ -294,6 +294,15 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         let phi = graph.value_ident(c.phi);
         out.extend(quote!(let #exit = #phi;));
     }
+    // An array the loop leaves (`y = step(&y)` in the loop, `y[0]` after it): its adjoint is
+    // made with it, as for any array of the function body.
+    let arrays = cx.forward_arrays();
+    for c in &l.carried {
+        if let Some((_, zero)) = arrays.iter().find(|(a, _)| *a == c.exit) {
+            let adjoint = graph.adjoint_ident(c.exit);
+            out.extend(quote!(let mut #adjoint = #zero;));
+        }
+    }
     out
 }
 
