@@ -307,3 +307,66 @@ fn forward_mode_goes_through_calls() {
         assert_all_close("power jvp", &[d], &grad, 1e-14, 1e-14);
     }
 }
+
+// ----- tensors passed to differentiated callees -----------------------------------------------
+
+#[differentiate(forward)]
+fn layer(x: &Array2<f64>, w: &Array2<f64>) -> Array2<f64> {
+    x.dot(w).mapv(f64::tanh)
+}
+
+#[differentiate(forward)]
+fn sum_of_squares_view(v: autodiff::ndarray::ArrayView1<f64>) -> f64 {
+    (&v * &v).sum()
+}
+
+#[differentiate(forward)]
+fn owned_sum(v: Array1<f64>) -> f64 {
+    v.mapv(f64::sin).sum()
+}
+
+/// A reference parameter passed on, a copy passed by reference, a view, an owned copy.
+#[differentiate(forward)]
+fn through_layers(x: &Array2<f64>, w: &Array2<f64>, h: &Array1<f64>, c: f64) -> f64 {
+    let z = h * c;
+    layer(x, w).sum()
+        + layer(&x.to_owned(), w).mean().unwrap()
+        + sum_of_squares_view(z.view())
+        + sum_of_squares_view(h.view())
+        + owned_sum(h.clone())
+        + owned_sum(z.to_owned())
+}
+
+#[test]
+fn forward_mode_passes_tensors_to_callees() {
+    let x = Array2::from_shape_fn((3, 2), |(i, j)| ((i * 2 + j) as f64 * 0.41).sin());
+    let w = Array2::from_shape_fn((2, 2), |(i, j)| ((i * 2 + j) as f64 * 0.67).cos() * 0.5);
+    let h = Array1::from_vec(vec![0.5, -1.0, 0.25]);
+    let c = 1.3;
+    let (value, (dx, dw, dh, dc)) = through_layers_grad(&x, &w, &h, c);
+    let tx = x.mapv(|v| (v * 2.3).cos());
+    let tw = w.mapv(|v| v * v - 0.1);
+    let th = h.mapv(|v| 0.2 - v);
+    let (v2, along) = through_layers_jvp(&x, &w, &h, c, &tx, &tw, &th, -0.4);
+    assert_eq!(value.to_bits(), v2.to_bits());
+    let want = inner2(&dx, &tx) + inner2(&dw, &tw) + (&dh * &th).sum() - 0.4 * dc;
+    assert_all_close("through_layers jvp", &[along], &[want], 1e-12, 1e-14);
+    // The reverse gradient itself, along the same direction, against central differences.
+    let at = |t: f64| {
+        through_layers(
+            &(&x + &(&tx * t)),
+            &(&w + &(&tw * t)),
+            &(&h + &(&th * t)),
+            c - 0.4 * t,
+        )
+    };
+    let step = 1e-5;
+    let numeric = (at(step) - at(-step)) / (2.0 * step);
+    assert_all_close(
+        "through_layers differences",
+        &[want],
+        &[numeric],
+        1e-7,
+        1e-9,
+    );
+}

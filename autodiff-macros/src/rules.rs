@@ -330,7 +330,7 @@ pub fn contributions(
                 }
             }
         }
-        Op::Unary(f, _, x) if matches!(f.name, "clone" | "to_vec" | "to_owned") => {
+        Op::Unary(f, _, x) if matches!(f.name, "clone" | "to_vec" | "to_owned" | "view") => {
             push(*x, "pass_adjoint".to_owned(), Vec::new());
         }
         Op::Unary(f, _, x) => {
@@ -390,7 +390,7 @@ pub fn contributions(
     }
     // A copy's adjoint passes through whole, whatever its type.
     if matches!(op, Op::Copy(_))
-        || matches!(op, Op::Unary(f, _, _) if matches!(f.name, "clone" | "to_vec" | "to_owned"))
+        || matches!(op, Op::Unary(f, _, _) if matches!(f.name, "clone" | "to_vec" | "to_owned" | "view"))
     {
         for c in &mut out {
             c.view = false;

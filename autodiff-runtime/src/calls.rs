@@ -145,6 +145,26 @@ impl<'a, T, const N: usize> ForwardSlot<Option<&'a [T]>> for Option<&'a [T; N]> 
     }
 }
 
+/// A tensor's tangent, given by reference, into a parameter that owns its value.
+#[diagnostic::do_not_recommend]
+impl<U: Clone> ForwardSlot<Option<U>> for Option<&U> {
+    #[inline(always)]
+    fn into_slot(self) -> Option<U> {
+        self.cloned()
+    }
+}
+
+/// An array's tangent, given by reference, into a view parameter.
+#[diagnostic::do_not_recommend]
+impl<'a, A, D: ndarray::Dimension> ForwardSlot<Option<ndarray::ArrayView<'a, A, D>>>
+    for Option<&'a ndarray::Array<A, D>>
+{
+    #[inline(always)]
+    fn into_slot(self) -> Option<ndarray::ArrayView<'a, A, D>> {
+        self.map(|a| a.view())
+    }
+}
+
 /// `tangent` into the callee's slot (see [`ForwardSlot`]).
 #[inline(always)]
 pub fn forward_slot<T, S>(tangent: T) -> S

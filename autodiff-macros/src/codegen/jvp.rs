@@ -273,10 +273,12 @@ impl Jvp<'_> {
                 (Some(ta), _) if cx.is_scalar(*a) && by_ref => {
                     quote_spanned!(span=> #rt::forward_slot(&#ta))
                 }
-                (Some(ta), _) if by_ref => {
-                    quote_spanned!(span=> #rt::forward_slot(&#ta.to_owned()))
+                (Some(ta), _) if cx.is_scalar(*a) => {
+                    quote_spanned!(span=> #rt::forward_slot(#ta.to_owned()))
                 }
-                (Some(ta), _) => quote_spanned!(span=> #rt::forward_slot(#ta.to_owned())),
+                // A tensor: a reference to an owned copy, which the slot takes as it is, clones
+                // into an owned parameter, or views for a view parameter.
+                (Some(ta), _) => quote_spanned!(span=> #rt::forward_slot(&#ta.to_owned())),
                 (None, _) => quote!(::core::default::Default::default()),
             }
         });
