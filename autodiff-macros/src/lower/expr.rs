@@ -423,13 +423,27 @@ impl Lowerer<'_> {
                 let path: syn::ExprPath = syn::parse_quote!(Self::#method);
                 self.lower_user_call(path, args, expr)
             }
-            _ => self.unsupported(
-                method,
-                format!(
-                    "`{name}` has no derivative rule in `#[differentiate]`: rewrite it with the supported float methods ({}) or ndarray operations (`dot`, `t`, `sum`, `mean`, `sum_axis`, `mean_axis`, `mapv`), or apply it only to inactive values",
-                    rules::supported_methods()
-                ),
-            ),
+            _ => {
+                // Not a float method at all: perhaps a differentiated method of the user's.
+                const OTHER_FLOAT_METHODS: &[&str] = &[
+                    "copysign", "rem_euclid", "div_euclid", "total_cmp", "to_bits", "abs_sub",
+                    "midpoint", "lerp", "gamma", "ln_gamma", "erf", "erfc", "to_int_unchecked",
+                    "row", "column", "slice", "index_axis", "diag", "into_shape", "reshape",
+                    "norm", "max_value", "min_value", "product", "var", "std",
+                ];
+                let hint = if OTHER_FLOAT_METHODS.contains(&name.as_str()) {
+                    String::new()
+                } else {
+                    format!("; if it is a `#[differentiate]` method of your own, call it by path, as in `Type::{name}(value, ...)`")
+                };
+                self.unsupported(
+                    method,
+                    format!(
+                        "`{name}` has no derivative rule in `#[differentiate]`: rewrite it with the supported float methods ({}) or ndarray operations (`dot`, `t`, `sum`, `mean`, `sum_axis`, `mean_axis`, `mapv`), or apply it only to inactive values{hint}",
+                        rules::supported_methods()
+                    ),
+                )
+            }
         }
     }
 
