@@ -35,19 +35,26 @@ pub fn activity(graph: &Graph) -> Activity {
     collect_edges(&graph.body, &mut edges);
 
     let n = graph.nodes.len();
+    // A worklist from the result back along the edges: each edge followed once.
+    let mut next: Vec<Vec<ValueId>> = vec![Vec::new(); n];
+    for &(from, to) in &edges {
+        if let Some(out) = next.get_mut(from.index()) {
+            out.push(to);
+        }
+    }
     let mut useful = vec![false; n];
+    let mut work = Vec::new();
     if let Some(u) = useful.get_mut(graph.ret.index()) {
         *u = true;
+        work.push(graph.ret);
     }
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for &(from, to) in &edges {
-            if useful.get(from.index()).copied().unwrap_or(false)
-                && !useful.get(to.index()).copied().unwrap_or(true)
-            {
-                useful[to.index()] = true;
-                changed = true;
+    while let Some(from) = work.pop() {
+        for &to in next.get(from.index()).map_or(&[][..], Vec::as_slice) {
+            if let Some(u) = useful.get_mut(to.index()) {
+                if !*u {
+                    *u = true;
+                    work.push(to);
+                }
             }
         }
     }

@@ -42,7 +42,7 @@ use crate::ir::{Block, Graph, LoopKind, Op, Stmt, ValueId};
 use crate::parse::Signature;
 
 /// What a run of the reverse pass found.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Plan {
     /// Forward values the reverse pass reads.
     referenced: HashSet<ValueId>,
@@ -564,7 +564,7 @@ impl<'a> Companions<'a> {
     /// `NAME_hvp` for a function written on a concrete float type (`f64`): the copy of it
     /// generic over the float type and the copy's reverse pass, nested in `NAME_hvp`, which
     /// calls it on `Dual<f64>`. `None` where the copy is not made (see [`crate::concrete`]).
-    fn emit_concrete_hvp(&self, options: &Options) -> Option<(TokenStream, Ident)> {
+    fn emit_concrete_hvp(&self, options: &Options, plan: &Plan) -> Option<(TokenStream, Ident)> {
         let is_method = self.sig.params.iter().any(|p| p.ident == "self");
         if is_method {
             return None;
@@ -588,7 +588,9 @@ impl<'a> Companions<'a> {
         }
         let activity = crate::analyze::activity(&graph);
         let companions = Companions::new(&copy, &sig, &options);
-        let body = vjp_body(&companions, &sig, &graph, &activity).ok()?;
+        // The copy lowers to the same graph as the original (its constants spelled for the
+        // generic type): the original's plan is where its dry runs start, and usually end.
+        let (body, _) = vjp_body(&companions, &sig, &graph, &activity, plan.clone()).ok()?;
         if diag.into_result().is_err() {
             return None;
         }
@@ -1215,12 +1217,12 @@ pub fn generate(
     options: &Options,
 ) -> syn::Result<TokenStream> {
     let companions = Companions::new(item, sig, options);
-    let body = vjp_body(&companions, sig, graph, activity)?;
+    let (body, plan) = vjp_body(&companions, sig, graph, activity, Plan::default())?;
     let mut out = companions.emit(&body);
     if let Some(hvp) = companions.emit_hvp() {
         out.extend(hvp);
         out.extend(companions.emit_hessian(&sig.float_generics[0]));
-    } else if let Some((hvp, float)) = companions.emit_concrete_hvp(options) {
+    } else if let Some((hvp, float)) = companions.emit_concrete_hvp(options, &plan) {
         out.extend(hvp);
         out.extend(companions.emit_hessian(&float));
     }
@@ -1271,12 +1273,15 @@ fn with_context<R>(
 /// (a loop saving only its variable needs no tape, which changes what the loop around it
 /// saves).
 fn settled_plan(cx: &reverse::Context<'_>) -> syn::Result<Plan> {
-    Ok(settled_sweep(cx)?.0)
+    Ok(settled_sweep(cx, Plan::default())?.0)
 }
 
 /// [`settled_plan`], with the reverse sweep made under it (the last dry run's, when it settled).
-fn settled_sweep(cx: &reverse::Context<'_>) -> syn::Result<(Plan, TokenStream, Vec<TokenStream>)> {
-    let mut plan = Plan::default();
+fn settled_sweep(
+    cx: &reverse::Context<'_>,
+    start: Plan,
+) -> syn::Result<(Plan, TokenStream, Vec<TokenStream>)> {
+    let mut plan = start;
     for _ in 0..8 {
         let (reverse, found, grads) = reverse::sweep(cx, &plan)?;
         if found == plan {
@@ -1291,25 +1296,37 @@ fn settled_sweep(cx: &reverse::Context<'_>) -> syn::Result<(Plan, TokenStream, V
 }
 
 /// The body of `NAME_vjp`: the forward pass, the reverse sweep, `(value, grad)`.
+/// Its dry runs start from `start`; returns the settled plan too.
 fn vjp_body(
     companions: &Companions<'_>,
     sig: &Signature,
     graph: &Graph,
     activity: &Activity,
-) -> syn::Result<TokenStream> {
+    start: Plan,
+) -> syn::Result<(TokenStream, Plan)> {
+    // A plan made for another graph starts nothing (its values might not exist here).
+    let n = graph.nodes.len();
+    let fits = start
+        .referenced
+        .iter()
+        .chain(&start.accumulated)
+        .chain(&start.has_reverse)
+        .all(|v| v.index() < n);
+    let start = if fits { start } else { Plan::default() };
     with_context(companions, sig, graph, activity, |cx| {
-        let (plan, reverse, grads) = settled_sweep(cx)?;
+        let (plan, reverse, grads) = settled_sweep(cx, start)?;
         let forward = forward::pass(cx, &plan);
         let grad = match grads.as_slice() {
             [one] => one.clone(),
             many => quote!((#(#many),*)),
         };
         let value = graph.value_ident(graph.ret);
-        Ok(quote! {
+        let body = quote! {
             #forward
             #reverse
             (#value, #grad)
-        })
+        };
+        Ok((body, plan))
     })
 }
 
