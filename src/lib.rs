@@ -430,8 +430,9 @@ pub use autodiff_runtime::{
 #[doc(hidden)]
 pub mod __private {
     pub use autodiff_runtime::calls::{
-        callee_gradient, callee_gradient_scaled, forward_slot, CalleeGradient, ForwardCall,
-        ForwardSlot, HasForwardMode, NotDifferentiated,
+        accumulate_gradient, callee_gradient, callee_gradient_scaled, forward_slot,
+        AccumulateGradient, CalleeGradient, ForwardCall, ForwardSlot, HasForwardMode,
+        NotDifferentiated,
     };
     pub use autodiff_runtime::dual::{cast_float, cast_int, seed, CastTo, Dual, DualParts};
     pub use autodiff_runtime::ndarray;

@@ -470,3 +470,32 @@ fn a_vec_result_assigned_back_in_a_loop() {
         assert_all_close("integrate jvp", &[along], &[expect], 1e-12, 1e-14);
     }
 }
+
+// ----- a fixed-size array passed where the callee takes a slice -------------------------------
+
+#[differentiate]
+fn dot_slices<T: Float>(a: &[T], b: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..a.len() {
+        s = s + a[i] * b[i];
+    }
+    s
+}
+
+/// `[T; 3]` arguments into `&[T]` parameters: the callee's `Vec` gradient is added into the
+/// array's adjoint.
+#[differentiate]
+fn triple<T: Float>(a: [T; 3], v: &[T]) -> T {
+    dot_slices(&a, v) * dot_slices(&a, &a)
+}
+
+#[test]
+fn a_fixed_array_into_a_slice_parameter() {
+    let (a, v) = ([0.5, -1.0, 2.0], [1.0, 0.3, -0.2]);
+    let at = [a[0], a[1], a[2], v[0], v[1], v[2]];
+    let (value, want) = dual_grad(|p: &[Fwd]| triple([p[0], p[1], p[2]], &p[3..]), &at);
+    let (got_value, (ga, gv)) = triple_grad(a, &v);
+    assert_eq!(got_value.to_bits(), value.to_bits());
+    let got: Vec<f64> = ga.iter().chain(&gv).copied().collect();
+    assert_all_close("triple", &got, &want, 1e-13, 1e-14);
+}

@@ -13,6 +13,8 @@
 
 use ndarray::{Array, Dimension};
 
+use crate::tangent::Accumulate;
+
 use crate::scalar::Real;
 
 /// The gradient slot of a float parameter that the called function's `wrt(...)` leaves out: it
@@ -98,6 +100,48 @@ impl<T: Real, D: Dimension> CalleeGradient for Array<T, D> {
 #[inline(always)]
 pub fn callee_gradient<G: CalleeGradient>(g: G) -> G::Gradient {
     g.into_gradient()
+}
+
+/// Adding a callee's gradient into the caller's adjoint of the argument: the same type, or a
+/// slice parameter's `Vec` gradient for an argument that is a fixed-size array (and back).
+pub trait AccumulateGradient<G> {
+    /// `*self += gradient`.
+    fn accumulate_gradient(&mut self, gradient: G);
+}
+
+impl<T: Accumulate> AccumulateGradient<T> for T {
+    #[inline(always)]
+    fn accumulate_gradient(&mut self, gradient: T) {
+        self.accumulate(gradient);
+    }
+}
+
+impl<T: Accumulate, const N: usize> AccumulateGradient<Vec<T>> for [T; N] {
+    fn accumulate_gradient(&mut self, gradient: Vec<T>) {
+        assert_eq!(
+            gradient.len(),
+            N,
+            "autodiff: a gradient of length {} for an array of length {N}",
+            gradient.len()
+        );
+        for (a, g) in self.iter_mut().zip(gradient) {
+            a.accumulate(g);
+        }
+    }
+}
+
+impl<T: Accumulate, const N: usize> AccumulateGradient<[T; N]> for Vec<T> {
+    fn accumulate_gradient(&mut self, gradient: [T; N]) {
+        for (a, g) in self.iter_mut().zip(gradient) {
+            a.accumulate(g);
+        }
+    }
+}
+
+/// `adjoint += gradient` (see [`AccumulateGradient`]).
+#[inline(always)]
+pub fn accumulate_gradient<A: AccumulateGradient<G>, G>(adjoint: &mut A, gradient: G) {
+    adjoint.accumulate_gradient(gradient);
 }
 
 /// A callee's gradient for a unit seed, scaled by the call's adjoint `d`.

@@ -201,7 +201,30 @@ impl Context<'_> {
     pub fn forward_arrays(&self) -> Vec<(ValueId, TokenStream)> {
         let rt = self.rt;
         let mut out: Vec<(ValueId, TokenStream)> = Vec::new();
-        for &a in &self.layout.arrays {
+        // Array parameters too when only passed on (`dotp(&a, v)`): a callee's gradient for
+        // them (a slice parameter's `Vec`) is added into an adjoint of the parameter's type.
+        let array_params =
+            self.graph
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, n)| match n.op {
+                    Op::Param(p)
+                        if self.sig.params.get(p).is_some_and(|p| {
+                            p.is_float && !p.is_tensor && is_array_type(&p.ty)
+                        }) =>
+                    {
+                        Some(ValueId(u32::try_from(i).unwrap_or(u32::MAX)))
+                    }
+                    _ => None,
+                });
+        let mut candidates: Vec<ValueId> = self.layout.arrays.iter().copied().collect();
+        for a in array_params {
+            if !candidates.contains(&a) {
+                candidates.push(a);
+            }
+        }
+        for a in candidates {
             if !self.activity.is_active(a) || self.layout.home(a) != 0 {
                 continue;
             }
@@ -608,7 +631,8 @@ impl Sweep<'_> {
                             span: node.span,
                         };
                         let expr = quote_spanned!(node.span=> #rt_here::callee_gradient_scaled(#grads.#index, #d));
-                        self.contribute(a, &expr, node.span, out);
+                        let into = |adj: &Ident| quote_spanned!(node.span=> #rt_here::accumulate_gradient(&mut #adj, #expr));
+                        self.contribute_in_place(a, &expr, Some(&into), node.span, out);
                     }
                     return;
                 }
@@ -630,7 +654,10 @@ impl Sweep<'_> {
                         span: node.span,
                     };
                     let expr = quote_spanned!(node.span=> #rt_here::callee_gradient(#grads.#index));
-                    self.contribute(a, &expr, node.span, out);
+                    // Into an adjoint already made: `accumulate_gradient`, which also adds a
+                    // slice parameter's `Vec` gradient into a fixed array's adjoint.
+                    let into = |adj: &Ident| quote_spanned!(node.span=> #rt_here::accumulate_gradient(&mut #adj, #expr));
+                    self.contribute_in_place(a, &expr, Some(&into), node.span, out);
                 }
             }
             op => {
@@ -1091,6 +1118,17 @@ fn scan_body(
             }
             _ => {}
         }
+    }
+}
+
+/// A slice, an array or a `Vec` (through references).
+fn is_array_type(ty: &syn::Type) -> bool {
+    match ty {
+        syn::Type::Reference(r) => is_array_type(&r.elem),
+        syn::Type::Paren(p) => is_array_type(&p.elem),
+        syn::Type::Array(_) | syn::Type::Slice(_) => true,
+        syn::Type::Path(tp) => tp.path.segments.last().is_some_and(|s| s.ident == "Vec"),
+        _ => false,
     }
 }
 
