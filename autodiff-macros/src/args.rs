@@ -58,16 +58,30 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
             }
             krate = Some(meta.value()?.parse()?);
             Ok(())
-        } else if meta.path.is_ident("forward") {
+        } else if meta.path.is_ident("forward") || meta.path.is_ident("trace") {
+            let name = if meta.path.is_ident("forward") {
+                "forward"
+            } else {
+                "trace"
+            };
+            if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                return Err(meta.error(format!(
+                    "`{name}` takes no value: write it alone, as in `#[differentiate({name})]`"
+                )));
+            }
+            if (name == "forward" && forward) || (name == "trace" && trace) {
+                return Err(meta.error(format!("`{name}` is given twice: write it once")));
+            }
+            if name == "trace" {
+                trace = true;
+                return Ok(());
+            }
             if vjp.is_some() {
                 return Err(meta.error(
                     "`forward` cannot go with a custom `vjp = rule`: the rule gives the reverse pass only, so there is no forward mode to generate; drop `forward`, or the rule",
                 ));
             }
             forward = true;
-            Ok(())
-        } else if meta.path.is_ident("trace") {
-            trace = true;
             Ok(())
         } else if meta.path.is_ident("vjp") {
             if !meta.input.peek(Token![=]) {
