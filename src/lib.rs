@@ -363,7 +363,8 @@
 //! have) runs on them as it is. A function written on `f64` gets a hidden copy generic over its
 //! float type (literals, `as` casts and `f64::consts` rewritten to the generic type), whose
 //! reverse pass `NAME_hvp` runs. The copy is made only where it is sure to compile and to
-//! compute what the original computes: the body reads only its own parameters and variables,
+//! compute what the original computes: the body reads only its own parameters and variables
+//! (and `std::f64::consts`, imported or by path),
 //! names only `f64`, integer, `bool` and `char` types (and slices, arrays, `Vec`s of them),
 //! calls only float methods and the runtime's helpers, and its `for` loops run over ranges or
 //! copy elements out (`for &v in x.iter()`). A function that reads a module's `const`, calls

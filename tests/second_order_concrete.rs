@@ -1369,3 +1369,36 @@ fn outside_the_accepted_set_grad_still_works() {
         &[x],
     );
 }
+
+// ----- an imported `PI` -------------------------------------------------------------------------
+
+mod imported_constant {
+    use autodiff::differentiate;
+    use std::f64::consts::PI;
+
+    #[differentiate]
+    pub fn wave(x: f64, y: f64) -> f64 {
+        (PI * x).sin() * y * y + std::f64::consts::E * x
+    }
+}
+
+/// `use std::f64::consts::PI;` then `PI` in the body: the copy uses the same constant.
+#[test]
+fn an_imported_pi() {
+    use imported_constant::{wave, wave_hessian};
+    use std::f64::consts::PI;
+    for (x, y) in [(0.3, 1.2), (-1.1, 0.4)] {
+        let (value, h) = wave_hessian(x, y);
+        assert_eq!(value.to_bits(), wave(x, y).to_bits());
+        let (s, c) = (PI * x).sin_cos();
+        let want = [
+            [-PI * PI * s * y * y, 2.0 * PI * c * y],
+            [2.0 * PI * c * y, 2.0 * s],
+        ];
+        for i in 0..2 {
+            for j in 0..2 {
+                assert_close(&format!("wave H[{i}][{j}]"), h[i][j], want[i][j]);
+            }
+        }
+    }
+}

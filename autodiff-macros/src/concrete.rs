@@ -123,6 +123,30 @@ const MACROS: &[&str] = &[
     "unimplemented",
 ];
 
+/// The constants of `std::f64::consts`, which a function may use imported (`use
+/// std::f64::consts::PI;`).
+const STD_CONSTS: &[&str] = &[
+    "PI",
+    "TAU",
+    "E",
+    "SQRT_2",
+    "LN_2",
+    "LN_10",
+    "LOG2_E",
+    "LOG2_10",
+    "LOG10_E",
+    "LOG10_2",
+    "FRAC_PI_2",
+    "FRAC_PI_3",
+    "FRAC_PI_4",
+    "FRAC_PI_6",
+    "FRAC_PI_8",
+    "FRAC_1_PI",
+    "FRAC_2_PI",
+    "FRAC_2_SQRT_PI",
+    "FRAC_1_SQRT_2",
+];
+
 const INTEGERS: &[&str] = &[
     "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64", "u128", "usize",
 ];
@@ -507,7 +531,14 @@ impl VisitMut for Rewrite<'_> {
                 if p.qself.is_some() {
                     self.ok = false;
                 } else if let Some(id) = p.path.get_ident() {
-                    self.ok &= self.locals.contains(&id.to_string());
+                    let name = id.to_string();
+                    if STD_CONSTS.contains(&name.as_str()) && !self.locals.contains(&name) {
+                        // An imported `PI`: the same constant of the generic type.
+                        let (generic, rt) = (self.generic, self.rt);
+                        *expr = syn::parse_quote!((<#generic as #rt::NumCast>::from(#id).unwrap()));
+                    } else {
+                        self.ok &= self.locals.contains(&name);
+                    }
                 } else if let Some(c) = self.constant(&p.path) {
                     *expr = c;
                 } else {
