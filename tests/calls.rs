@@ -499,3 +499,140 @@ fn a_fixed_array_into_a_slice_parameter() {
     let got: Vec<f64> = ga.iter().chain(&gv).copied().collect();
     assert_all_close("triple", &got, &want, 1e-13, 1e-14);
 }
+
+// ----- summing loops with scratch arrays, and sums that reach the result through a chain ------
+
+/// A scratch array rewritten in full at the start of every iteration, and the sum reaching the
+/// result through `+` and `-`: the reverse runs iteration by iteration.
+#[allow(
+    clippy::needless_range_loop,
+    reason = "index loops over scratch arrays are the case tested"
+)]
+#[differentiate(wrt(means, w))]
+fn scratch_energy<T: Float>(x: &[T], means: &[T], w: T, d: usize, n: usize) -> T {
+    let mut centered = vec![T::zero(); d];
+    let mut total = T::zero();
+    for ix in 0..n {
+        for j in 0..d {
+            centered[j] = x[ix * d + j] - means[j];
+        }
+        for i in 0..d {
+            for j in i + 1..d {
+                centered[j] = centered[j] + w * centered[i];
+            }
+        }
+        let mut sq = T::zero();
+        for j in 0..d {
+            sq = sq + centered[j] * centered[j];
+        }
+        total = total + (sq + T::one()).ln() * centered[0];
+    }
+    T::from(1.5).unwrap() - (means[1] - total) - means[0] * means[2]
+}
+
+/// The scratch array is read before it is written in an iteration (it carries a value from
+/// the previous iteration): the loop must not be fused.
+#[allow(
+    clippy::needless_range_loop,
+    reason = "index loops over scratch arrays are the case tested"
+)]
+#[differentiate(wrt(means))]
+fn carried_scratch<T: Float>(x: &[T], means: &[T], d: usize, n: usize) -> T {
+    let mut state = vec![T::zero(); d];
+    let mut total = T::zero();
+    for ix in 0..n {
+        for j in 0..d {
+            state[j] = state[j] * T::from(0.5).unwrap() + x[ix * d + j] * means[j];
+        }
+        let mut sq = T::zero();
+        for j in 0..d {
+            sq = sq + state[j].sin();
+        }
+        total = total + sq;
+    }
+    total
+}
+
+/// The array the loop writes is read after it: not fused either.
+#[allow(
+    clippy::needless_range_loop,
+    reason = "index loops over scratch arrays are the case tested"
+)]
+#[differentiate(wrt(means))]
+fn read_after_loop<T: Float>(x: &[T], means: &[T], d: usize, n: usize) -> T {
+    let mut last = vec![T::zero(); d];
+    let mut total = T::zero();
+    for ix in 0..n {
+        for j in 0..d {
+            last[j] = x[ix * d + j] * means[j];
+        }
+        let mut sq = T::zero();
+        for j in 0..d {
+            sq = sq + last[j] * last[j];
+        }
+        total = total + sq.sqrt();
+    }
+    total + last[1] * last[2]
+}
+
+#[test]
+fn summing_loops_with_scratch_arrays_match_forward_mode() {
+    let (d, n) = (3, 5);
+    let x: Vec<f64> = (0..d * n).map(|i| (i as f64 * 0.7).sin()).collect();
+    let means = [0.2, -0.4, 0.9];
+    for w in [0.3, -1.1] {
+        let mut at = means.to_vec();
+        at.push(w);
+        let (value, want) = dual_grad(
+            |p: &[Fwd]| {
+                let xs: Vec<Fwd> = x.iter().map(|&v| Fwd::cst(v)).collect();
+                scratch_energy(&xs, &p[..3], p[3], d, n)
+            },
+            &at,
+        );
+        let (v, (gm, gw)) = scratch_energy_grad(&x, &means, w, d, n);
+        assert_eq!(v.to_bits(), value.to_bits());
+        let got: Vec<f64> = gm.iter().copied().chain([gw]).collect();
+        assert_all_close("scratch_energy", &got, &want, 1e-12, 1e-14);
+    }
+    let xs = |x: &[f64]| -> Vec<Fwd> { x.iter().map(|&v| Fwd::cst(v)).collect() };
+    let (_, want) = dual_grad(|p: &[Fwd]| carried_scratch(&xs(&x), p, d, n), &means);
+    let (_, got) = carried_scratch_grad(&x, &means, d, n);
+    assert_all_close("carried_scratch", &got, &want, 1e-12, 1e-14);
+    let (_, want) = dual_grad(|p: &[Fwd]| read_after_loop(&xs(&x), p, d, n), &means);
+    let (_, got) = read_after_loop_grad(&x, &means, d, n);
+    assert_all_close("read_after_loop", &got, &want, 1e-12, 1e-14);
+}
+
+/// A value read in the fused loop only through a branch's merge, and again after the loop
+/// (found by the differential fuzzer): not fused, and right.
+#[allow(
+    clippy::needless_range_loop,
+    reason = "the index also picks the match arm"
+)]
+#[differentiate]
+fn merge_read<T: Float>(x: &[T], a: T) -> T {
+    let mut s0 = T::zero();
+    s0 = s0 + a;
+    let mut s4 = T::zero();
+    for i5 in 0..x.len() {
+        let t7 = match i5 % 3 {
+            0 => x[i5],
+            1 => s0,
+            _ => T::from(0.5).unwrap(),
+        };
+        s4 = s4 + t7 * x[i5].sin();
+    }
+    s0 + s4
+}
+
+#[test]
+fn a_value_read_through_a_merge_and_after_the_loop() {
+    let x = [0.3, -1.2, 0.8, 1.5];
+    let mut at = x.to_vec();
+    at.push(0.7);
+    let (_, want) = dual_grad(|p: &[Fwd]| merge_read(&p[..4], p[4]), &at);
+    let (_, (gx, ga)) = merge_read_grad(&x, 0.7);
+    let got: Vec<f64> = gx.iter().copied().chain([ga]).collect();
+    assert_all_close("merge_read", &got, &want, 1e-13, 1e-14);
+}

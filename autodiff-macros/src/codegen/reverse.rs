@@ -797,23 +797,30 @@ impl Sweep<'_> {
     /// iteration's contributions depend only on that iteration's values (the loop writes no
     /// active array), so adding them right after the iteration gives the same sums. Not when
     /// something after the loop already made the adjoint of a value the loop reads.
-    fn fusable(&self, l: &LoopRegion, carried: &[&crate::ir::Carried]) -> bool {
+    fn fusable(&self, l: &LoopRegion, carried: &[&crate::ir::Carried]) -> Option<TokenStream> {
         let cx = self.cx;
         let graph = cx.graph;
         let [c] = carried else {
-            return false;
+            return None;
         };
         if cx.trace.is_some()
             || self.current_block() != 0
             || self.scopes.len() != 1
-            || c.exit != graph.ret
             || self.plan.accumulated.contains(&graph.ret)
             || !cx.is_scalar(c.phi)
-            || self.lookup(c.exit).is_none_or(|d| d != *cx.d_out)
             || cx.layout.hoisted.values().any(|t| *t == l.tape)
         {
-            return false;
+            return None;
         }
+        // The sum's adjoint: `d_out`, or `-d_out`, when the sum reaches the result through
+        // additions and subtractions only, each value on the way used once.
+        let negated = exit_sign(cx, c.exit)?;
+        let d_out = cx.d_out;
+        let seed = if negated {
+            quote!(::core::ops::Neg::neg(#d_out))
+        } else {
+            quote!(#d_out)
+        };
         let additive = match &graph.node(c.next).op {
             Op::Binary(f, _, a, b) => {
                 (f.name == "add" && (*a == c.phi) != (*b == c.phi))
@@ -822,14 +829,23 @@ impl Sweep<'_> {
             _ => false,
         };
         if !additive {
-            return false;
+            return None;
         }
         // Active uses of the sum besides its update, active stores, and reads of values whose
         // adjoint the reverse pass has already made.
         let mut uses = 0;
         let mut stores = false;
         let mut outer_reads = Vec::new();
-        scan_body(cx, &l.body, c.phi, &mut uses, &mut stores, &mut outer_reads);
+        let mut scratch = Vec::new();
+        scan_body(
+            cx,
+            &l.body,
+            c.phi,
+            &mut uses,
+            &mut stores,
+            &mut outer_reads,
+            &mut scratch,
+        );
         let forward_arrays = cx.forward_arrays();
         let made_after = outer_reads.iter().any(|o| {
             cx.layout.home(*o) == 0
@@ -850,9 +866,26 @@ impl Sweep<'_> {
             }
         }
         if position.is_none() || outer_reads.iter().any(|o| written_after.contains(o)) {
-            return false;
+            return None;
         }
-        uses == 1 && !stores && !made_after
+        // Arrays the loop writes: scratch, each element read in an iteration written earlier in
+        // that iteration, and nothing after the loop reading them. Then each iteration's reverse
+        // leaves their adjoints as it found them (its stores take what its reads added).
+        let mut read_after = Vec::new();
+        if let Some(p) = position {
+            for st in &graph.body.stmts[p + 1..] {
+                read_arrays(cx, st, &mut read_after);
+            }
+        }
+        scratch.sort();
+        scratch.dedup();
+        let scratch_ok = scratch.iter().all(|a| {
+            !read_after.contains(a)
+                && *a != graph.ret
+                && (cx.layout.home(*a) == l.body.id
+                    || covered(cx, &l.body, *a, &mut Vec::new(), &mut Vec::new()))
+        });
+        (uses == 1 && !stores && scratch_ok && !made_after).then_some(seed)
     }
 
     fn loop_region(&mut self, l: &LoopRegion, out: &mut TokenStream) {
@@ -866,7 +899,12 @@ impl Sweep<'_> {
             .collect();
         // Only a loop that would keep a tape: a tapeless one's reverse (walking its range back
         // and recomputing) is as fast apart, and two simple loops schedule better than one.
-        let fused = !self.cx.tapeless(self.plan, l) && self.fusable(l, &carried);
+        let fused_seed = if self.cx.tapeless(self.plan, l) {
+            None
+        } else {
+            self.fusable(l, &carried)
+        };
+        let fused = fused_seed.is_some();
         let mut cells = Vec::new();
         let mut inits = TokenStream::new();
         let mut seeds = Vec::new();
@@ -897,9 +935,13 @@ impl Sweep<'_> {
             self.escaped.extend(escaped);
             return;
         }
-        if fused {
+        if let Some(seed) = fused_seed {
             // The zero starts of the adjoints the loop adds to, and the sum's adjoint, go before
             // the forward loop; each iteration's reverse, at its end. Here: the sum's start.
+            let inits: TokenStream = cells
+                .iter()
+                .map(|(cell, _)| quote!(let mut #cell = #seed;))
+                .collect();
             let declared = self.declare_escaped(escaped);
             self.found
                 .fused
@@ -1089,6 +1131,7 @@ fn scan_body(
     uses: &mut usize,
     stores: &mut bool,
     reads: &mut Vec<ValueId>,
+    scratch: &mut Vec<ValueId>,
 ) {
     for stmt in &b.stmts {
         match stmt {
@@ -1101,7 +1144,11 @@ fn scan_body(
                 }
             }
             Stmt::Store { array, value, .. } => {
-                *stores |= cx.activity.is_active(*array) || *value == phi;
+                *stores |= *value == phi;
+                reads.push(*value);
+                if cx.activity.is_active(*array) {
+                    scratch.push(*array);
+                }
             }
             Stmt::If(r) => {
                 *uses += r
@@ -1109,16 +1156,236 @@ fn scan_body(
                     .iter()
                     .filter(|(_, a, b)| *a == phi || *b == phi)
                     .count();
-                scan_body(cx, &r.then_block, phi, uses, stores, reads);
-                scan_body(cx, &r.else_block, phi, uses, stores, reads);
+                // A branch's value flows out through its merge: a read of what flows in.
+                for (_, a, b) in &r.merges {
+                    reads.push(*a);
+                    reads.push(*b);
+                }
+                scan_body(cx, &r.then_block, phi, uses, stores, reads, scratch);
+                scan_body(cx, &r.else_block, phi, uses, stores, reads, scratch);
             }
             Stmt::Loop(inner) => {
                 *uses += inner.carried.iter().filter(|k| k.init == phi).count();
-                scan_body(cx, &inner.body, phi, uses, stores, reads);
+                reads.extend(inner.carried.iter().map(|k| k.init));
+                *stores |= inner
+                    .carried
+                    .iter()
+                    .any(|k| cx.activity.is_active(k.phi) && !cx.is_scalar(k.phi));
+                scan_body(cx, &inner.body, phi, uses, stores, reads, scratch);
             }
             _ => {}
         }
     }
+}
+
+/// Whether `v` reaches the result through additions and subtractions only, each value on the
+/// way used once: `Some(true)` when an odd number of subtractions negate it.
+fn exit_sign(cx: &Context<'_>, v: ValueId) -> Option<bool> {
+    let graph = cx.graph;
+    let mut uses: Vec<Vec<ValueId>> = vec![Vec::new(); graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for o in node.op.operands() {
+            if let Some(u) = uses.get_mut(o.index()) {
+                u.push(ValueId(u32::try_from(i).unwrap_or(u32::MAX)));
+            }
+        }
+    }
+    let mut region_uses = Vec::new();
+    collect_region_uses(&graph.body, &mut region_uses);
+    let mut at = v;
+    let mut negated = false;
+    for _ in 0..graph.nodes.len() {
+        if at == graph.ret {
+            return Some(negated);
+        }
+        if region_uses.contains(&at) {
+            return None;
+        }
+        let [user] = uses.get(at.index())?.as_slice() else {
+            return None;
+        };
+        match &graph.node(*user).op {
+            Op::Binary(f, _, a, b) if f.name == "add" && (*a == at) != (*b == at) => {}
+            Op::Binary(f, _, a, b) if f.name == "sub" && *a == at && *b != at => {}
+            Op::Binary(f, _, a, b) if f.name == "sub" && *b == at && *a != at => {
+                negated = !negated;
+            }
+            _ => return None,
+        }
+        at = *user;
+    }
+    None
+}
+
+/// Values that stores, merges and loops use (beyond node operands).
+fn collect_region_uses(b: &Block, out: &mut Vec<ValueId>) {
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::Store { value, indices, .. } => {
+                out.push(*value);
+                out.extend(indices.iter().copied());
+            }
+            Stmt::If(r) => {
+                for (_, t, e) in &r.merges {
+                    out.push(*t);
+                    out.push(*e);
+                }
+                collect_region_uses(&r.then_block, out);
+                collect_region_uses(&r.else_block, out);
+            }
+            Stmt::Loop(l) => {
+                for c in &l.carried {
+                    out.push(c.init);
+                    out.push(c.next);
+                }
+                collect_region_uses(&l.body, out);
+            }
+            Stmt::Verbatim { bindings, .. } => out.extend(bindings.iter().map(|(_, v)| *v)),
+            Stmt::Eval(_) => {}
+        }
+    }
+}
+
+/// The arrays `stmt` (and the regions in it) reads: operands of its values that are arrays
+/// (read by index, passed on, copied).
+fn read_arrays(cx: &Context<'_>, stmt: &Stmt, out: &mut Vec<ValueId>) {
+    match stmt {
+        Stmt::Eval(v) => out.extend(cx.graph.node(*v).op.operands()),
+        Stmt::Store { value, .. } => out.push(*value),
+        Stmt::Verbatim { bindings, .. } => out.extend(bindings.iter().map(|(_, v)| *v)),
+        Stmt::If(r) => {
+            for st in r.then_block.stmts.iter().chain(&r.else_block.stmts) {
+                read_arrays(cx, st, out);
+            }
+        }
+        Stmt::Loop(l) => {
+            out.extend(l.carried.iter().map(|c| c.init));
+            for st in &l.body.stmts {
+                read_arrays(cx, st, out);
+            }
+        }
+    }
+}
+
+/// A `for` loop over a range written out: its variable, and the range's start and end as text.
+fn range_of(cx: &Context<'_>, l: &LoopRegion) -> Option<(ValueId, String, String)> {
+    let crate::ir::LoopKind::For {
+        iter,
+        bound,
+        range: true,
+        ..
+    } = &l.kind
+    else {
+        return None;
+    };
+    let var = *bound.first()?;
+    let Op::Verbatim(tokens, _) = &cx.graph.node(*iter).op else {
+        return None;
+    };
+    let mut e: syn::Expr = syn::parse2(tokens.clone()).ok()?;
+    if let syn::Expr::Call(c) = &e {
+        e = c.args.first()?.clone();
+    }
+    loop {
+        e = match e {
+            syn::Expr::Paren(p) => *p.expr,
+            syn::Expr::MethodCall(m) if m.method == "rev" => *m.receiver,
+            other => break e = other,
+        };
+    }
+    let syn::Expr::Range(r) = e else {
+        return None;
+    };
+    if !matches!(r.limits, syn::RangeLimits::HalfOpen(_)) {
+        return None;
+    }
+    let text = |x: &Option<Box<syn::Expr>>| x.as_ref().map(|x| quote!(#x).to_string());
+    Some((var, text(&r.start)?, text(&r.end)?))
+}
+
+/// Whether every read of array `a` in `b` reads an element written earlier in `b`: written by
+/// a `for` loop over `0..end` storing `a[var]` unconditionally, read at a loop variable whose
+/// range ends at the same `end`, or at a literal index. `ranges`: the written ranges so far;
+/// `loops`: the enclosing loops' variables and ranges.
+fn covered(
+    cx: &Context<'_>,
+    b: &Block,
+    a: ValueId,
+    ranges: &mut Vec<(String, String)>,
+    loops: &mut Vec<(ValueId, String, String)>,
+) -> bool {
+    let graph = cx.graph;
+    let read_ok = |idx: &[ValueId],
+                   ranges: &[(String, String)],
+                   loops: &[(ValueId, String, String)]| {
+        let [i] = idx else {
+            return false;
+        };
+        if let Some((_, _, end)) = loops.iter().find(|(v, _, _)| v == i) {
+            return ranges.iter().any(|(s, e)| s == "0" && e == end);
+        }
+        let literal = matches!(&graph.node(*i).op, Op::Verbatim(t, _)
+            if matches!(syn::parse2::<syn::Expr>(t.clone()), Ok(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(_), .. }))));
+        literal && ranges.iter().any(|(s, _)| s == "0")
+    };
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::Eval(v) => {
+                let op = &graph.node(*v).op;
+                match op {
+                    Op::Index(arr, idx) if *arr == a && !read_ok(idx, ranges, loops) => {
+                        return false;
+                    }
+                    Op::Index(arr, _) if *arr == a => {}
+                    other if other.operands().contains(&a) => return false,
+                    _ => {}
+                }
+            }
+            Stmt::Store { value, .. } if *value == a => return false,
+            Stmt::Store { .. } => {}
+            Stmt::Verbatim { bindings, .. } => {
+                if bindings.iter().any(|(_, v)| *v == a) {
+                    return false;
+                }
+            }
+            Stmt::If(r) => {
+                let (mut then_ranges, mut else_ranges) = (ranges.clone(), ranges.clone());
+                if !covered(cx, &r.then_block, a, &mut then_ranges, loops)
+                    || !covered(cx, &r.else_block, a, &mut else_ranges, loops)
+                {
+                    return false;
+                }
+            }
+            Stmt::Loop(l) => {
+                if l.carried.iter().any(|c| c.init == a) {
+                    return false;
+                }
+                let range = range_of(cx, l);
+                if let Some(r) = &range {
+                    loops.push(r.clone());
+                }
+                let mut inner = ranges.clone();
+                let ok = covered(cx, &l.body, a, &mut inner, loops);
+                if range.is_some() {
+                    loops.pop();
+                }
+                if !ok {
+                    return false;
+                }
+                // A loop over `s..e` whose body stores `a[var]` unconditionally writes `s..e`.
+                if let Some((var, start, end)) = range {
+                    let writes = l.body.stmts.iter().any(|st| {
+                        matches!(st, Stmt::Store { array, indices, .. }
+                            if *array == a && indices.as_slice() == [var])
+                    });
+                    if writes && l.broke.is_none() {
+                        ranges.push((start, end));
+                    }
+                }
+            }
+        }
+    }
+    true
 }
 
 /// A slice, an array or a `Vec` (through references).
