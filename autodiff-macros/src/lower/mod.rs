@@ -961,6 +961,13 @@ impl<'a> Lowerer<'a> {
         };
         let mut lowered = Vec::new();
         for index in indices {
+            if matches!(strip_parens(index), Expr::Range(_)) {
+                self.diag.error_spanned(
+                    index,
+                    "slices of active arrays (`y[1..]`) are not supported by `#[differentiate]`: index the elements, as in `for i in 1..y.len() { s += y[i]; }`",
+                );
+                return None;
+            }
             if self.reads_varied(index) {
                 self.diag.error_spanned(
                     index,
