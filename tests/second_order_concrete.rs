@@ -67,33 +67,17 @@ use num_traits::{Float, One, Zero};
 
 type Hd = HyperDual64;
 
+mod common;
+
+use common::hyperdual::{
+    assert_all_close, assert_close, bits, err, hyperdual_grad, hyperdual_hessian, hyperdual_hvp,
+    Lcg, SYM_TOL,
+};
+
 // ----- tolerances and comparisons -----------------------------------------------------------
 
-/// Relative tolerance of f64 results against the exact reference.
-const TOL: f64 = 1e-10;
-/// Relative tolerance of `H_ij` against `H_ji` in f64.
-const SYM_TOL: f64 = 1e-12;
 /// Tolerance of f32 results against the f64 reference, relative to the largest entry compared.
 const TOL32: f64 = 1e-3;
-
-fn err(got: f64, want: f64) -> f64 {
-    (got - want).abs() / want.abs().max(1.0)
-}
-
-fn assert_close(what: &str, got: f64, want: f64) {
-    assert!(
-        err(got, want) <= TOL,
-        "{what}: got {got:e}, want {want:e} (relative error {:e})",
-        err(got, want)
-    );
-}
-
-fn assert_all_close(what: &str, got: &[f64], want: &[f64]) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert_close(&format!("{what}[{i}]"), g, w);
-    }
-}
 
 /// f32 results against the f64 reference: `|got − want| ≤ TOL32 · max(1, max_k |want_k|)`.
 /// Returns the largest error found (relative to that scale).
@@ -112,85 +96,9 @@ fn assert_all_close32(what: &str, got: &[f32], want: &[f64]) -> f64 {
     worst
 }
 
-fn bits(v: &[f64]) -> Vec<u64> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
-
-/// A reproducible stream of pseudo-random numbers (a 64-bit LCG).
-struct Lcg(u64);
-
-impl Lcg {
-    fn new(seed: u64) -> Self {
-        Lcg(seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(0x2545_F491_4F6C_DD1D))
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        lo + (hi - lo) * ((self.0 >> 11) as f64 / (1_u64 << 53) as f64)
-    }
-    fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
-}
-
 // ----- the num-dual reference ---------------------------------------------------------------
 
 type Reference<'a> = &'a dyn Fn(&[Hd]) -> Hd;
-
-/// Value, gradient and Hessian by hyper-dual numbers: `n²` evaluations, `H_ij` the `ε₁ε₂` part
-/// with `ε₁` on `x_i` and `ε₂` on `x_j`.
-fn hyperdual_hessian(f: Reference, x: &[f64]) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
-    let n = x.len();
-    let mut value = 0.0;
-    let mut grad = vec![0.0; n];
-    let mut h = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..n {
-            let mut p: Vec<Hd> = x.iter().map(|&xi| Hd::from_re(xi)).collect();
-            p[i].eps1 = 1.0;
-            p[j].eps2 = 1.0;
-            let r = f(&p);
-            value = r.re;
-            grad[i] = r.eps1;
-            h[i][j] = r.eps1eps2;
-        }
-    }
-    (value, grad, h)
-}
-
-/// `(Hv)_j` by hyper-dual numbers: `ε₁` seeded along `v`, `ε₂` on `x_j`.
-fn hyperdual_hvp(f: Reference, x: &[f64], v: &[f64]) -> Vec<f64> {
-    (0..x.len())
-        .map(|j| {
-            let p: Vec<Hd> = x
-                .iter()
-                .zip(v)
-                .enumerate()
-                .map(|(i, (&xi, &vi))| Hd::new(xi, vi, if i == j { 1.0 } else { 0.0 }, 0.0))
-                .collect();
-            f(&p).eps1eps2
-        })
-        .collect()
-}
-
-/// Value and gradient by hyper-dual numbers (`ε₁` on each `x_i` in turn).
-fn hyperdual_grad(f: Reference, x: &[f64]) -> (f64, Vec<f64>) {
-    let mut value = f64::NAN;
-    let grad = (0..x.len())
-        .map(|i| {
-            let mut p: Vec<Hd> = x.iter().map(|&xi| Hd::from_re(xi)).collect();
-            p[i].eps1 = 1.0;
-            let r = f(&p);
-            value = r.re;
-            r.eps1
-        })
-        .collect();
-    (value, grad)
-}
 
 /// The directions an `hvp` is checked along: two pseudo-random ones and a unit one.
 fn directions(n: usize, seed: u64) -> Vec<Vec<f64>> {

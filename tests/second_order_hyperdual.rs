@@ -44,99 +44,11 @@ use autodiff::differentiate;
 use num_dual::{Dual2_64, DualNum, HyperDual64};
 use num_traits::Float;
 
-// ----- tolerances and comparisons -----------------------------------------------------------
+mod common;
 
-/// Relative tolerance against the exact reference.
-const TOL: f64 = 1e-10;
-/// Relative tolerance of `H_ij` against `H_ji`.
-const SYM_TOL: f64 = 1e-12;
-
-fn err(got: f64, want: f64) -> f64 {
-    (got - want).abs() / want.abs().max(1.0)
-}
-
-fn assert_close(what: &str, got: f64, want: f64) {
-    assert!(
-        err(got, want) <= TOL,
-        "{what}: got {got:e}, want {want:e} (relative error {:e})",
-        err(got, want)
-    );
-}
-
-fn assert_all_close(what: &str, got: &[f64], want: &[f64]) {
-    assert_eq!(got.len(), want.len(), "{what}: lengths");
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        assert_close(&format!("{what}[{i}]"), g, w);
-    }
-}
-
-fn bits(v: &[f64]) -> Vec<u64> {
-    v.iter().map(|x| x.to_bits()).collect()
-}
-
-/// A reproducible stream of pseudo-random numbers (a 64-bit LCG, Knuth's MMIX constants).
-struct Lcg(u64);
-
-impl Lcg {
-    fn new(seed: u64) -> Self {
-        Lcg(seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(0x2545_F491_4F6C_DD1D))
-    }
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        lo + (hi - lo) * ((self.0 >> 11) as f64 / (1_u64 << 53) as f64)
-    }
-    fn vec(&mut self, n: usize, lo: f64, hi: f64) -> Vec<f64> {
-        (0..n).map(|_| self.uniform(lo, hi)).collect()
-    }
-}
-
-// ----- the num-dual reference ---------------------------------------------------------------
-
-/// Value, gradient and Hessian by hyper-dual numbers: `n²` evaluations, `H_ij` the `ε₁ε₂` part
-/// with `ε₁` on `x_i` and `ε₂` on `x_j`.
-fn hyperdual_hessian(
-    f: &dyn Fn(&[HyperDual64]) -> HyperDual64,
-    x: &[f64],
-) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
-    let n = x.len();
-    let mut value = 0.0;
-    let mut grad = vec![0.0; n];
-    let mut h = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..n {
-            let mut p: Vec<HyperDual64> = x.iter().map(|&xi| HyperDual64::from_re(xi)).collect();
-            p[i].eps1 = 1.0;
-            p[j].eps2 = 1.0;
-            let r = f(&p);
-            value = r.re;
-            grad[i] = r.eps1;
-            h[i][j] = r.eps1eps2;
-        }
-    }
-    (value, grad, h)
-}
-
-/// `(Hv)_j` by hyper-dual numbers: `ε₁` seeded along `v`, `ε₂` on `x_j`.
-fn hyperdual_hvp(f: &dyn Fn(&[HyperDual64]) -> HyperDual64, x: &[f64], v: &[f64]) -> Vec<f64> {
-    (0..x.len())
-        .map(|j| {
-            let p: Vec<HyperDual64> = x
-                .iter()
-                .zip(v)
-                .enumerate()
-                .map(|(i, (&xi, &vi))| {
-                    HyperDual64::new(xi, vi, if i == j { 1.0 } else { 0.0 }, 0.0)
-                })
-                .collect();
-            f(&p).eps1eps2
-        })
-        .collect()
-}
+use common::hyperdual::{
+    assert_all_close, assert_close, bits, err, hyperdual_hessian, hyperdual_hvp, Lcg, SYM_TOL,
+};
 
 /// `vᵀHv = d²/dt² f(x + t v)` at `t = 0`, by second-order dual numbers.
 fn dual2_vhv(f: &dyn Fn(&[Dual2_64]) -> Dual2_64, x: &[f64], v: &[f64]) -> f64 {

@@ -16,6 +16,8 @@
     reason = "each test crate uses a different part of this module"
 )]
 
+pub mod hyperdual;
+
 use autodiff::GradCheck;
 use num_dual::Dual64;
 
