@@ -244,7 +244,7 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
 }
 
 /// Whether `tokens` name the type `float` anywhere.
-fn mentions(tokens: &TokenStream, float: &str) -> bool {
+pub(crate) fn mentions(tokens: &TokenStream, float: &str) -> bool {
     tokens.clone().into_iter().any(|t| match t {
         proc_macro2::TokenTree::Ident(i) => i == float,
         proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), float),

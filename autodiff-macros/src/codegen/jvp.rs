@@ -253,10 +253,7 @@ impl Jvp<'_> {
         let node = cx.graph.node(v);
         let name = cx.graph.value_ident(v);
         let t = self.name(v);
-        let mut path = c.path.clone();
-        if let Some(last) = path.path.segments.last_mut() {
-            last.ident = quote::format_ident!("{}_jvp_all", last.ident);
-        }
+        let path = Context::companion_path(c, "jvp_all");
         let call_args = cx.call_arguments(c, args);
         // A parameter given by reference passes its tangent parameter on as it came (a
         // reference of the parameter's type); other tangents go by reference or by value as the

@@ -120,9 +120,14 @@ impl Context<'_> {
     /// The path of a callee's `NAME_vjp_all` companion: the user's path with its last segment
     /// renamed, generic arguments kept.
     pub fn vjp_all_path(c: &crate::ir::CallFn) -> syn::ExprPath {
+        Self::companion_path(c, "vjp_all")
+    }
+
+    /// The path of a callee's companion `NAME_{suffix}` (`vjp_all`, `jvp_all`).
+    pub fn companion_path(c: &crate::ir::CallFn, suffix: &str) -> syn::ExprPath {
         let mut path = c.path.clone();
         if let Some(last) = path.path.segments.last_mut() {
-            last.ident = quote::format_ident!("{}_vjp_all", last.ident);
+            last.ident = quote::format_ident!("{}_{}", last.ident, suffix);
         }
         path
     }
@@ -203,21 +208,21 @@ impl Context<'_> {
         let mut out: Vec<(ValueId, TokenStream)> = Vec::new();
         // Array parameters too when only passed on (`dotp(&a, v)`): a callee's gradient for
         // them (a slice parameter's `Vec`) is added into an adjoint of the parameter's type.
-        let array_params =
-            self.graph
-                .nodes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, n)| match n.op {
-                    Op::Param(p)
-                        if self.sig.params.get(p).is_some_and(|p| {
-                            p.is_float && !p.is_tensor && is_array_type(&p.ty)
-                        }) =>
-                    {
-                        Some(ValueId(u32::try_from(i).unwrap_or(u32::MAX)))
-                    }
-                    _ => None,
-                });
+        let array_params = self
+            .graph
+            .nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match n.op {
+                Op::Param(p)
+                    if self.sig.params.get(p).is_some_and(|p| {
+                        p.is_float && !p.is_tensor && crate::lower::element_type(&p.ty).is_some()
+                    }) =>
+                {
+                    Some(ValueId(u32::try_from(i).unwrap_or(u32::MAX)))
+                }
+                _ => None,
+            });
         let mut candidates: Vec<ValueId> = self.layout.arrays.iter().copied().collect();
         for a in array_params {
             if !candidates.contains(&a) {
@@ -1386,17 +1391,6 @@ fn covered(
         }
     }
     true
-}
-
-/// A slice, an array or a `Vec` (through references).
-fn is_array_type(ty: &syn::Type) -> bool {
-    match ty {
-        syn::Type::Reference(r) => is_array_type(&r.elem),
-        syn::Type::Paren(p) => is_array_type(&p.elem),
-        syn::Type::Array(_) | syn::Type::Slice(_) => true,
-        syn::Type::Path(tp) => tp.path.segments.last().is_some_and(|s| s.ident == "Vec"),
-        _ => false,
-    }
 }
 
 /// `path(args)` with `first` inserted as its first argument.

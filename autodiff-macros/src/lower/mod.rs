@@ -982,7 +982,7 @@ impl<'a> Lowerer<'a> {
 }
 
 /// The element type of a slice, array or `Vec` (through references); `None` for other types.
-fn element_type(ty: &Type) -> Option<&Type> {
+pub(crate) fn element_type(ty: &Type) -> Option<&Type> {
     match ty {
         Type::Reference(r) => element_type(&r.elem),
         Type::Paren(p) => element_type(&p.elem),
@@ -1008,19 +1008,12 @@ fn element_type(ty: &Type) -> Option<&Type> {
 /// `Some("f64")` for a function that names `f64` and not `f32` (and is not generic over its
 /// float type), `Some("f32")` for the reverse, `None` otherwise.
 fn float_suffix(item: &ItemFn, sig: &Signature) -> Option<&'static str> {
-    fn names(tokens: TokenStream, word: &str) -> bool {
-        tokens.into_iter().any(|t| match t {
-            proc_macro2::TokenTree::Ident(i) => i == word,
-            proc_macro2::TokenTree::Group(g) => names(g.stream(), word),
-            proc_macro2::TokenTree::Literal(l) => l.to_string().ends_with(word),
-            proc_macro2::TokenTree::Punct(_) => false,
-        })
-    }
+    use crate::concrete::mentions as names;
     if !sig.float_generics.is_empty() {
         return None;
     }
     let tokens = item.to_token_stream();
-    match (names(tokens.clone(), "f64"), names(tokens, "f32")) {
+    match (names(&tokens, "f64"), names(&tokens, "f32")) {
         (true, false) => Some("f64"),
         (false, true) => Some("f32"),
         _ => None,
