@@ -56,7 +56,18 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
                 return Err(meta
                     .error("write the path of the `autodiff` crate, as in `crate = ::autodiff`"));
             }
-            krate = Some(meta.value()?.parse()?);
+            let path: syn::Path = meta.value()?.parse()?;
+            if let Some(s) = path
+                .segments
+                .iter()
+                .find(|s| !matches!(s.arguments, syn::PathArguments::None))
+            {
+                return Err(syn::Error::new_spanned(
+                    s,
+                    "the crate's path takes no generic arguments: write it as in `crate = ::autodiff` or `crate = my_crate::autodiff`",
+                ));
+            }
+            krate = Some(path);
             Ok(())
         } else if meta.path.is_ident("forward") || meta.path.is_ident("trace") {
             let name = if meta.path.is_ident("forward") {

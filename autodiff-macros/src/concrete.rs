@@ -3,7 +3,8 @@
 //! `NAME_hvp` runs the generated reverse pass on dual numbers, which a function written on
 //! `f64` cannot take. So for such a function the macro makes a copy of it generic over its float
 //! type (`__F` standing for `f64`), differentiates the copy like any generic function, and
-//! `NAME_hvp` calls the copy's reverse pass on `Dual<f64>`. What the copy changes:
+//! `NAME_hvp` calls the copy's reverse pass on `Dual<f64>` (the copy itself is only lowered, not
+//! emitted: its reverse pass is all `NAME_hvp` needs). What the copy changes:
 //!
 //! - the float type in every type becomes `__F`;
 //! - a float literal `2.5` becomes `<__F as NumCast>::from(2.5_f64).unwrap()` (exact);
@@ -222,6 +223,7 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
         locals: &locals,
         casts: Vec::new(),
         ok: true,
+        literal_template: syn::parse_quote!((<#generic as #rt::NumCast>::from(0.0).unwrap())),
     };
     for input in &mut copy.sig.inputs {
         if let syn::FnArg::Typed(pt) = input {
@@ -305,6 +307,8 @@ struct Rewrite<'a> {
     /// The integer types `as` casts to, which `__F` must cast to.
     casts: Vec<Ident>,
     ok: bool,
+    /// `(<__F as NumCast>::from(0.0).unwrap())`, parsed once: each literal is a copy of it.
+    literal_template: Expr,
 }
 
 impl Rewrite<'_> {
@@ -314,13 +318,24 @@ impl Rewrite<'_> {
 
     /// `<__F as NumCast>::from(lit).unwrap()`, the literal given the float's suffix.
     fn literal(&self, digits: &str, span: Span) -> Expr {
-        let (generic, rt) = (self.generic, self.rt);
         let point = if digits.contains(['.', 'e', 'E']) {
             ""
         } else {
             ".0"
         };
         let typed = syn::LitFloat::new(&format!("{digits}{point}_{}", self.float), span);
+        let mut expr = self.literal_template.clone();
+        if let Expr::Paren(p) = &mut expr {
+            if let Expr::MethodCall(m) = &mut *p.expr {
+                if let Expr::Call(c) = &mut *m.receiver {
+                    if let Some(Expr::Lit(l)) = c.args.first_mut() {
+                        l.lit = syn::Lit::Float(typed);
+                        return expr;
+                    }
+                }
+            }
+        }
+        let (generic, rt) = (self.generic, self.rt);
         syn::parse_quote!((<#generic as #rt::NumCast>::from(#typed).unwrap()))
     }
 

@@ -109,11 +109,12 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
         }
     };
     let errors = diag.into_result().err().map(|e| e.to_compile_error());
-    quote! {
-        #item_fn
-        #errors
-        #companions
-    }
+    // The function as it came (printing the parsed one again would cost as much as parsing
+    // it); the companions move in: interpolating them would copy their tokens.
+    let mut out = item;
+    out.extend(errors);
+    out.extend(companions);
+    out
 }
 
 #[cfg(test)]

@@ -1502,7 +1502,20 @@ impl Verdict {
 
 /// Expands one input and checks the contract in the module's docs.
 fn check(attr: &TokenStream, item: &TokenStream) -> Verdict {
-    let out = match catching(|| expand(attr.clone(), item.clone())) {
+    check_timed(attr, item).0
+}
+
+/// [`check`], with the time the expansion took (not the checks).
+fn check_timed(attr: &TokenStream, item: &TokenStream) -> (Verdict, Duration) {
+    let start = Instant::now();
+    let expanded = catching(|| expand(attr.clone(), item.clone()));
+    let elapsed = start.elapsed();
+    (check_expansion(item, expanded), elapsed)
+}
+
+/// Whether `expanded`, the expansion of `item` (or its panic), keeps the contract.
+fn check_expansion(item: &TokenStream, expanded: Result<TokenStream, Caught>) -> Verdict {
+    let out = match expanded {
         Ok(out) => out,
         Err(caught) => {
             return Verdict::Failed {
@@ -2062,9 +2075,7 @@ fn on_rustc_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 fn expands_cleanly(name: &'static str, item: String) -> Duration {
     on_rustc_stack(move || {
         let item = lex(&item);
-        let start = Instant::now();
-        let verdict = check(&TokenStream::new(), &item);
-        let elapsed = start.elapsed();
+        let (verdict, elapsed) = check_timed(&TokenStream::new(), &item);
         match verdict {
             Verdict::Generated => {}
             Verdict::Reported | Verdict::LeftToRustc | Verdict::NotRust => panic!(

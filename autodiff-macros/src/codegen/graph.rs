@@ -114,8 +114,11 @@ fn block(
                     ", style=dashed, color=grey50, fontcolor=grey40"
                 };
                 let _ = writeln!(out, "{pad}v{} [label={}{style}];", v.0, quoted(&label));
+                // One edge per operand, also for `x * x` (only this node's edges are checked:
+                // searching all of them made a big function's graph quadratic).
+                let first = edges.len();
                 for o in node.op.operands() {
-                    if !edges.contains(&(o, *v)) {
+                    if !edges[first..].contains(&(o, *v)) {
                         edges.push((o, *v));
                     }
                 }

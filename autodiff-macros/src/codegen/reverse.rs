@@ -261,9 +261,20 @@ pub(super) fn sweep(
     cx: &Context<'_>,
     plan: &Plan,
 ) -> syn::Result<(TokenStream, Plan, Vec<TokenStream>)> {
+    sweep_with(cx, plan, false)
+}
+
+/// [`sweep`]; `dry`: only what it finds matters, so the nodes' contributions are not written
+/// (their tokens are most of a sweep's work).
+pub(super) fn sweep_with(
+    cx: &Context<'_>,
+    plan: &Plan,
+    dry: bool,
+) -> syn::Result<(TokenStream, Plan, Vec<TokenStream>)> {
     let mut s = Sweep {
         cx,
         plan,
+        dry,
         found: Plan::default(),
         scopes: Vec::new(),
         escaped: Vec::new(),
@@ -300,7 +311,8 @@ pub(super) fn sweep(
     s.scopes.push((0, top));
     let tokens = if active_result {
         let body = s.block_body(&graph.body, Vec::new(), &[]);
-        quote!(#seed #body)
+        seed.extend(body);
+        seed
     } else {
         TokenStream::new()
     };
@@ -329,6 +341,8 @@ pub(super) fn sweep(
 struct Sweep<'a> {
     cx: &'a Context<'a>,
     plan: &'a Plan,
+    /// A dry run: what it finds is kept, the nodes' contributions are not written.
+    dry: bool,
     found: Plan,
     /// Declared adjoints by scope, innermost last, each with its block's id.
     scopes: Vec<(u32, HashMap<ValueId, Ident>)>,
@@ -411,17 +425,23 @@ impl Sweep<'_> {
         };
         if let Some(adjoint) = self.lookup(target) {
             self.found.accumulated.insert(target);
-            out.extend(add(&adjoint));
+            if !self.dry {
+                out.extend(add(&adjoint));
+            }
         } else if self.cx.layout.home(target) == self.current_block() {
             let adjoint = self.cx.graph.adjoint_ident(target);
-            let mutability = self.plan.accumulated.contains(&target).then(|| quote!(mut));
-            out.extend(quote_spanned!(span=> let #mutability #adjoint = #expr;));
+            if !self.dry {
+                let mutability = self.plan.accumulated.contains(&target).then(|| quote!(mut));
+                out.extend(quote_spanned!(span=> let #mutability #adjoint = #expr;));
+            }
             self.declare(target, adjoint);
         } else {
             let adjoint = self.cx.graph.adjoint_ident(target);
             self.found.accumulated.insert(target);
             self.escaped.push(target);
-            out.extend(add(&adjoint));
+            if !self.dry {
+                out.extend(add(&adjoint));
+            }
         }
     }
 
@@ -694,7 +714,9 @@ impl Sweep<'_> {
                     }
                     let value = |x: ValueId| cx.graph.value_ident(x);
                     let reference = |x: ValueId| cx.reference(x);
-                    let expr = if reuse {
+                    let expr = if self.dry {
+                        TokenStream::new()
+                    } else if reuse {
                         rules::render_into(&c, rt, &value, &reference, &d)
                     } else {
                         rules::render(&c, rt, &value, &reference, &d)

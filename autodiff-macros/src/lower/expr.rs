@@ -32,10 +32,10 @@ impl Lowerer<'_> {
         let before = self.nodes.len();
         let v = self.lower_expr_here(expr);
         // The first expression that made a node names it in the graph export.
-        if v.index() >= before {
+        if self.labels && v.index() >= before {
             if let Some(node) = self.nodes.get_mut(v.index()) {
                 if node.source.is_none() {
-                    node.source = Some(crate::parse::type_text(expr));
+                    node.source = super::source::source_text(expr);
                 }
             }
         }
@@ -50,7 +50,7 @@ impl Lowerer<'_> {
         if !self.reads_varied(expr) && (!control || super::scan::is_statement_like(expr)) {
             return self.lower_constant(expr);
         }
-        let span = expr.span();
+        let span = super::span::span_of(expr);
         match expr {
             Expr::Paren(p) => self.lower_expr(&p.expr),
             Expr::Group(g) => self.lower_expr(&g.expr),
@@ -223,10 +223,13 @@ impl Lowerer<'_> {
                 ) {
                     if call.args.len() != arity {
                         self.diag.left_to_rustc();
-                        return self.poisoned(expr.span());
+                        return self.poisoned(super::span::span_of(expr));
                     }
                     let args: Vec<ValueId> = call.args.iter().map(|a| self.lower_expr(a)).collect();
-                    return self.eval(Op::Tensor(TensorFn { name: helper }, args), expr.span());
+                    return self.eval(
+                        Op::Tensor(TensorFn { name: helper }, args),
+                        super::span::span_of(expr),
+                    );
                 }
                 if n == 1 && rules::TENSOR_HELPERS.contains(&name.as_str()) {
                     return self.unsupported(
@@ -245,11 +248,14 @@ impl Lowerer<'_> {
                             [x] => {
                                 let x = self.lower_expr(x);
                                 let form = CallForm::Path(fp.to_token_stream());
-                                self.eval(Op::Unary(UnaryFn { name: helper }, form, x), expr.span())
+                                self.eval(
+                                    Op::Unary(UnaryFn { name: helper }, form, x),
+                                    super::span::span_of(expr),
+                                )
                             }
                             _ => {
                                 self.diag.left_to_rustc();
-                                self.poisoned(expr.span())
+                                self.poisoned(super::span::span_of(expr))
                             }
                         };
                     }
@@ -317,13 +323,13 @@ impl Lowerer<'_> {
             args.push(value);
         }
         let varied = args.iter().any(|a| self.is_varied(*a));
-        let grads = self.region_value(expr.span(), None, varied);
+        let grads = self.region_value(super::span::span_of(expr), None, varied);
         let callee = crate::ir::CallFn {
             path,
             by_ref,
             grads,
         };
-        self.eval(Op::Call(callee, args), expr.span())
+        self.eval(Op::Call(callee, args), super::span::span_of(expr))
     }
 
     /// A float method in either spelling; `args[0]` is the receiver.
@@ -334,7 +340,7 @@ impl Lowerer<'_> {
         args: &[&Expr],
         expr: &Expr,
     ) -> ValueId {
-        let span = expr.span();
+        let span = super::span::span_of(expr);
         let name = method.to_string();
         // A wrong argument count is rustc's to report, on the original function.
         let arity_error = |this: &mut Self, _want: usize| {
@@ -459,7 +465,11 @@ impl Lowerer<'_> {
         if let Some((_, v)) = self.fields.iter().find(|(k, _)| *k == key) {
             return *v;
         }
-        let v = self.push_node(Op::Field(base, f.member.clone()), expr.span(), None);
+        let v = self.push_node(
+            Op::Field(base, f.member.clone()),
+            super::span::span_of(expr),
+            None,
+        );
         if let Some((_, stmts)) = self.blocks.first_mut() {
             stmts.push(crate::ir::Stmt::Eval(v));
         }
@@ -471,7 +481,7 @@ impl Lowerer<'_> {
     /// `a.sum_axis(Axis(k))`, `a.mean_axis(Axis(k)).unwrap()`, `a.mapv(f64::exp)`. `None` when
     /// the method is none of these.
     fn lower_tensor_method(&mut self, name: &str, args: &[&Expr], expr: &Expr) -> Option<ValueId> {
-        let span = expr.span();
+        let span = super::span::span_of(expr);
         let tensor = |this: &mut Self, name: &'static str, args: &[&Expr]| {
             let args: Vec<ValueId> = args.iter().map(|a| this.lower_expr(a)).collect();
             this.eval(Op::Tensor(TensorFn { name }, args), span)
@@ -607,9 +617,9 @@ impl Lowerer<'_> {
                 return *v;
             }
         }
-        let v = self.eval(Op::Verbatim(tokens, reads), expr.span());
-        if let Some(node) = self.nodes.get_mut(v.index()) {
-            node.source = Some(crate::parse::type_text(expr));
+        let v = self.eval(Op::Verbatim(tokens, reads), super::span::span_of(expr));
+        if let Some(node) = self.nodes.get_mut(v.index()).filter(|_| self.labels) {
+            node.source = super::source::source_text(expr);
         }
         if let Some(text) = pure {
             let block = self.blocks.last().map_or(0, |(id, _)| *id);

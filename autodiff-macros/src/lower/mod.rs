@@ -28,6 +28,8 @@
 mod control;
 mod expr;
 mod scan;
+mod source;
+mod span;
 
 use std::collections::{HashMap, HashSet};
 
@@ -52,6 +54,18 @@ type Key = (u32, String);
 /// and must not be generated from. `rt` is the runtime's path, for the few values lowering
 /// itself writes (the zero an early `return` starts from).
 pub fn lower(item: &ItemFn, sig: &Signature, rt: &TokenStream, diag: &mut Diagnostics) -> Graph {
+    lower_with(item, sig, rt, diag, true)
+}
+
+/// [`lower`], with the nodes' source text (`labels`: for the graph export and traces) or
+/// without (a graph only differentiated, as the hidden generic copy of [`crate::concrete`]).
+pub fn lower_with(
+    item: &ItemFn,
+    sig: &Signature,
+    rt: &TokenStream,
+    diag: &mut Diagnostics,
+    labels: bool,
+) -> Graph {
     let mut forced: HashSet<Key> = HashSet::new();
     let mut attempts = 0;
     loop {
@@ -60,6 +74,7 @@ pub fn lower(item: &ItemFn, sig: &Signature, rt: &TokenStream, diag: &mut Diagno
         let mut cx = Lowerer::new(sig, rt, &forced, &mut attempt_diag);
         cx.changed_by_calls = scan::mutated_by_calls(&item.block);
         cx.float_suffix = float_suffix(item, sig);
+        cx.labels = labels;
         let ret = cx.lower_body(&item.block);
         let discovered = std::mem::take(&mut cx.discovered);
         let graph = cx.finish(ret);
@@ -159,6 +174,8 @@ struct Lowerer<'a> {
     /// The one float type of a function written on `f64` (or `f32`) alone: the type of a bare
     /// float literal assigned to a variable.
     float_suffix: Option<&'static str>,
+    /// Whether nodes get their source text.
+    labels: bool,
     /// Parameters that are arrays of arrays (`&[Vec<f64>]`): read by index only.
     nested_array_params: Vec<bool>,
     diag: &'a mut Diagnostics,
@@ -214,6 +231,7 @@ impl<'a> Lowerer<'a> {
             pure: Vec::new(),
             fields: Vec::new(),
             float_suffix: None,
+            labels: true,
             nested_array_params: sig
                 .params
                 .iter()
@@ -784,7 +802,7 @@ impl<'a> Lowerer<'a> {
             if v.index() >= fresh_from && self.nodes[v.index()].ty.is_none() {
                 self.nodes[v.index()].ty = ty;
             } else {
-                let copy = self.push_node(Op::Copy(v), expr.span(), ty);
+                let copy = self.push_node(Op::Copy(v), span::span_of(expr), ty);
                 self.push_stmt(Stmt::Eval(copy));
                 v = copy;
             }
