@@ -92,13 +92,20 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
             #companions
         };
     }
-    let graph = lower::lower(&item_fn, &sig, &rt, &mut diag);
+    // An expression nested too deep for the passes' recursion is an error, not a crash.
+    let too_deep = lower::too_deep(&item_fn.block);
+    if let Some(span) = too_deep {
+        diag.error(span, format!("this expression nests more than {} levels deep, more than `#[differentiate]` follows: bind parts of it to variables with `let` (a long sum `a + b + c + ...` nests one level per term)", lower::MAX_NESTING));
+    }
+    let graph = too_deep
+        .is_none()
+        .then(|| lower::lower(&item_fn, &sig, &rt, &mut diag));
 
     let companions = if !sig.is_complete() {
         TokenStream2::new()
     } else if diag.blocks_codegen() {
         codegen::fallback(&item_fn, &sig, &options)
-    } else {
+    } else if let Some(graph) = graph {
         let activity = analyze::activity(&graph);
         match codegen::generate(&item_fn, &sig, &graph, &activity, &options) {
             Ok(tokens) => tokens,
@@ -107,6 +114,8 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
                 codegen::fallback(&item_fn, &sig, &options)
             }
         }
+    } else {
+        codegen::fallback(&item_fn, &sig, &options)
     };
     let errors = diag.into_result().err().map(|e| e.to_compile_error());
     // The function as it came (printing the parsed one again would cost as much as parsing

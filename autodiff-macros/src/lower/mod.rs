@@ -88,6 +88,45 @@ pub fn lower_with(
     }
 }
 
+/// How deep an expression may nest: lowering and the passes after it recurse once per level,
+/// and a debug build of the macro runs out of rustc's 8 MiB stack somewhere past 1 500 levels
+/// of method calls (2 000 of `+`).
+pub const MAX_NESTING: usize = 1200;
+
+/// The span of the first outermost expression of `block` nesting deeper than
+/// [`MAX_NESTING`], found without recursing deeper than that.
+pub fn too_deep(block: &syn::Block) -> Option<Span> {
+    struct Depth<'ast> {
+        depth: usize,
+        outermost: Option<&'ast Expr>,
+        found: Option<Span>,
+    }
+    impl<'ast> Visit<'ast> for Depth<'ast> {
+        fn visit_expr(&mut self, e: &'ast Expr) {
+            if self.found.is_some() {
+                return;
+            }
+            if self.depth >= MAX_NESTING {
+                self.found = self.outermost.map(span::span_of);
+                return;
+            }
+            if self.depth == 0 {
+                self.outermost = Some(e);
+            }
+            self.depth += 1;
+            syn::visit::visit_expr(self, e);
+            self.depth -= 1;
+        }
+    }
+    let mut d = Depth {
+        depth: 0,
+        outermost: None,
+        found: None,
+    };
+    d.visit_block(block);
+    d.found
+}
+
 /// The crate's name in `path::__private`: the identifier before `__private`.
 fn krate_name(rt: &TokenStream) -> String {
     let idents: Vec<String> = rt
