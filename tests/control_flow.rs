@@ -399,8 +399,39 @@ fn overwrite_read_element<T: Float>(x: &[T]) -> T {
     y[0] * y[1]
 }
 
+/// Updates of an element in place (`a[i] = a[i] + e`, `e + a[i]`, `a[i] - e`), whose reverse leaves
+/// the element's adjoint in place instead of taking it and adding it back; one also reads the
+/// element again before the store.
+#[differentiate]
+fn in_place_updates<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut y = vec![T::zero(); n];
+    for i in 0..n {
+        y[i] = x[i];
+    }
+    for i in 1..n {
+        y[i] = y[i] + y[i].sin() * x[i - 1];
+        y[i] = y[i] - y[i - 1] * c(0.3);
+        y[i] = x[i].cos() + y[i];
+    }
+    let mut s = T::zero();
+    for i in 0..n {
+        s = s + y[i] * y[i];
+    }
+    s
+}
+
 #[test]
 fn slices() {
+    for x in [vec![0.4, -0.9], vec![0.1, 0.5, -0.3, 0.8, 1.7]] {
+        check(
+            "in_place_updates",
+            &x,
+            in_place_updates_grad(&x),
+            |v| in_place_updates(v),
+            |v| in_place_updates(v),
+        );
+    }
     for n in [2, 3, 10, 1000] {
         let x: Vec<f64> = (0..n).map(|i| 0.5 + 0.3 * (i as f64 * 0.7).sin()).collect();
         check(

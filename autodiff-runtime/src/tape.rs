@@ -97,6 +97,41 @@ impl<T> Tape<T> {
         PopTo { tape: self, from }
     }
 
+    /// Room for one run of a loop, `n` entries at the top of the tape in one chunk, made with
+    /// their default values for the loop to overwrite in order: a store per iteration where a
+    /// push would check for room and might grow the tape.
+    #[inline]
+    pub fn run_slots(&mut self, n: usize) -> &mut [T]
+    where
+        T: Default,
+    {
+        self.reserve(n);
+        let start = self.current.len();
+        self.current.resize_with(start + n, T::default);
+        &mut self.current[start..]
+    }
+
+    /// The entries from position `from` on, last first, each removed as it is yielded: what
+    /// [`Tape::pop_to`] yields, faster where the entries are in one chunk (one run of a loop
+    /// that reserved its room, the common case): they are drained from that chunk's `Vec`
+    /// instead of popped one by one through the tape.
+    #[inline]
+    pub fn drain_to(&mut self, from: usize) -> DrainTo<'_, T> {
+        if self.current.is_empty() && from < self.full_len {
+            // The run ends at the top of the chunk below: make it the current one again.
+            if let Some(below) = self.full.pop() {
+                self.full_len -= below.len();
+                self.current = below;
+            }
+        }
+        if from >= self.full_len {
+            let local = (from - self.full_len).min(self.current.len());
+            DrainTo::Chunk(self.current.drain(local..).rev())
+        } else {
+            DrainTo::Pop(self.pop_to(from))
+        }
+    }
+
     #[inline]
     fn pop(&mut self) -> Option<T> {
         match self.current.pop() {
@@ -141,9 +176,71 @@ impl<T> Iterator for PopTo<'_, T> {
 
 impl<T> ExactSizeIterator for PopTo<'_, T> {}
 
+/// What [`Tape::drain_to`] returns: the entries of one chunk drained last first, or popped one
+/// by one where they span chunks.
+#[derive(Debug)]
+pub enum DrainTo<'a, T> {
+    /// All the entries are in the current chunk.
+    Chunk(core::iter::Rev<std::vec::Drain<'a, T>>),
+    /// They span chunks.
+    Pop(PopTo<'a, T>),
+}
+
+impl<T> Iterator for DrainTo<'_, T> {
+    type Item = T;
+
+    #[inline]
+    fn next(&mut self) -> Option<T> {
+        match self {
+            DrainTo::Chunk(d) => d.next(),
+            DrainTo::Pop(p) => p.next(),
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        match self {
+            DrainTo::Chunk(d) => d.size_hint(),
+            DrainTo::Pop(p) => p.size_hint(),
+        }
+    }
+}
+
+impl<T> ExactSizeIterator for DrainTo<'_, T> {}
+
 #[cfg(test)]
 mod tests {
     use super::Tape;
+
+    #[test]
+    fn drain_to_yields_what_pop_to_yields() {
+        // Runs of different lengths, some crossing chunks (no room reserved), some not.
+        for reserve in [false, true] {
+            let mut popped = Tape::new();
+            let mut drained = Tape::new();
+            let mut starts = Vec::new();
+            let mut next = 0usize;
+            for run in 0..40 {
+                let n = (run * 997) % 3000;
+                starts.push(popped.len());
+                if reserve {
+                    popped.reserve(n);
+                    drained.reserve(n);
+                }
+                for _ in 0..n {
+                    popped.push(next);
+                    drained.push(next);
+                    next += 1;
+                }
+            }
+            for &start in starts.iter().rev() {
+                let a: Vec<usize> = popped.pop_to(start).collect();
+                let b: Vec<usize> = drained.drain_to(start).collect();
+                assert_eq!(a, b);
+                assert_eq!(popped.len(), drained.len());
+            }
+            assert!(drained.is_empty());
+        }
+    }
 
     #[test]
     fn runs_pop_last_first_across_chunks() {

@@ -19,7 +19,7 @@
 //! reverse pass reads: `let (__y_5, __saved_6, __saved_7) = if c { ...; (a, Some((..)), None) }
 //! else { ...; (b, None, Some((..))) };`.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
 
 use super::reverse::Context;
@@ -204,6 +204,9 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
     let taped = reversed && !cx.tapeless(plan, l);
     let shared = taped && cx.shared_tape(l);
     let tape = cx.tape_ident(l);
+    let slots = taped && cx.slotted(plan, l);
+    let slot = Ident::new("__slot", Span::mixed_site());
+    let run = Ident::new("__run", Span::mixed_site());
     let size_hint = match &l.kind {
         LoopKind::For { iter, .. } => {
             let iter = graph.value_ident(*iter);
@@ -218,11 +221,19 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
             out.extend(quote!(let #start = #tape.len();));
         }
         if let Some(hint) = &size_hint {
-            out.extend(quote!(#tape.reserve(#hint);));
+            out.extend(if slots {
+                quote!(let #run = #tape.run_slots(#hint);)
+            } else {
+                quote!(#tape.reserve(#hint);)
+            });
         }
     } else if taped {
         let rt = cx.rt;
         out.extend(match &size_hint {
+            Some(hint) if slots => quote! {
+                let mut #tape = #rt::Tape::new();
+                let #run = #tape.run_slots(#hint);
+            },
             Some(hint) => quote!(let mut #tape = #rt::Tape::with_capacity(#hint);),
             None => quote!(let mut #tape = #rt::Tape::new();),
         });
@@ -260,7 +271,11 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
     }
     if taped {
         let saved = saved_tuple(cx, plan, l.body.id);
-        body.extend(quote!(#tape.push(#saved);));
+        body.extend(if slots {
+            quote!(*#slot = #saved;)
+        } else {
+            quote!(#tape.push(#saved);)
+        });
     }
     for c in &l.carried {
         if c.next != c.phi {
@@ -274,6 +289,11 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         body.extend(quote!(if #broke { break; }));
     }
     out.extend(match &l.kind {
+        LoopKind::For { iter, pattern, .. } if slots => {
+            // The range again backwards in the reverse pass, and a slot for each iteration.
+            let iter = graph.value_ident(*iter);
+            quote_spanned!(l.span=> for (#pattern, #slot) in ::core::iter::Iterator::zip(::core::clone::Clone::clone(&#iter), ::core::iter::IntoIterator::into_iter(#run)) { #body })
+        }
         LoopKind::For { iter, pattern, .. } if reversed && cx.regenerates(l) => {
             // The reverse pass walks the same range backwards: iterate over a copy.
             let iter = graph.value_ident(*iter);

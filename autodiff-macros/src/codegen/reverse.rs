@@ -173,6 +173,25 @@ impl Context<'_> {
         out
     }
 
+    /// Whether one run of a loop can write its tape entries into slots made for it before the
+    /// loop (`Tape::run_slots`) instead of pushing them: it regenerates its range (so it runs
+    /// exactly as many times as the range has items, with no early exit), is not fused, and
+    /// every value it saves is of a type with a `Default` (floats, integer counters, the
+    /// `Option`s of hoisted reads; at most twelve of them). A push may grow the tape, a call inside the loop that keeps
+    /// the loop's float sums in memory instead of registers; a slot is a plain store.
+    pub fn slotted(&self, plan: &Plan, l: &LoopRegion) -> bool {
+        let saves = self.saves(plan, l.body.id);
+        // Tuples have a `Default` up to twelve elements.
+        self.regenerates(l)
+            && !plan.fused.contains_key(&l.tape)
+            && saves.len() <= 12
+            && saves.iter().all(|v| {
+                (self.activity.is_active(*v) && self.is_scalar(*v))
+                    || self.layout.hoisted.contains_key(v)
+                    || self.layout.counters.values().any(|(exit, _)| exit == v)
+            })
+    }
+
     /// Whether a loop's reverse pass walks its range backwards for the loop variable (a range
     /// written out, no early exit).
     pub fn regenerates(&self, l: &LoopRegion) -> bool {
@@ -280,6 +299,11 @@ pub(super) fn sweep_with(
         escaped: Vec::new(),
         errors: None,
         in_scope: None,
+        in_place: if cx.trace.is_some() {
+            HashMap::new()
+        } else {
+            in_place_updates(cx)
+        },
     };
     let graph = cx.graph;
     let mut top = HashMap::new();
@@ -352,6 +376,9 @@ struct Sweep<'a> {
     errors: Option<syn::Error>,
     /// The body of a fused loop being swept: its values are in scope, not computed again.
     in_scope: Option<u32>,
+    /// In-place updates of an array element, `a[i] = a[i] + e` (see [`in_place_updates`]): the
+    /// stored value and the read it adds to.
+    in_place: HashMap<ValueId, ValueId>,
 }
 
 impl Sweep<'_> {
@@ -513,7 +540,12 @@ impl Sweep<'_> {
                         continue;
                     };
                     let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
-                    let take = quote_spanned!(*span=> #rt::take(&mut #d_array #([#indices])*));
+                    let take = if self.in_place.contains_key(value) {
+                        // `a[i] = a[i] + e`: the element's adjoint is also the old element's.
+                        quote_spanned!(*span=> #d_array #([#indices])*)
+                    } else {
+                        quote_spanned!(*span=> #rt::take(&mut #d_array #([#indices])*))
+                    };
                     if self.cx.activity.is_active(*value) {
                         self.contribute(*value, &take, *span, &mut out);
                     } else {
@@ -686,7 +718,10 @@ impl Sweep<'_> {
                 }
             }
             op => {
-                let wants = |o: ValueId| cx.activity.is_active(o);
+                // The read of an in-place update gets no adjoint: the element's adjoint is left
+                // where it is rather than taken and added back.
+                let in_place_read = self.in_place.get(&v).copied();
+                let wants = |o: ValueId| cx.activity.is_active(o) && Some(o) != in_place_read;
                 let general = !cx.scalar_node(v);
                 if general && !rules::has_general_rule(op) {
                     let name = match op {
@@ -1050,9 +1085,9 @@ impl Sweep<'_> {
                         quote!(#start)
                     }
                 };
-                quote!(#tape.pop_to(#start))
+                quote!(#tape.drain_to(#start))
             } else {
-                quote!(#tape.pop_to(0))
+                quote!(#tape.drain_to(0))
             })
         };
         let (pattern, iterator) = match (regenerated, entries) {
@@ -1242,6 +1277,98 @@ fn exit_sign(cx: &Context<'_>, v: ValueId) -> Option<bool> {
         at = *user;
     }
     None
+}
+
+/// The in-place updates of array elements, `a[i] = a[i] + e` (also `e + a[i]`, `a[i] - e`):
+/// the stored value, mapped to the read it adds to. Their reverse reads the element's adjoint
+/// where the general one takes it (making it zero) and adds the same back through the read:
+/// the result is the same (up to the sign of a zero), one store and one addition fewer. Only
+/// where that is sure: a float element, the read and the sum each used once, and between the
+/// read and the store nothing but plain operations (no store, region or call that could take
+/// the element's adjoint; other reads of the array only add to it, which commutes).
+fn in_place_updates(cx: &Context<'_>) -> HashMap<ValueId, ValueId> {
+    let graph = cx.graph;
+    let mut count = vec![0usize; graph.nodes.len()];
+    let mut bump = |v: ValueId| {
+        if let Some(c) = count.get_mut(v.index()) {
+            *c += 1;
+        }
+    };
+    for node in &graph.nodes {
+        for o in node.op.operands() {
+            bump(o);
+        }
+    }
+    let mut region_uses = Vec::new();
+    collect_region_uses(&graph.body, &mut region_uses);
+    for v in region_uses {
+        bump(v);
+    }
+    bump(graph.ret);
+    let mut out = HashMap::new();
+    find_in_place(cx, &graph.body, &count, &mut out);
+    out
+}
+
+fn find_in_place(
+    cx: &Context<'_>,
+    b: &Block,
+    count: &[usize],
+    out: &mut HashMap<ValueId, ValueId>,
+) {
+    let graph = cx.graph;
+    let once = |v: ValueId| count.get(v.index()) == Some(&1);
+    for (p, stmt) in b.stmts.iter().enumerate() {
+        match stmt {
+            Stmt::If(r) => {
+                find_in_place(cx, &r.then_block, count, out);
+                find_in_place(cx, &r.else_block, count, out);
+            }
+            Stmt::Loop(l) => find_in_place(cx, &l.body, count, out),
+            Stmt::Store {
+                array,
+                indices,
+                value,
+                ..
+            } => {
+                let Op::Binary(f, _, x, y) = &graph.node(*value).op else {
+                    continue;
+                };
+                let reads_element = |o: ValueId| {
+                    matches!(&graph.node(o).op, Op::Index(a, i) if a == array && i == indices)
+                        && !cx.layout.hoisted.contains_key(&o)
+                };
+                let read = match f.name {
+                    "add" if x != y && reads_element(*x) => *x,
+                    "add" if x != y && reads_element(*y) => *y,
+                    "sub" if x != y && reads_element(*x) => *x,
+                    _ => continue,
+                };
+                if !(once(read)
+                    && once(*value)
+                    && cx.activity.is_active(read)
+                    && cx.is_scalar(read)
+                    && cx.is_scalar(*value))
+                {
+                    continue;
+                }
+                let Some(q) = b.stmts[..p]
+                    .iter()
+                    .position(|s| matches!(s, Stmt::Eval(v) if *v == read))
+                else {
+                    continue;
+                };
+                let plain = b.stmts[q + 1..p].iter().all(|s| match s {
+                    Stmt::Eval(v) => !matches!(graph.node(*v).op, Op::Call(..)),
+                    _ => false,
+                });
+                if plain {
+                    out.insert(*value, read);
+                }
+            }
+            Stmt::Eval(_) | Stmt::Verbatim { .. } => {}
+        }
+    }
 }
 
 /// Values that stores, merges and loops use (beyond node operands).
