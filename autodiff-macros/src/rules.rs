@@ -399,6 +399,19 @@ pub fn contributions(
     out
 }
 
+/// A contribution on floats that is the adjoint itself (either side of `+`, the left of `-`) or
+/// its negation (the right of `-`, unary `-`), written inline, `d` or `-d`, as a person would
+/// write it: the runtime's rule computes the same on floats (on tensors it also sums over the
+/// broadcast axes, so there the call stays), and each call the macro does not write is one
+/// rustc does not resolve.
+pub fn inline_on_floats(function: &str, d: &Ident) -> Option<TokenStream> {
+    match function {
+        "add_adjoint_lhs" | "add_adjoint_rhs" | "sub_adjoint_lhs" => Some(quote!(#d)),
+        "sub_adjoint_rhs" | "neg_adjoint" => Some(quote!(-#d)),
+        _ => None,
+    }
+}
+
 /// The call expression of a contribution: `rt::function(&reads..., &d)`. `reference(v)` is a
 /// reference to a forward value (`&x`, or `x` for a parameter that is a reference).
 pub fn render(

@@ -749,8 +749,13 @@ impl Sweep<'_> {
                     }
                     let value = |x: ValueId| cx.graph.value_ident(x);
                     let reference = |x: ValueId| cx.reference(x);
+                    let inline = (!general && !c.view)
+                        .then(|| rules::inline_on_floats(&c.function, &d))
+                        .flatten();
                     let expr = if self.dry {
                         TokenStream::new()
+                    } else if let Some(inline) = inline {
+                        inline
                     } else if reuse {
                         rules::render_into(&c, rt, &value, &reference, &d)
                     } else {
