@@ -2,8 +2,9 @@
 //!
 //! A [`Tape`] is a list of plain `Vec` chunks. Growing it never moves what was pushed (a single
 //! `Vec` would copy everything each time it doubles, which for tapes of tens of megabytes costs
-//! as much as the pushes themselves), and the reverse pass pops the entries of one run of the
-//! loop, last first, with [`Tape::pop_to`].
+//! as much as the pushes themselves), and the reverse pass takes the entries of one run of the
+//! loop, last first, with [`Tape::drain_to`]. A loop that runs exactly its range takes slots for
+//! its run before it starts ([`Tape::run_slots`]) and stores into them instead of pushing.
 
 /// Entries per chunk when the loop's trip count is unknown or small.
 const CHUNK: usize = 1 << 12;

@@ -15,6 +15,10 @@
 //! }
 //! let __s_10 = __s_4;                                      // the value after the loop
 //! ```
+//! A loop that runs exactly its range and saves only floats, counters and hoisted reads takes
+//! its run's slots before it starts instead of pushing (`let __run = __tape_9.run_slots(n);`,
+//! `for (__i_6, __slot) in zip(range, __run) { ...; *__slot = (__i_6,); }`): a push may grow
+//! the tape, a call in the loop that keeps its float sums in memory.
 //! A branch returns its merged values and, for each side, an `Option` of what that side's
 //! reverse pass reads: `let (__y_5, __saved_6, __saved_7) = if c { ...; (a, Some((..)), None) }
 //! else { ...; (b, None, Some((..))) };`.
