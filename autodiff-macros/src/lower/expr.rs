@@ -647,13 +647,11 @@ impl Lowerer<'_> {
     /// Whether `expr` reads a variable whose value depends on an active parameter.
     pub(super) fn reads_varied(&self, expr: &Expr) -> bool {
         let mut finder = VariableReads {
-            names: Vec::new(),
-            macro_words: HashSet::new(),
+            read: |n: &str| matches!(self.lookup(n), Some(Var { value: Some(v), .. }) if self.is_varied(*v)),
+            found: false,
         };
         finder.visit_expr(expr);
-        finder.names.iter().chain(finder.macro_words.iter()).any(
-            |n| matches!(self.lookup(n), Some(Var { value: Some(v), .. }) if self.is_varied(*v)),
-        )
+        finder.found
     }
 }
 

@@ -55,20 +55,25 @@ pub fn collect_words(tokens: TokenStream, out: &mut HashSet<String>) {
     }
 }
 
-/// Single-identifier paths an expression reads for its value (candidates for local variables),
-/// and the words inside any macro it contains. Subexpressions whose value cannot carry a
-/// derivative are skipped: comparisons and logic, and the receivers of methods with derivative
-/// zero (`x.len()`, `x.floor()`), so `0..x.len()` reads nothing active.
-#[derive(Default)]
-pub struct VariableReads {
-    pub names: Vec<String>,
-    pub macro_words: HashSet<String>,
+/// Looks through the single-identifier paths an expression reads for its value (candidates
+/// for local variables) and the words inside any macro it contains, calling `read` on each and
+/// stopping at the first for which it says `true` (`found`). Subexpressions whose value cannot
+/// carry a derivative are skipped: comparisons and logic, and the receivers of methods with
+/// derivative zero (`x.len()`, `x.floor()`), so `0..x.len()` reads nothing active.
+pub struct VariableReads<F: FnMut(&str) -> bool> {
+    pub read: F,
+    pub found: bool,
 }
 
-impl<'ast> Visit<'ast> for VariableReads {
+impl<'ast, F: FnMut(&str) -> bool> Visit<'ast> for VariableReads<F> {
+    fn visit_expr(&mut self, e: &'ast Expr) {
+        if !self.found {
+            syn::visit::visit_expr(self, e);
+        }
+    }
     fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
         if let Some(i) = p.path.get_ident() {
-            self.names.push(i.to_string());
+            self.found |= (self.read)(&i.to_string());
         }
         syn::visit::visit_expr_path(self, p);
     }
@@ -108,7 +113,14 @@ impl<'ast> Visit<'ast> for VariableReads {
                 return;
             }
         }
-        collect_words(m.tokens.clone(), &mut self.macro_words);
+        let mut words = HashSet::new();
+        collect_words(m.tokens.clone(), &mut words);
+        for w in &words {
+            if self.found {
+                break;
+            }
+            self.found |= (self.read)(w);
+        }
     }
 }
 
