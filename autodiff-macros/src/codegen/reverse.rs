@@ -177,8 +177,9 @@ impl Context<'_> {
     /// loop (`Tape::run_slots`) instead of pushing them: it regenerates its range (so it runs
     /// exactly as many times as the range has items, with no early exit), is not fused, and
     /// every value it saves is of a type with a `Default` (floats, integer counters, the
-    /// `Option`s of hoisted reads; at most twelve of them). A push may grow the tape, a call inside the loop that keeps
-    /// the loop's float sums in memory instead of registers; a slot is a plain store.
+    /// `Option`s of hoisted reads; at most twelve of them). A push may grow the tape, a call
+    /// inside the loop that keeps the loop's float sums in memory instead of registers; a slot
+    /// is a plain store.
     pub fn slotted(&self, plan: &Plan, l: &LoopRegion) -> bool {
         let saves = self.saves(plan, l.body.id);
         // Tuples have a `Default` up to twelve elements.
@@ -1249,14 +1250,7 @@ fn scan_body(
 /// way used once: `Some(true)` when an odd number of subtractions negate it.
 fn exit_sign(cx: &Context<'_>, v: ValueId) -> Option<bool> {
     let graph = cx.graph;
-    let mut uses: Vec<Vec<ValueId>> = vec![Vec::new(); graph.nodes.len()];
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for o in node.op.operands() {
-            if let Some(u) = uses.get_mut(o.index()) {
-                u.push(ValueId(u32::try_from(i).unwrap_or(u32::MAX)));
-            }
-        }
-    }
+    let uses = node_users(graph);
     let mut region_uses = Vec::new();
     collect_region_uses(&graph.body, &mut region_uses);
     let mut at = v;
@@ -1293,17 +1287,12 @@ fn exit_sign(cx: &Context<'_>, v: ValueId) -> Option<bool> {
 /// the element's adjoint; other reads of the array only add to it, which commutes).
 fn in_place_updates(cx: &Context<'_>) -> HashMap<ValueId, ValueId> {
     let graph = cx.graph;
-    let mut count = vec![0usize; graph.nodes.len()];
+    let mut count: Vec<usize> = node_users(graph).iter().map(Vec::len).collect();
     let mut bump = |v: ValueId| {
         if let Some(c) = count.get_mut(v.index()) {
             *c += 1;
         }
     };
-    for node in &graph.nodes {
-        for o in node.op.operands() {
-            bump(o);
-        }
-    }
     let mut region_uses = Vec::new();
     collect_region_uses(&graph.body, &mut region_uses);
     for v in region_uses {
@@ -1374,6 +1363,19 @@ fn find_in_place(
             Stmt::Eval(_) | Stmt::Verbatim { .. } => {}
         }
     }
+}
+
+/// The nodes each value is an operand of (an operand used twice, as in `x * x`, counts twice).
+fn node_users(graph: &crate::ir::Graph) -> Vec<Vec<ValueId>> {
+    let mut users: Vec<Vec<ValueId>> = vec![Vec::new(); graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for o in node.op.operands() {
+            if let Some(u) = users.get_mut(o.index()) {
+                u.push(ValueId(u32::try_from(i).unwrap_or(u32::MAX)));
+            }
+        }
+    }
+    users
 }
 
 /// Values that stores, merges and loops use (beyond node operands).
