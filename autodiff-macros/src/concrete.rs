@@ -18,7 +18,7 @@
 //! arguments are expressions. Anything else (a call to another function, a constant of the
 //! module, a struct) means no `NAME_hvp`, never an error in code the user did not write.
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
@@ -192,7 +192,7 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
         _ => return None,
     };
     let other = "f32";
-    let mut locals: HashSet<String> = HashSet::new();
+    let mut locals: HashSet<String> = HashSet::default();
     for p in &sig.params {
         if p.ident == "self" || p.is_tensor || !plain_type(&p.ty, float) {
             return None;

@@ -293,6 +293,9 @@ pub struct Graph {
     pub ret: ValueId,
     /// Parameter names, indexed like [`Op::Param`].
     pub param_names: Vec<Ident>,
+    /// Each value's identifier and its adjoint's, made on first use: codegen asks for them
+    /// several times per value, and making one validates and formats a string.
+    pub names: std::cell::OnceCell<Vec<(Ident, Ident)>>,
 }
 
 impl Graph {
@@ -303,18 +306,111 @@ impl Graph {
 
     /// The identifier the generated code binds a value to; see [`value_ident`].
     pub fn value_ident(&self, v: ValueId) -> Ident {
-        value_ident(&self.nodes, &self.param_names, v)
+        self.names()[v.index()].0.clone()
     }
 
     /// The identifier of a value's adjoint: `__d_{variable}_{id}` or `__d_t{id}`.
     pub fn adjoint_ident(&self, v: ValueId) -> Ident {
-        let hint = match self.node(v).op {
-            Op::Param(i) => self.param_names.get(i).map(ToString::to_string),
-            _ => self.node(v).hint.clone(),
-        };
-        let base = value_name(hint.as_deref(), v);
-        Ident::new(&format!("__d{}", &base[1..]), Span::mixed_site())
+        self.names()[v.index()].1.clone()
     }
+
+    fn names(&self) -> &[(Ident, Ident)] {
+        self.names.get_or_init(|| {
+            (0..self.nodes.len())
+                .map(|i| {
+                    let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+                    let hint = match self.nodes[i].op {
+                        Op::Param(p) => self.param_names.get(p).map(ToString::to_string),
+                        _ => self.nodes[i].hint.clone(),
+                    };
+                    let base = value_name(hint.as_deref(), v);
+                    let adjoint = Ident::new(&format!("__d{}", &base[1..]), Span::mixed_site());
+                    (value_ident(&self.nodes, &self.param_names, v), adjoint)
+                })
+                .collect()
+        })
+    }
+}
+
+/// Whether `a` and `b` are the same program up to the tokens they carry (literals, types,
+/// paths): the same operations on the same values, in the same statements and regions. The
+/// generic copy of a function (see [`crate::concrete`]) lowers to such a graph, and then shares
+/// the analyses of the original that do not read tokens.
+pub fn same_shape(a: &Graph, b: &Graph) -> bool {
+    use std::mem::discriminant;
+    fn blocks(a: &Block, b: &Block) -> bool {
+        a.id == b.id
+            && a.stmts.len() == b.stmts.len()
+            && a.stmts.iter().zip(&b.stmts).all(|pair| match pair {
+                (Stmt::Eval(x), Stmt::Eval(y)) => x == y,
+                (Stmt::Verbatim { bindings: x, .. }, Stmt::Verbatim { bindings: y, .. }) => {
+                    x.len() == y.len() && x.iter().zip(y).all(|((_, u), (_, v))| u == v)
+                }
+                (
+                    Stmt::Store {
+                        array,
+                        indices,
+                        value,
+                        ..
+                    },
+                    Stmt::Store {
+                        array: a2,
+                        indices: i2,
+                        value: v2,
+                        ..
+                    },
+                ) => array == a2 && indices == i2 && value == v2,
+                (Stmt::If(x), Stmt::If(y)) => {
+                    x.cond == y.cond
+                        && x.merges == y.merges
+                        && x.then_saved == y.then_saved
+                        && x.else_saved == y.else_saved
+                        && blocks(&x.then_block, &y.then_block)
+                        && blocks(&x.else_block, &y.else_block)
+                }
+                (Stmt::Loop(x), Stmt::Loop(y)) => {
+                    let kinds = match (&x.kind, &y.kind) {
+                        (
+                            LoopKind::For {
+                                iter, bound, range, ..
+                            },
+                            LoopKind::For {
+                                iter: i2,
+                                bound: b2,
+                                range: r2,
+                                ..
+                            },
+                        ) => iter == i2 && bound == b2 && range == r2,
+                        (LoopKind::Loop, LoopKind::Loop) => true,
+                        _ => false,
+                    };
+                    kinds
+                        && x.tape == y.tape
+                        && x.broke == y.broke
+                        && x.carried.len() == y.carried.len()
+                        && x.carried.iter().zip(&y.carried).all(|(c, d)| {
+                            (c.phi, c.init, c.next, c.exit) == (d.phi, d.init, d.next, d.exit)
+                        })
+                        && blocks(&x.body, &y.body)
+                }
+                _ => false,
+            })
+    }
+    a.ret == b.ret
+        && a.nodes.len() == b.nodes.len()
+        && a.nodes.iter().zip(&b.nodes).all(|(x, y)| {
+            let functions = match (&x.op, &y.op) {
+                (Op::Unary(f, ..), Op::Unary(g, ..)) => f.name == g.name,
+                (Op::Binary(f, ..), Op::Binary(g, ..)) => f.name == g.name,
+                _ => true,
+            };
+            discriminant(&x.op) == discriminant(&y.op)
+                && functions
+                && x.op.operands() == y.op.operands()
+                && x.mutable == y.mutable
+                && x.changed_by_calls == y.changed_by_calls
+        })
+        && blocks(&a.body, &b.body)
 }
 
 /// The identifier the generated code binds a value to: the parameter's own name for a

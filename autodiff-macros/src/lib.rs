@@ -17,6 +17,7 @@ mod codegen;
 mod concrete;
 mod derive;
 mod diag;
+mod hash;
 mod ir;
 mod lower;
 mod parse;

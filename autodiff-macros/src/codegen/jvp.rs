@@ -15,7 +15,7 @@
 //! their values' tangents with their values; loops carry them with their carried values; an
 //! array has a tangent array, written where the array is.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -29,8 +29,8 @@ use crate::rules;
 pub(super) fn body(cx: &Context<'_>, tangents: &[(usize, Ident)]) -> syn::Result<TokenStream> {
     let mut j = Jvp {
         cx,
-        tangent: HashMap::new(),
-        param_tangent: HashMap::new(),
+        tangent: HashMap::default(),
+        param_tangent: HashMap::default(),
         errors: None,
     };
     // A tensor given by reference is read through a view, a value like the other tangents.

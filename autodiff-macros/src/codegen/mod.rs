@@ -29,7 +29,7 @@ mod graph;
 mod jvp;
 mod reverse;
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -101,17 +101,17 @@ struct Layout {
 impl Layout {
     fn of(graph: &Graph) -> Self {
         let mut layout = Layout {
-            home: HashMap::new(),
-            arrays: HashSet::new(),
-            stored: HashSet::new(),
-            last_store: HashMap::new(),
-            read_at: HashMap::new(),
+            home: HashMap::default(),
+            arrays: HashSet::default(),
+            stored: HashSet::default(),
+            last_store: HashMap::default(),
+            read_at: HashMap::default(),
             top: 0,
-            cheap: HashSet::new(),
-            regenerated: HashSet::new(),
-            hoisted: HashMap::new(),
-            index_ops: HashMap::new(),
-            counters: HashMap::new(),
+            cheap: HashSet::default(),
+            regenerated: HashSet::default(),
+            hoisted: HashMap::default(),
+            index_ops: HashMap::default(),
+            counters: HashMap::default(),
         };
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
@@ -253,8 +253,8 @@ impl Layout {
                     self.find_invariant_reads(&r.else_block);
                 }
                 Stmt::Loop(l) => {
-                    let mut inside = HashSet::new();
-                    let mut stored = HashSet::new();
+                    let mut inside = HashSet::default();
+                    let mut stored = HashSet::default();
                     blocks_of(&l.body, &mut inside, &mut stored);
                     let outside = |v: &ValueId| !inside.contains(&self.home(*v));
                     let mut found = Vec::new();
@@ -581,7 +581,12 @@ impl<'a> Companions<'a> {
     /// `NAME_hvp` for a function written on a concrete float type (`f64`): the copy of it
     /// generic over the float type and the copy's reverse pass, nested in `NAME_hvp`, which
     /// calls it on `Dual<f64>`. `None` where the copy is not made (see [`crate::concrete`]).
-    fn emit_concrete_hvp(&self, options: &Options, plan: &Plan) -> Option<(TokenStream, Ident)> {
+    fn emit_concrete_hvp(
+        &self,
+        options: &Options,
+        original: (&Graph, &Layout, &Plan),
+    ) -> Option<(TokenStream, Ident)> {
+        let (original, layout, plan) = original;
         let is_method = self.sig.params.iter().any(|p| p.ident == "self");
         if is_method {
             return None;
@@ -607,7 +612,16 @@ impl<'a> Companions<'a> {
         let companions = Companions::new(&copy, &sig, &options);
         // The copy lowers to the same graph as the original (its constants spelled for the
         // generic type): the original's plan is where its dry runs start, and usually end.
-        let (body, _) = vjp_body(&companions, &sig, &graph, &activity, plan.clone()).ok()?;
+        // Its layout too, unless the copy came out different.
+        let own;
+        let layout = if crate::ir::same_shape(original, &graph) {
+            layout
+        } else {
+            own = Layout::of(&graph);
+            &own
+        };
+        let (body, _) =
+            vjp_body(&companions, &sig, &graph, &activity, layout, plan.clone()).ok()?;
         if diag.into_result().is_err() {
             return None;
         }
@@ -1241,25 +1255,28 @@ pub fn generate(
     options: &Options,
 ) -> syn::Result<TokenStream> {
     let companions = Companions::new(item, sig, options);
-    let (body, plan) = vjp_body(&companions, sig, graph, activity, Plan::default())?;
+    let layout = Layout::of(graph);
+    let (body, plan) = vjp_body(&companions, sig, graph, activity, &layout, Plan::default())?;
     let mut out = companions.emit(body);
     if let Some(hvp) = companions.emit_hvp() {
         out.extend(hvp);
         out.extend(companions.emit_hessian(&sig.float_generics[0]));
-    } else if let Some((hvp, float)) = companions.emit_concrete_hvp(options, &plan) {
+    } else if let Some((hvp, float)) =
+        companions.emit_concrete_hvp(options, (graph, &layout, &plan))
+    {
         out.extend(hvp);
         out.extend(companions.emit_hessian(&float));
     }
     out.extend(companions.emit_graph(&graph::dot(graph, activity, &item.sig.ident.to_string())));
     if options.trace && sig.ret_scalar {
-        let trace = with_context(&companions, sig, graph, activity, |cx| {
+        let trace = with_context(&companions, sig, graph, activity, &layout, |cx| {
             trace_companion(&companions, cx, &settled_plan(cx)?)
         })?;
         out.extend(trace);
     }
     let tangents = companions.tangent_params();
     if options.forward {
-        let jvp_body = with_context(&companions, sig, graph, activity, |cx| {
+        let jvp_body = with_context(&companions, sig, graph, activity, &layout, |cx| {
             jvp::body(cx, &tangents)
         })?;
         out.extend(companions.emit_jvp(&jvp_body, &tangents));
@@ -1276,9 +1293,9 @@ fn with_context<R>(
     sig: &Signature,
     graph: &Graph,
     activity: &Activity,
+    layout: &Layout,
     f: impl FnOnce(&reverse::Context<'_>) -> syn::Result<R>,
 ) -> syn::Result<R> {
-    let layout = Layout::of(graph);
     let tensor_params: Vec<bool> = sig.params.iter().map(|p| p.is_tensor).collect();
     let kinds = crate::analyze::kinds(graph, &tensor_params, sig.ret_scalar);
     f(&reverse::Context {
@@ -1286,7 +1303,7 @@ fn with_context<R>(
         kinds: &kinds,
         graph,
         activity,
-        layout: &layout,
+        layout,
         rt: &companions.rt_body,
         d_out: &companions.d_out,
         sig,
@@ -1335,6 +1352,7 @@ fn vjp_body(
     sig: &Signature,
     graph: &Graph,
     activity: &Activity,
+    layout: &Layout,
     start: Plan,
 ) -> syn::Result<(TokenStream, Plan)> {
     // A plan made for another graph starts nothing (its values might not exist here).
@@ -1346,7 +1364,7 @@ fn vjp_body(
         .chain(&start.has_reverse)
         .all(|v| v.index() < n);
     let start = if fits { start } else { Plan::default() };
-    with_context(companions, sig, graph, activity, |cx| {
+    with_context(companions, sig, graph, activity, layout, |cx| {
         let (plan, reverse, grads) = settled_sweep(cx, start)?;
         let forward = forward::pass(cx, &plan);
         let grad = match grads.as_slice() {

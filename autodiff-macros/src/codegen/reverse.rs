@@ -18,7 +18,7 @@
 //! reverse is preceded by a zero start for those (`zero_like`), the one place zeros are truly
 //! needed. Array adjoints are zero-filled when the array is made.
 
-use std::collections::HashMap;
+use crate::hash::HashMap;
 
 use proc_macro2::{Ident, Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -301,13 +301,13 @@ pub(super) fn sweep_with(
         errors: None,
         in_scope: None,
         in_place: if cx.trace.is_some() {
-            HashMap::new()
+            HashMap::default()
         } else {
             in_place_updates(cx)
         },
     };
     let graph = cx.graph;
-    let mut top = HashMap::new();
+    let mut top = HashMap::default();
     let active_result = cx.activity.is_active(graph.ret);
     // The result's adjoint is `d_out`; a local copy when something adds to it too (a value that
     // is returned and also written into an array that is read: the addition is zero, but it is
@@ -506,7 +506,7 @@ impl Sweep<'_> {
         seeds: Vec<(ValueId, TokenStream)>,
         outs: &[(Ident, ValueId)],
     ) -> TokenStream {
-        self.scopes.push((b.id, HashMap::new()));
+        self.scopes.push((b.id, HashMap::default()));
         let tokens = self.block_body(b, seeds, outs);
         self.scopes.pop();
         tokens
@@ -1299,7 +1299,7 @@ fn in_place_updates(cx: &Context<'_>) -> HashMap<ValueId, ValueId> {
         bump(v);
     }
     bump(graph.ret);
-    let mut out = HashMap::new();
+    let mut out = HashMap::default();
     find_in_place(cx, &graph.body, &count, &mut out);
     out
 }

@@ -24,6 +24,8 @@
 //! may leave run under `if !flag`, and the loop ends after an iteration that set `broke`. So
 //! every region has one entry and one exit, which is what the reverse pass mirrors.
 
+use crate::hash::HashSet;
+
 use proc_macro2::Span;
 use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
@@ -61,9 +63,9 @@ impl Lowerer<'_> {
 
     /// Statements in a scope of their own.
     pub(super) fn lower_scoped(&mut self, stmts: &[syn::Stmt], tail: Tail) -> Ending {
-        self.scopes.push(Vec::new());
+        self.push_scope();
         let ending = self.lower_stmts(stmts, tail);
-        self.scopes.pop();
+        self.pop_scope();
         ending
     }
 
@@ -227,7 +229,7 @@ impl Lowerer<'_> {
     }
 
     fn lower_arm_body(&mut self, arm: &syn::Arm, scrutinee: ValueId, tail: Tail) -> Ending {
-        self.scopes.push(Vec::new());
+        self.push_scope();
         if let Pat::Ident(pi) = &arm.pat {
             if pi.ident.to_string().starts_with(|c: char| c.is_lowercase()) {
                 self.bind(&pi.ident, Some(scrutinee), pi.mutability.is_some());
@@ -237,7 +239,7 @@ impl Lowerer<'_> {
             Expr::Block(b) if b.label.is_none() => self.lower_stmts(&b.block.stmts, tail),
             other => self.lower_tail(other, tail),
         };
-        self.scopes.pop();
+        self.pop_scope();
         ending
     }
 
@@ -509,15 +511,14 @@ impl Lowerer<'_> {
         let mut carried_vars: Vec<(usize, usize)> = Vec::new();
         let names = scan::assigned_names(body, cond);
         let returns = scan::block_returns(body);
-        let mut seen: Vec<(String, bool)> = Vec::new();
+        let mut seen: HashSet<(String, bool)> = HashSet::default();
         for (s, scope) in self.scopes.iter().enumerate().rev() {
             for (i, var) in scope.iter().enumerate().rev() {
-                let name = (var.ident.to_string(), var.synthetic);
-                if seen.contains(&name) {
+                let name = var.ident.to_string();
+                let user = !var.synthetic && names.contains(&name);
+                if !seen.insert((name, var.synthetic)) {
                     continue; // shadowed by a later binding
                 }
-                seen.push(name);
-                let user = !var.synthetic && names.contains(&var.ident.to_string());
                 let flag = var.synthetic
                     && returns
                     && self
@@ -535,7 +536,7 @@ impl Lowerer<'_> {
         // A read before the loop may be stale in a later iteration, and one inside it after.
         self.reads.clear();
         self.open_block();
-        self.scopes.push(Vec::new());
+        self.push_scope();
         for &(s, i) in &carried_vars {
             let var = &self.scopes[s][i];
             let Some(init) = var.value else { continue };
@@ -620,7 +621,7 @@ impl Lowerer<'_> {
         } else {
             None
         };
-        self.scopes.pop();
+        self.pop_scope();
         let body_block = self.close_block();
 
         // Read what the body left, and put the exit values in place.

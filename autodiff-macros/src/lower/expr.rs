@@ -10,7 +10,7 @@
 //! %6 = add(%4, %5)
 //! ```
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
@@ -569,8 +569,8 @@ impl Lowerer<'_> {
         let mut renamed = expr.clone();
         let mut renamer = Renamer {
             cx: self,
-            shadowed: HashSet::new(),
-            macro_words: HashSet::new(),
+            shadowed: HashSet::default(),
+            macro_words: HashSet::default(),
             reads: Vec::new(),
         };
         let mut bound = PatternIdents::default();

@@ -31,7 +31,7 @@ mod scan;
 mod source;
 mod span;
 
-use std::collections::{HashMap, HashSet};
+use crate::hash::{HashMap, HashSet};
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
@@ -66,7 +66,7 @@ pub fn lower_with(
     diag: &mut Diagnostics,
     labels: bool,
 ) -> Graph {
-    let mut forced: HashSet<Key> = HashSet::new();
+    let mut forced: HashSet<Key> = HashSet::default();
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -174,6 +174,10 @@ struct Lowerer<'a> {
     varied: Vec<bool>,
     /// Innermost scope last; within a scope, later bindings shadow earlier ones.
     scopes: Vec<Vec<Var>>,
+    /// Where each name is bound in `scopes` (scope, position), latest last: lookups go
+    /// straight to a name's bindings instead of scanning every variable in scope, which made
+    /// a long function quadratic to lower.
+    by_name: HashMap<String, Vec<(usize, usize)>>,
     /// The blocks being built, innermost last: `(id, statements)`.
     blocks: Vec<(u32, Vec<Stmt>)>,
     next_block: u32,
@@ -252,6 +256,7 @@ impl<'a> Lowerer<'a> {
             nodes: Vec::new(),
             varied: Vec::new(),
             scopes: vec![Vec::new()],
+            by_name: HashMap::default(),
             blocks: vec![(0, Vec::new())],
             next_block: 1,
             param_names: sig.params.iter().map(|p| p.ident.clone()).collect(),
@@ -262,9 +267,9 @@ impl<'a> Lowerer<'a> {
             loops: Vec::new(),
             early_return: None,
             forced,
-            discovered: HashSet::new(),
-            keys: HashMap::new(),
-            changed_by_calls: HashSet::new(),
+            discovered: HashSet::default(),
+            keys: HashMap::default(),
+            changed_by_calls: HashSet::default(),
             ordinal: 0,
             reads: Vec::new(),
             pure: Vec::new(),
@@ -304,6 +309,7 @@ impl<'a> Lowerer<'a> {
             body: Block { stmts, id: 0 },
             ret,
             param_names: self.param_names,
+            names: std::cell::OnceCell::new(),
         }
     }
 
@@ -395,31 +401,48 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    /// The user variable `name` (never a synthetic one).
-    fn lookup(&self, name: &str) -> Option<&Var> {
-        self.scopes
+    /// Where the innermost binding of `name` that is (or is not) synthetic is.
+    fn position(&self, name: &str, synthetic: bool) -> Option<(usize, usize)> {
+        self.by_name
+            .get(name)?
             .iter()
             .rev()
-            .flat_map(|s| s.iter().rev())
-            .find(|v| !v.synthetic && v.ident == name)
+            .copied()
+            .find(|&(s, i)| self.scopes[s][i].synthetic == synthetic)
+    }
+
+    /// The user variable `name` (never a synthetic one).
+    fn lookup(&self, name: &str) -> Option<&Var> {
+        let (s, i) = self.position(name, false)?;
+        Some(&self.scopes[s][i])
     }
 
     /// The variable `ident`, user or synthetic.
     fn lookup_exact_mut(&mut self, ident: &Ident, synthetic: bool) -> Option<&mut Var> {
-        self.scopes
-            .iter_mut()
-            .rev()
-            .flat_map(|s| s.iter_mut().rev())
-            .find(|v| v.synthetic == synthetic && v.ident == *ident)
+        let (s, i) = self.position(&ident.to_string(), synthetic)?;
+        Some(&mut self.scopes[s][i])
     }
 
     fn synthetic_value(&self, ident: &Ident) -> Option<ValueId> {
-        self.scopes
-            .iter()
-            .rev()
-            .flat_map(|s| s.iter().rev())
-            .find(|v| v.synthetic && v.ident == *ident)?
-            .value
+        let (s, i) = self.position(&ident.to_string(), true)?;
+        self.scopes[s][i].value
+    }
+
+    /// Opens a scope: the bindings made until [`Self::pop_scope`] end with it.
+    fn push_scope(&mut self) {
+        self.scopes.push(Vec::new());
+    }
+
+    fn pop_scope(&mut self) {
+        let Some(scope) = self.scopes.pop() else {
+            return;
+        };
+        // A scope's bindings are the last ones of each of their names.
+        for var in scope.iter().rev() {
+            if let Some(positions) = self.by_name.get_mut(&var.ident.to_string()) {
+                positions.pop();
+            }
+        }
     }
 
     fn bind(&mut self, ident: &Ident, value: Option<ValueId>, mutable: bool) {
@@ -434,9 +457,13 @@ impl<'a> Lowerer<'a> {
     }
 
     fn bind_var(&mut self, var: Var) {
-        if let Some(scope) = self.scopes.last_mut() {
-            scope.push(var);
-        }
+        let s = self.scopes.len() - 1;
+        let name = var.ident.to_string();
+        self.by_name
+            .entry(name)
+            .or_default()
+            .push((s, self.scopes[s].len()));
+        self.scopes[s].push(var);
     }
 
     /// Sets the variable to a new value (an assignment).
@@ -662,7 +689,7 @@ impl<'a> Lowerer<'a> {
     /// A statement kept as written: `println!`, `assert!`, and other statement macros. The user
     /// variables it mentions are bound to their current values first.
     fn keep_statement(&mut self, tokens: TokenStream) {
-        let mut words = HashSet::new();
+        let mut words = HashSet::default();
         scan::collect_words(tokens.clone(), &mut words);
         let bindings = self.variables_named(&words);
         self.push_stmt(Stmt::Verbatim { bindings, tokens });

@@ -2,7 +2,7 @@
 //! variables a loop assigns, whether a statement can leave its block, which names a pattern
 //! binds. Nothing here knows about values.
 
-use std::collections::HashSet;
+use crate::hash::HashSet;
 
 use proc_macro2::{TokenStream, TokenTree};
 use syn::visit::Visit;
@@ -113,7 +113,7 @@ impl<'ast, F: FnMut(&str) -> bool> Visit<'ast> for VariableReads<F> {
                 return;
             }
         }
-        let mut words = HashSet::new();
+        let mut words = HashSet::default();
         collect_words(m.tokens.clone(), &mut words);
         for w in &words {
             if self.found {
