@@ -404,12 +404,25 @@ pub fn contributions(
 /// write it: the runtime's rule computes the same on floats (on tensors it also sums over the
 /// broadcast axes, so there the call stays), and each call the macro does not write is one
 /// rustc does not resolve.
-pub fn inline_on_floats(function: &str, d: &Ident) -> Option<TokenStream> {
-    match function {
-        "add_adjoint_lhs" | "add_adjoint_rhs" | "sub_adjoint_lhs" => Some(quote!(#d)),
-        "sub_adjoint_rhs" | "neg_adjoint" => Some(quote!(-#d)),
-        _ => None,
-    }
+pub fn inline_on_floats(function: &str, reads: &[Ident], d: &Ident) -> Option<TokenStream> {
+    // Each the runtime rule's formula (`autodiff-runtime/src/rules.rs`), operations in the same
+    // order, so the result is the same to the bit; only rules made of arithmetic and the float
+    // methods a `Float` bound provides.
+    Some(match (function, reads) {
+        ("add_adjoint_lhs" | "add_adjoint_rhs" | "sub_adjoint_lhs" | "fract_adjoint", []) => {
+            quote!(#d)
+        }
+        ("sub_adjoint_rhs" | "neg_adjoint", []) => quote!(-#d),
+        ("mul_adjoint_lhs" | "mul_adjoint_rhs" | "exp_adjoint", [r]) => quote!(#d * #r),
+        ("div_adjoint_lhs" | "ln_adjoint", [r]) => quote!(#d / #r),
+        ("div_adjoint_rhs", [r, y]) => quote!(-(#d * #y) / #r),
+        ("square_adjoint", [x]) => quote!(#d * (#x + #x)),
+        ("sqrt_adjoint", [y]) => quote!(#d / (#y + #y)),
+        ("recip_adjoint", [y]) => quote!(-(#d * #y * #y)),
+        ("sin_adjoint", [x]) => quote!(#d * #x.cos()),
+        ("cos_adjoint", [x]) => quote!(-(#d * #x.sin())),
+        _ => return None,
+    })
 }
 
 /// The call expression of a contribution: `rt::function(&reads..., &d)`. `reference(v)` is a

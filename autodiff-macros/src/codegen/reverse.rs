@@ -751,8 +751,22 @@ impl Sweep<'_> {
                     let value = |x: ValueId| cx.graph.value_ident(x);
                     let reference = |x: ValueId| cx.reference(x);
                     let inline = (!general && !c.view)
-                        .then(|| rules::inline_on_floats(&c.function, &d))
+                        .then(|| {
+                            // Floats passed by value: a reference (`x: &f64`) keeps the call.
+                            let reads = c
+                                .reads
+                                .iter()
+                                .map(|read| match read {
+                                    rules::Read::Value(r) if !cx.is_reference(*r) => {
+                                        Some(cx.graph.value_ident(*r))
+                                    }
+                                    _ => None,
+                                })
+                                .collect::<Option<Vec<Ident>>>()?;
+                            rules::inline_on_floats(&c.function, &reads, &d)
+                        })
                         .flatten();
+                    let inline_float = inline.is_some();
                     let expr = if self.dry {
                         TokenStream::new()
                     } else if let Some(inline) = inline {
@@ -781,9 +795,22 @@ impl Sweep<'_> {
                         // `rt::f(reads..., &d)` becomes `rt::f(&mut acc, reads..., &d)`.
                         splice_first_argument(call, quote!(&mut #acc))
                     };
+                    // A float's contribution written inline adds with `+=` (what `accumulate`
+                    // does on floats), or subtracts `d` with `-=` where it is `-d` (the same bits:
+                    // `a - d` is `a + -d` in IEEE arithmetic).
+                    let negated = matches!(c.function.as_str(), "sub_adjoint_rhs" | "neg_adjoint");
+                    let add_float = |acc: &Ident| {
+                        if negated {
+                            quote!(#acc -= #d)
+                        } else {
+                            quote!(#acc += #expr)
+                        }
+                    };
                     let in_place_call: Option<&dyn Fn(&Ident) -> TokenStream> =
                         if in_place.is_some() {
                             Some(&call)
+                        } else if inline_float {
+                            Some(&add_float)
                         } else {
                             None
                         };
