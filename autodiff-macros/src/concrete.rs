@@ -199,7 +199,7 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
         }
         // Floats only as the dual numbers can stand in for them: `f64`, slices, `Vec`s and
         // arrays of them.
-        if p.is_float != mentions(&p.ty.to_token_stream(), float) {
+        if p.is_float != Names::new(float).in_type(&p.ty) {
             return None;
         }
         locals.insert(p.ident.to_string());
@@ -209,7 +209,7 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
     }
     let mut bindings = Bindings(&mut locals);
     bindings.visit_block(&item.block);
-    if mentions(&item.block.to_token_stream(), other) {
+    if Names::new(other).in_block(&item.block) {
         return None;
     }
     let generic = Ident::new("__F", Span::mixed_site());
@@ -243,6 +243,54 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
             Some(syn::parse_quote!(where #generic: #(#rt::CastTo<#casts>)+*));
     }
     Some((copy, Ident::new(float, Span::call_site())))
+}
+
+/// Finds the type `float` named anywhere in a syntax tree (as an identifier or a literal's
+/// suffix), walking the syntax: printing it to tokens first would cost a trip to the compiler
+/// for every token, inside rustc. `Names::new("f64").in_block(b)`.
+pub(crate) struct Names<'f> {
+    float: &'f str,
+    found: bool,
+}
+
+impl<'f> Names<'f> {
+    pub(crate) fn new(float: &'f str) -> Self {
+        Names {
+            float,
+            found: false,
+        }
+    }
+
+    pub(crate) fn in_item(mut self, item: &ItemFn) -> bool {
+        self.visit_item_fn(item);
+        self.found
+    }
+
+    pub(crate) fn in_block(mut self, block: &syn::Block) -> bool {
+        self.visit_block(block);
+        self.found
+    }
+
+    pub(crate) fn in_type(mut self, ty: &Type) -> bool {
+        self.visit_type(ty);
+        self.found
+    }
+}
+
+impl<'ast> Visit<'ast> for Names<'_> {
+    fn visit_ident(&mut self, i: &'ast Ident) {
+        self.found = self.found || i == self.float;
+    }
+    fn visit_lit_float(&mut self, l: &'ast syn::LitFloat) {
+        self.found = self.found || l.suffix() == self.float;
+    }
+    fn visit_lit_int(&mut self, l: &'ast syn::LitInt) {
+        self.found = self.found || l.suffix() == self.float;
+    }
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        self.found = self.found || mentions(&m.tokens, self.float);
+        syn::visit::visit_path(self, &m.path);
+    }
 }
 
 /// Whether `tokens` name the type `float` anywhere.

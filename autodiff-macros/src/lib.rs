@@ -120,10 +120,12 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> TokenStream2 {
     };
     let errors = diag.into_result().err().map(|e| e.to_compile_error());
     // The function as it came (printing the parsed one again would cost as much as parsing
-    // it); the companions move in: interpolating them would copy their tokens.
+    // it); the companions move in: interpolating them would copy their tokens. Streams join as
+    // streams (`extend([stream])`): `extend(stream)` would take it apart token by token, which
+    // inside rustc is a round trip to the compiler for every token at its top level.
     let mut out = item;
     out.extend(errors);
-    out.extend(companions);
+    out.extend([companions]);
     out
 }
 

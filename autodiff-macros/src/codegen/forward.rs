@@ -37,19 +37,19 @@ pub(super) fn pass(cx: &Context<'_>, plan: &Plan) -> TokenStream {
     for (a, zero) in cx.forward_arrays() {
         if let Op::Param(_) = cx.graph.node(a).op {
             let adjoint = cx.graph.adjoint_ident(a);
-            out.extend(quote!(let mut #adjoint = #zero;));
+            out.extend([quote!(let mut #adjoint = #zero;)]);
         }
     }
     // The tapes of loops inside regions, shared by all their runs.
     let shared = shared_tapes(cx, plan, &cx.graph.body);
     for tape in &shared {
         let rt = cx.rt;
-        out.extend(quote!(let mut #tape = #rt::Tape::new();));
+        out.extend([quote!(let mut #tape = #rt::Tape::new();)]);
     }
-    out.extend(block(cx, plan, &cx.graph.body));
+    out.extend([block(cx, plan, &cx.graph.body)]);
     let rt = cx.rt;
     for tape in &shared {
-        out.extend(quote!(#rt::record_tape(&#tape);));
+        out.extend([quote!(#rt::record_tape(&#tape);)]);
     }
     out
 }
@@ -102,13 +102,15 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
                         let args = cx.call_arguments(c, args);
                         let rt = cx.rt;
                         let ty = node.ty.as_ref().map(|t| quote!(: (#t, _)));
-                        out.extend(quote_spanned!(node.span=>
+                        out.extend([quote_spanned!(node.span=>
                             let (#mutability #name, #grads) #ty = #vjp(#(#args,)* #rt::one());
-                        ));
+                        )]);
                     }
                     _ => {
                         let expr = expression(cx, *v);
-                        out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
+                        out.extend([
+                            quote_spanned!(node.span=> let #mutability #name #ty = #expr;),
+                        ]);
                     }
                 }
                 if let Some(trace) = cx.trace {
@@ -118,17 +120,17 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
                     {
                         let label = super::graph::label(graph, *v);
                         let id = v.0;
-                        out.extend(quote!(#trace.value(#id, #label, &#name);));
+                        out.extend([quote!(#trace.value(#id, #label, &#name);)]);
                     }
                 }
                 // An array's adjoint is made with the array, while its shape is at hand.
                 if let Some((_, zero)) = arrays_here.iter().find(|(a, _)| a == v) {
                     let adjoint = graph.adjoint_ident(*v);
-                    out.extend(quote!(let mut #adjoint = #zero;));
+                    out.extend([quote!(let mut #adjoint = #zero;)]);
                 }
             }
             Stmt::Verbatim { bindings, tokens } => {
-                out.extend(verbatim_statement(graph, bindings, tokens));
+                out.extend([verbatim_statement(graph, bindings, tokens)]);
             }
             Stmt::Store {
                 array,
@@ -139,10 +141,10 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
                 let array = graph.value_ident(*array);
                 let indices = indices.iter().map(|i| graph.value_ident(*i));
                 let value = graph.value_ident(*value);
-                out.extend(quote_spanned!(*span=> #array #([#indices])* = #value;));
+                out.extend([quote_spanned!(*span=> #array #([#indices])* = #value;)]);
             }
-            Stmt::If(r) => out.extend(if_region(cx, plan, r)),
-            Stmt::Loop(l) => out.extend(loop_region(cx, plan, l)),
+            Stmt::If(r) => out.extend([if_region(cx, plan, r)]),
+            Stmt::Loop(l) => out.extend([loop_region(cx, plan, l)]),
         }
     }
     out
@@ -202,7 +204,7 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         let phi = graph.value_ident(c.phi);
         let init = cx.owned_copy(c.init);
         let mutability = (c.next != c.phi).then(|| quote!(mut));
-        out.extend(quote!(let #mutability #phi = #init;));
+        out.extend([quote!(let #mutability #phi = #init;)]);
     }
     let reversed = plan.has_reverse.contains(&l.tape);
     let taped = reversed && !cx.tapeless(plan, l);
@@ -222,25 +224,25 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         // The tape was declared where the function starts; this run's entries start here.
         if !cx.regenerates(l) {
             let start = graph.value_ident(l.tape);
-            out.extend(quote!(let #start = #tape.len();));
+            out.extend([quote!(let #start = #tape.len();)]);
         }
         if let Some(hint) = &size_hint {
-            out.extend(if slots {
+            out.extend([if slots {
                 quote!(let #run = #tape.run_slots(#hint);)
             } else {
                 quote!(#tape.reserve(#hint);)
-            });
+            }]);
         }
     } else if taped {
         let rt = cx.rt;
-        out.extend(match &size_hint {
+        out.extend([match &size_hint {
             Some(hint) if slots => quote! {
                 let mut #tape = #rt::Tape::new();
                 let #run = #tape.run_slots(#hint);
             },
             Some(hint) => quote!(let mut #tape = #rt::Tape::with_capacity(#hint);),
             None => quote!(let mut #tape = #rt::Tape::new();),
-        });
+        }]);
     }
     // Reads that are the same in every iteration, read once more here to be saved once.
     let mut hoisted: Vec<ValueId> = cx
@@ -263,36 +265,36 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
                     quote!(#read.and_then(|__row| __row.get(#i)))
                 };
             }
-            out.extend(quote!(let #name = #read.copied();));
+            out.extend([quote!(let #name = #read.copied();)]);
         }
     }
     let mut body = block(cx, plan, &l.body);
     // A loop whose reverse runs iteration by iteration: its adjoints start before it, and each
     // iteration's reverse follows the iteration.
     if let Some((before, each)) = plan.fused.get(&l.tape) {
-        out.extend(before.clone());
-        body.extend(quote!({ #each }));
+        out.extend([before.clone()]);
+        body.extend([quote!({ #each })]);
     }
     if taped {
         let saved = saved_tuple(cx, plan, l.body.id);
-        body.extend(if slots {
+        body.extend([if slots {
             quote!(*#slot = #saved;)
         } else {
             quote!(#tape.push(#saved);)
-        });
+        }]);
     }
     for c in &l.carried {
         if c.next != c.phi {
             let phi = graph.value_ident(c.phi);
             let next = graph.value_ident(c.next);
-            body.extend(quote!(#phi = #next;));
+            body.extend([quote!(#phi = #next;)]);
         }
     }
     if let Some(broke) = l.broke {
         let broke = graph.value_ident(broke);
-        body.extend(quote!(if #broke { break; }));
+        body.extend([quote!(if #broke { break; })]);
     }
-    out.extend(match &l.kind {
+    out.extend([match &l.kind {
         LoopKind::For { iter, pattern, .. } if slots => {
             // The range again backwards in the reverse pass, and a slot for each iteration.
             let iter = graph.value_ident(*iter);
@@ -308,15 +310,15 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
             quote_spanned!(l.span=> for #pattern in #iter { #body })
         }
         LoopKind::Loop => quote_spanned!(l.span=> loop { #body }),
-    });
+    }]);
     if taped && !shared {
         let rt = cx.rt;
-        out.extend(quote!(#rt::record_tape(&#tape);));
+        out.extend([quote!(#rt::record_tape(&#tape);)]);
     }
     for c in &l.carried {
         let exit = graph.value_ident(c.exit);
         let phi = graph.value_ident(c.phi);
-        out.extend(quote!(let #exit = #phi;));
+        out.extend([quote!(let #exit = #phi;)]);
     }
     // An array the loop leaves (`y = step(&y)` in the loop, `y[0]` after it): its adjoint is
     // made with it, as for any array of the function body.
@@ -324,7 +326,7 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
     for c in &l.carried {
         if let Some((_, zero)) = arrays.iter().find(|(a, _)| *a == c.exit) {
             let adjoint = graph.adjoint_ident(c.exit);
-            out.extend(quote!(let mut #adjoint = #zero;));
+            out.extend([quote!(let mut #adjoint = #zero;)]);
         }
     }
     out

@@ -43,7 +43,7 @@ pub(super) fn body(cx: &Context<'_>, tangents: &[(usize, Ident)]) -> syn::Result
                 j.param_tangent.insert(v, t.clone());
                 if param.is_tensor && param.is_ref {
                     let view = Ident::new(&format!("__view_{t}"), Span::mixed_site());
-                    views.extend(quote!(let #view = #t.view();));
+                    views.extend([quote!(let #view = #t.view();)]);
                     j.tangent.insert(v, view);
                 } else {
                     j.tangent.insert(v, t.clone());
@@ -111,11 +111,11 @@ impl Jvp<'_> {
             match stmt {
                 Stmt::Eval(v) => self.eval(*v, &mut out),
                 Stmt::Verbatim { bindings, tokens } => {
-                    out.extend(super::forward::verbatim_statement(
+                    out.extend([super::forward::verbatim_statement(
                         self.cx.graph,
                         bindings,
                         tokens,
-                    ));
+                    )]);
                 }
                 Stmt::Store {
                     array,
@@ -129,7 +129,7 @@ impl Jvp<'_> {
                         .map(|i| self.cx.graph.value_ident(*i))
                         .collect();
                     let val = self.cx.graph.value_ident(*value);
-                    out.extend(quote_spanned!(*span=> #a #([#idx])* = #val;));
+                    out.extend([quote_spanned!(*span=> #a #([#idx])* = #val;)]);
                     if let Some(ta) = self.tangent.get(array).cloned() {
                         let tv = match self.tangent.get(value) {
                             Some(t) => quote!(#t),
@@ -138,7 +138,7 @@ impl Jvp<'_> {
                                 quote!(#rt::zero_like(&#val))
                             }
                         };
-                        out.extend(quote_spanned!(*span=> #ta #([#idx])* = #tv;));
+                        out.extend([quote_spanned!(*span=> #ta #([#idx])* = #tv;)]);
                     }
                 }
                 Stmt::If(r) => self.if_region(r, &mut out),
@@ -159,7 +159,7 @@ impl Jvp<'_> {
             return;
         }
         let expr = super::forward::expression(cx, v);
-        out.extend(quote_spanned!(node.span=> let #mutability #name #ty = #expr;));
+        out.extend([quote_spanned!(node.span=> let #mutability #name #ty = #expr;)]);
         if !self.active(v) {
             return;
         }
@@ -167,7 +167,7 @@ impl Jvp<'_> {
         let t = self.name(v);
         // An array made here: its tangent starts at zero, and stores write it.
         if cx.layout.arrays.contains(&v) && matches!(node.op, Op::Verbatim(..)) {
-            out.extend(quote!(let mut #t = #rt::zero_like(&#name);));
+            out.extend([quote!(let mut #t = #rt::zero_like(&#name);)]);
             self.tangent.insert(v, t);
             return;
         }
@@ -239,7 +239,7 @@ impl Jvp<'_> {
                 }
             }
         };
-        out.extend(quote_spanned!(node.span=> let #t = #expr;));
+        out.extend([quote_spanned!(node.span=> let #t = #expr;)]);
         self.tangent.insert(v, t);
     }
 
@@ -280,9 +280,9 @@ impl Jvp<'_> {
             }
         });
         let mutability = node.mutable.then(|| quote!(mut));
-        out.extend(quote_spanned!(node.span=>
+        out.extend([quote_spanned!(node.span=>
             let (#mutability #name, #mutability #t) = #path(#(#call_args,)* #(#slots,)* #rt::ForwardCall);
-        ));
+        )]);
         self.tangent.insert(v, t);
     }
 
@@ -431,9 +431,9 @@ impl Jvp<'_> {
             }
         }
         if outs.is_empty() {
-            out.extend(quote!(if #cond { #then_body } else { #else_body }));
+            out.extend([quote!(if #cond { #then_body } else { #else_body })]);
         } else {
-            out.extend(quote! {
+            out.extend([quote! {
                 let (#(#outs,)*) = if #cond {
                     #then_body
                     (#(#then_vals,)*)
@@ -441,7 +441,7 @@ impl Jvp<'_> {
                     #else_body
                     (#(#else_vals,)*)
                 };
-            });
+            }]);
         }
     }
 
@@ -470,11 +470,11 @@ impl Jvp<'_> {
         for c in &l.carried {
             let phi = graph.value_ident(c.phi);
             let init = cx.owned_copy(c.init);
-            out.extend(quote!(let mut #phi = #init;));
+            out.extend([quote!(let mut #phi = #init;)]);
             if self.active(c.phi) {
                 let t = self.name(c.phi);
                 let t_init = self.tangent_or_zero(c.init);
-                out.extend(quote!(let mut #t = #t_init;));
+                out.extend([quote!(let mut #t = #t_init;)]);
                 self.tangent.insert(c.phi, t);
             }
         }
@@ -483,33 +483,33 @@ impl Jvp<'_> {
             if c.next != c.phi {
                 let phi = graph.value_ident(c.phi);
                 let next = graph.value_ident(c.next);
-                body.extend(quote!(#phi = #next;));
+                body.extend([quote!(#phi = #next;)]);
                 if self.active(c.phi) {
                     let t = self.name(c.phi);
                     let t_next = self.tangent_or_zero(c.next);
-                    body.extend(quote!(#t = #t_next;));
+                    body.extend([quote!(#t = #t_next;)]);
                 }
             }
         }
         if let Some(broke) = l.broke {
             let broke = graph.value_ident(broke);
-            body.extend(quote!(if #broke { break; }));
+            body.extend([quote!(if #broke { break; })]);
         }
-        out.extend(match &l.kind {
+        out.extend([match &l.kind {
             LoopKind::For { iter, pattern, .. } => {
                 let iter = graph.value_ident(*iter);
                 quote_spanned!(l.span=> for #pattern in #iter { #body })
             }
             LoopKind::Loop => quote_spanned!(l.span=> loop { #body }),
-        });
+        }]);
         for c in &l.carried {
             let exit = graph.value_ident(c.exit);
             let phi = graph.value_ident(c.phi);
-            out.extend(quote!(let #exit = #phi;));
+            out.extend([quote!(let #exit = #phi;)]);
             if self.active(c.exit) {
                 let t = self.name(c.exit);
                 let t_phi = self.tangent_or_zero(c.phi);
-                out.extend(quote!(let #t = #t_phi;));
+                out.extend([quote!(let #t = #t_phi;)]);
                 self.tangent.insert(c.exit, t);
             }
         }

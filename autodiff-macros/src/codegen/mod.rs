@@ -1024,13 +1024,13 @@ impl<'a> Companions<'a> {
                 } else {
                     (TokenStream::new(), quote!(#rt::zero_like(&#x)))
                 };
-                unpack.extend(quote! {
+                unpack.extend([quote! {
                     #declare
                     let #t: #ty = match #slot {
                         ::core::option::Option::Some(t) => t,
                         ::core::option::Option::None => #made,
                     };
-                });
+                }]);
             } else if p.is_float {
                 slots.push(quote!(_: #rt::NotDifferentiated));
             } else {
@@ -1214,7 +1214,7 @@ impl<'a> Companions<'a> {
         // The body moves into its braces: interpolating it would copy every token.
         let mut inner = self.rt_use();
         inner.extend(use_of_original);
-        inner.extend(vjp_body);
+        inner.extend([vjp_body]);
         let body = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, inner);
         Some(quote! {
             #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, clippy::too_many_arguments, clippy::type_complexity, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
@@ -1259,29 +1259,29 @@ pub fn generate(
     let (body, plan) = vjp_body(&companions, sig, graph, activity, &layout, Plan::default())?;
     let mut out = companions.emit(body);
     if let Some(hvp) = companions.emit_hvp() {
-        out.extend(hvp);
+        out.extend([hvp]);
         out.extend(companions.emit_hessian(&sig.float_generics[0]));
     } else if let Some((hvp, float)) =
         companions.emit_concrete_hvp(options, (graph, &layout, &plan))
     {
-        out.extend(hvp);
+        out.extend([hvp]);
         out.extend(companions.emit_hessian(&float));
     }
-    out.extend(companions.emit_graph(&graph::dot(graph, activity, &item.sig.ident.to_string())));
+    out.extend([companions.emit_graph(&graph::dot(graph, activity, &item.sig.ident.to_string()))]);
     if options.trace && sig.ret_scalar {
         let trace = with_context(&companions, sig, graph, activity, &layout, |cx| {
             trace_companion(&companions, cx, &settled_plan(cx)?)
         })?;
-        out.extend(trace);
+        out.extend([trace]);
     }
     let tangents = companions.tangent_params();
     if options.forward {
         let jvp_body = with_context(&companions, sig, graph, activity, &layout, |cx| {
             jvp::body(cx, &tangents)
         })?;
-        out.extend(companions.emit_jvp(&jvp_body, &tangents));
+        out.extend([companions.emit_jvp(&jvp_body, &tangents)]);
     } else {
-        out.extend(companions.emit_jvp_all(&tangents, None));
+        out.extend([companions.emit_jvp_all(&tangents, None)]);
     }
     Ok(out)
 }
@@ -1374,8 +1374,8 @@ fn vjp_body(
         let value = graph.value_ident(graph.ret);
         // Moved, not interpolated: `quote!` would copy every token of both passes.
         let mut body = forward;
-        body.extend(reverse);
-        body.extend(quote!((#value, #grad)));
+        body.extend([reverse]);
+        body.extend([quote!((#value, #grad))]);
         Ok((body, plan))
     })
 }

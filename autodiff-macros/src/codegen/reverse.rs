@@ -317,7 +317,7 @@ pub(super) fn sweep_with(
         if plan.accumulated.contains(&graph.ret) {
             let adjoint = graph.adjoint_ident(graph.ret);
             let d_out = cx.d_out;
-            seed.extend(quote!(let mut #adjoint = #d_out;));
+            seed.extend([quote!(let mut #adjoint = #d_out;)]);
             top.insert(graph.ret, adjoint);
         } else {
             top.insert(graph.ret, cx.d_out.clone());
@@ -336,7 +336,7 @@ pub(super) fn sweep_with(
     s.scopes.push((0, top));
     let tokens = if active_result {
         let body = s.block_body(&graph.body, Vec::new(), &[]);
-        seed.extend(body);
+        seed.extend([body]);
         seed
     } else {
         TokenStream::new()
@@ -454,13 +454,13 @@ impl Sweep<'_> {
         if let Some(adjoint) = self.lookup(target) {
             self.found.accumulated.insert(target);
             if !self.dry {
-                out.extend(add(&adjoint));
+                out.extend([add(&adjoint)]);
             }
         } else if self.cx.layout.home(target) == self.current_block() {
             let adjoint = self.cx.graph.adjoint_ident(target);
             if !self.dry {
                 let mutability = self.plan.accumulated.contains(&target).then(|| quote!(mut));
-                out.extend(quote_spanned!(span=> let #mutability #adjoint = #expr;));
+                out.extend([quote_spanned!(span=> let #mutability #adjoint = #expr;)]);
             }
             self.declare(target, adjoint);
         } else {
@@ -468,7 +468,7 @@ impl Sweep<'_> {
             self.found.accumulated.insert(target);
             self.escaped.push(target);
             if !self.dry {
-                out.extend(add(&adjoint));
+                out.extend([add(&adjoint)]);
             }
         }
     }
@@ -489,7 +489,7 @@ impl Sweep<'_> {
                 let adjoint = self.cx.graph.adjoint_ident(t);
                 self.value(t);
                 let witness = self.cx.reference(t);
-                out.extend(quote!(let mut #adjoint = #rt::zero_like(#witness);));
+                out.extend([quote!(let mut #adjoint = #rt::zero_like(#witness);)]);
                 self.declare(t, adjoint);
             } else {
                 self.escaped.push(t);
@@ -550,7 +550,7 @@ impl Sweep<'_> {
                     if self.cx.activity.is_active(*value) {
                         self.contribute(*value, &take, *span, &mut out);
                     } else {
-                        out.extend(quote!(#take;));
+                        out.extend([quote!(#take;)]);
                     }
                 }
                 Stmt::If(r) => self.if_region(r, &mut out),
@@ -562,7 +562,7 @@ impl Sweep<'_> {
                 Some(d) => quote!(#d),
                 None => quote!(#rt::zero_like(&#cell)),
             };
-            out.extend(quote!(#cell = #next;));
+            out.extend([quote!(#cell = #next;)]);
         }
         out
     }
@@ -583,7 +583,7 @@ impl Sweep<'_> {
             for operand in self.cx.graph.node(v).op.operands() {
                 self.value(operand);
             }
-            out.extend(quote!(let #name = #expr;));
+            out.extend([quote!(let #name = #expr;)]);
         }
     }
 
@@ -608,7 +608,7 @@ impl Sweep<'_> {
                 self.value(a);
                 let adjoint = self.cx.graph.adjoint_ident(a);
                 let value = self.cx.reference(a);
-                out.extend(quote!(let mut #adjoint = #rt::zero_like(#value);));
+                out.extend([quote!(let mut #adjoint = #rt::zero_like(#value);)]);
                 self.declare(a, adjoint);
                 continue;
             };
@@ -616,7 +616,7 @@ impl Sweep<'_> {
                 self.value(*r);
             }
             let adjoint = self.cx.graph.adjoint_ident(a);
-            out.extend(quote!(let mut #adjoint = #rt::zero_like(&(#init));));
+            out.extend([quote!(let mut #adjoint = #rt::zero_like(&(#init));)]);
             self.declare(a, adjoint);
         }
     }
@@ -633,7 +633,7 @@ impl Sweep<'_> {
         let rt = cx.rt;
         if let Some(trace) = cx.trace {
             if cx.is_scalar(v) && super::graph::traced(&node.op) {
-                out.extend(quote!(#trace.adjoint(#v_id, &#d);));
+                out.extend([quote!(#trace.adjoint(#v_id, &#d);)]);
             }
         }
         match &node.op {
@@ -703,9 +703,9 @@ impl Sweep<'_> {
                     &format!("__g{}", v.0),
                     Span::mixed_site().located_at(node.span),
                 );
-                out.extend(quote_spanned!(node.span=>
+                out.extend([quote_spanned!(node.span=>
                     let (_, #grads) = #vjp(#(#call_args,)* #d);
-                ));
+                )]);
                 for (i, a) in active {
                     let index = syn::Index {
                         index: u32::try_from(i).unwrap_or(u32::MAX),
@@ -874,14 +874,14 @@ impl Sweep<'_> {
             .saves(self.plan, r.else_block.id)
             .into_iter()
             .map(|v| self.cx.saved_pattern(v));
-        out.extend(self.declare_escaped(escaped));
-        out.extend(quote! {
+        out.extend([self.declare_escaped(escaped)]);
+        out.extend([quote! {
             if let ::core::option::Option::Some((#(#then_pat,)*)) = #then_saved {
                 #then_tokens
             } else if let ::core::option::Option::Some((#(#else_pat,)*)) = #else_saved {
                 #else_tokens
             }
-        });
+        }]);
     }
 
     /// The loop run backwards over its tape, carrying the adjoints of its carried values.
@@ -1015,7 +1015,7 @@ impl Sweep<'_> {
                     quote!(#rt::zero_like(#exit))
                 }
             };
-            inits.extend(quote!(let mut #cell = #start;));
+            inits.extend([quote!(let mut #cell = #start;)]);
             seeds.push((c.next, quote!(#rt::pass_adjoint(&#cell))));
             outs.push((cell.clone(), c.phi));
             cells.push((cell, c.init));
@@ -1060,7 +1060,7 @@ impl Sweep<'_> {
         let (mine, escaped): (Vec<ValueId>, Vec<ValueId>) = escaped
             .into_iter()
             .partition(|v| self.cx.layout.hoisted.get(v) == Some(&l.tape));
-        out.extend(self.declare_escaped(escaped));
+        out.extend([self.declare_escaped(escaped)]);
         let mut hoisted_adjoints = TokenStream::new();
         let mut after = TokenStream::new();
         let mut seen = Vec::new();
@@ -1078,8 +1078,8 @@ impl Sweep<'_> {
             let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
             let adjoint = graph.adjoint_ident(v);
             hoisted_adjoints
-                .extend(quote!(let mut #adjoint = #rt::zero_like(&#d_array #([#indices])*);));
-            after.extend(quote!(#rt::accumulate(&mut #d_array #([#indices])*, #adjoint);));
+                .extend([quote!(let mut #adjoint = #rt::zero_like(&#d_array #([#indices])*);)]);
+            after.extend([quote!(#rt::accumulate(&mut #d_array #([#indices])*, #adjoint);)]);
         }
         let regenerated = match &l.kind {
             crate::ir::LoopKind::For { iter, bound, .. } if self.cx.regenerates(l) => {
@@ -1110,7 +1110,7 @@ impl Sweep<'_> {
                     crate::ir::LoopKind::For { iter, .. } if self.cx.regenerates(l) => {
                         let iter = self.value(*iter);
                         let from = Ident::new("__from", Span::mixed_site());
-                        prelude.extend(quote!(let #from = #tape.len() - ::core::iter::Iterator::size_hint(&#iter).0;));
+                        prelude.extend([quote!(let #from = #tape.len() - ::core::iter::Iterator::size_hint(&#iter).0;)]);
                         quote!(#from)
                     }
                     _ => {
@@ -1153,8 +1153,8 @@ impl Sweep<'_> {
                 &format!("__back{}", &phi.to_string()[1..]),
                 Span::mixed_site(),
             );
-            count_down.extend(quote!(let mut #back = #exit;));
-            step_back.extend(quote!(#back -= #step; let #phi = #back;));
+            count_down.extend([quote!(let mut #back = #exit;)]);
+            step_back.extend([quote!(#back -= #step; let #phi = #back;)]);
         }
         let mut reverse_loop = quote! {
             #count_down
@@ -1184,13 +1184,13 @@ impl Sweep<'_> {
                 }
             };
         }
-        out.extend(quote! {
+        out.extend([quote! {
             #hoisted_adjoints
             #inits
             #prelude
             #reverse_loop
             #after
-        });
+        }]);
         for (cell, init) in cells {
             if self.cx.activity.is_active(init) {
                 self.contribute(init, &quote!(#cell), l.span, out);

@@ -1092,12 +1092,14 @@ pub(crate) fn element_type(ty: &Type) -> Option<&Type> {
 /// `Some("f64")` for a function that names `f64` and not `f32` (and is not generic over its
 /// float type), `Some("f32")` for the reverse, `None` otherwise.
 fn float_suffix(item: &ItemFn, sig: &Signature) -> Option<&'static str> {
-    use crate::concrete::mentions as names;
+    use crate::concrete::Names;
     if !sig.float_generics.is_empty() {
         return None;
     }
-    let tokens = item.to_token_stream();
-    match (names(&tokens, "f64"), names(&tokens, "f32")) {
+    match (
+        Names::new("f64").in_item(item),
+        Names::new("f32").in_item(item),
+    ) {
         (true, false) => Some("f64"),
         (false, true) => Some("f32"),
         _ => None,
