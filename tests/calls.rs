@@ -310,9 +310,9 @@ fn log_sum_exp_on_slices_and_vecs() {
 
 // ----- loops whose reverse runs inside the forward loop ---------------------------------------
 //
-// A loop of the function body that sums into the returned value and would otherwise keep a
-// tape (here: calls in it, a branch, an inner loop) runs each iteration's reverse right after
-// the iteration. These check that against forward mode on dual numbers, with the cases the
+// A loop of the function body that sums into the returned value (here: with calls in it, a
+// branch, inner loops, or nothing to save at all) runs each iteration's reverse right after the
+// iteration. These check that against forward mode on dual numbers, with the cases the
 // fusion must refuse beside them.
 
 #[differentiate]
@@ -388,6 +388,46 @@ fn written_after<T: Float>(x: &[T], k: T) -> T {
     total + y[0] * T::zero()
 }
 
+/// A loop that needs no tape (extended Rosenbrock): fused, each iteration's element
+/// contributions held to its end, in the order the iteration read the elements.
+#[differentiate]
+fn rosen_sum<T: Float>(x: &[T], k: T) -> T {
+    let mut f = T::zero();
+    for i in 0..x.len() - 1 {
+        let a = T::one() - x[i];
+        let b = x[i + 1] - x[i] * x[i];
+        f = f + (a * a + k * b * b);
+    }
+    f
+}
+
+/// Inner loops in a fused loop, and a read of an array after them, whose contribution is held
+/// to the iteration's end across the inner loops' reverses (the shape of GMM's prior term).
+#[allow(
+    clippy::needless_range_loop,
+    reason = "index loops, as a user writes them for #[differentiate]"
+)]
+#[differentiate]
+fn held_across_inner_loops<T: Float>(x: &[T], k: T) -> T {
+    let mut w = vec![T::zero(); x.len()];
+    for i in 0..x.len() {
+        w[i] = x[i] * k;
+    }
+    let mut total = T::zero();
+    for i in 1..x.len() {
+        let mut inner = T::zero();
+        for j in 0..i {
+            inner = inner + x[j] * x[j];
+        }
+        let mut other = T::zero();
+        for j in i..x.len() {
+            other = other + w[j];
+        }
+        total = total + (inner * k - other * w[i - 1] + x[i]);
+    }
+    total
+}
+
 #[test]
 fn summing_loops_reversed_iteration_by_iteration_match_forward_mode() {
     let x = [0.3, -1.2, 0.8, 1.5, -0.4];
@@ -427,6 +467,22 @@ fn summing_loops_reversed_iteration_by_iteration_match_forward_mode() {
                     [g, vec![gk]].concat()
                 },
                 dual_grad(|p: &[Fwd]| written_after(&p[..n], p[n]), &at).1,
+            ),
+            (
+                "rosen_sum",
+                {
+                    let (_, (g, gk)) = rosen_sum_grad(&x, k);
+                    [g, vec![gk]].concat()
+                },
+                dual_grad(|p: &[Fwd]| rosen_sum(&p[..n], p[n]), &at).1,
+            ),
+            (
+                "held_across_inner_loops",
+                {
+                    let (_, (g, gk)) = held_across_inner_loops_grad(&x, k);
+                    [g, vec![gk]].concat()
+                },
+                dual_grad(|p: &[Fwd]| held_across_inner_loops(&p[..n], p[n]), &at).1,
             ),
         ] {
             assert_all_close(name, &grad, &want, 1e-13, 1e-14);
