@@ -386,6 +386,21 @@ fn iterate_by_reference<T: Float>(x: &[T]) -> T {
     p
 }
 
+/// Horner's rule over the coefficients last first, and a position-weighted sum over
+/// `enumerate().rev()`: each element's adjoint goes to its own position.
+#[differentiate]
+fn iterate_reversed<T: Float>(x: &[T]) -> T {
+    let mut y = T::zero();
+    for &c in x.iter().rev() {
+        y = y * T::from(0.7).unwrap() + c * c;
+    }
+    let mut z = T::zero();
+    for (i, v) in x.iter().enumerate().rev() {
+        z = z * (*v).sin() + T::from(i + 1).unwrap() * *v;
+    }
+    y * z
+}
+
 #[differentiate]
 fn overwrite_read_element<T: Float>(x: &[T]) -> T {
     let mut y = vec![T::zero(); x.len()];
@@ -497,6 +512,13 @@ fn slices() {
             iterate_by_reference_grad(&x),
             |v| iterate_by_reference(v),
             |v| iterate_by_reference(v),
+        );
+        check(
+            "iterate_reversed",
+            &x,
+            iterate_reversed_grad(&x),
+            |v| iterate_reversed(v),
+            |v| iterate_reversed(v),
         );
         check(
             "overwrite_read_element",

@@ -345,11 +345,23 @@ impl Lowerer<'_> {
             return;
         }
         let span = f.for_token.span;
-        let (element_of, enumerated) = self.active_iteration(&f.expr);
+        let (element_of, enumerated, reversed) = self.active_iteration(&f.expr);
+        // `x.iter().rev().enumerate()`: the positions would count from the end.
+        let enumerate_after_rev = matches!(strip_parens(&f.expr), Expr::MethodCall(m)
+            if m.method == "enumerate"
+                && matches!(strip_parens(&m.receiver), Expr::MethodCall(r) if r.method == "rev"
+                    && self.active_iteration(&r.receiver).0.is_some()));
+        if enumerate_after_rev {
+            self.diag.error_spanned(
+                &f.expr,
+                "`#[differentiate]` does not take `enumerate()` after `rev()` over an active array (it numbers the elements from the end): write `x.iter().enumerate().rev()`, which gives each element its position in the array (`x.len() - 1 - i` for your `i`)",
+            );
+            return;
+        }
         if element_of.is_none() && self.reads_varied(&f.expr) {
             self.diag.error_spanned(
                 &f.expr,
-                "`#[differentiate]` iterates over an active array as `x.iter()`, `&x`, `x` or `x.iter().enumerate()`: write the loop in one of these forms, or over the indices",
+                "`#[differentiate]` iterates over an active array as `x.iter()`, `&x`, `x` or `x.iter().enumerate()`, each also followed by `.rev()`: write the loop in one of these forms, or over the indices",
             );
             return;
         }
@@ -365,7 +377,12 @@ impl Lowerer<'_> {
             return;
         }
         let iter_expr = &*f.expr;
-        let iter: Expr = if element_of.is_some() && !enumerated {
+        let iter: Expr = if let (Some(_), false, Some(forwards)) =
+            (element_of, enumerated, reversed)
+        {
+            // The positions are those of the elements, counted before the reversal.
+            syn::parse_quote!(::core::iter::Iterator::rev(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#forwards))))
+        } else if element_of.is_some() && !enumerated {
             syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#iter_expr)))
         } else {
             syn::parse_quote!(::core::iter::IntoIterator::into_iter(#iter_expr))
@@ -464,9 +481,19 @@ impl Lowerer<'_> {
 
     /// The array a `for` loop visits, when it is active (`x.iter()`, `&x`, `x`,
     /// `x.into_iter()`), and whether it is enumerated (`.enumerate()` on one of those).
-    fn active_iteration(&self, iter: &Expr) -> (Option<ValueId>, bool) {
+    fn active_iteration<'e>(&self, iter: &'e Expr) -> (Option<ValueId>, bool, Option<&'e Expr>) {
         let mut e = strip_parens(iter);
         let mut enumerated = false;
+        // `x.iter().rev()` and `x.iter().enumerate().rev()`: the elements last first, each
+        // still at its own position (an `enumerate` after the `rev` would count from the end,
+        // and is not taken).
+        let mut reversed = None;
+        if let Expr::MethodCall(m) = e {
+            if m.method == "rev" && m.args.is_empty() {
+                reversed = Some(&*m.receiver);
+                e = strip_parens(&m.receiver);
+            }
+        }
         if let Expr::MethodCall(m) = e {
             if m.method == "enumerate" && m.args.is_empty() {
                 enumerated = true;
@@ -493,7 +520,7 @@ impl Lowerer<'_> {
                 .filter(|v| self.is_varied(*v)),
             _ => None,
         };
-        (array, enumerated)
+        (array, enumerated, reversed)
     }
 
     /// A loop region: carried variables, the body (with `cond` tested first, for `while`), the
