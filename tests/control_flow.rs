@@ -401,6 +401,28 @@ fn iterate_reversed<T: Float>(x: &[T]) -> T {
     y * z
 }
 
+/// Two arrays walked together: both active (`(&a, &b)`, and by reference), then an active one
+/// with a constant one built in the function.
+#[differentiate]
+fn iterate_zipped<T: Float>(x: &[T]) -> T {
+    let mut y = vec![T::zero(); x.len()];
+    for i in 0..x.len() {
+        y[i] = x[i].sin() + T::from(i).unwrap();
+    }
+    let mut s = T::zero();
+    for (&a, &b) in x.iter().zip(y.iter()) {
+        s = s + a * b * b;
+    }
+    for (a, b) in y.iter().zip(x) {
+        s = s * T::from(0.9).unwrap() + (*a) * (*b).exp();
+    }
+    let weights = vec![T::from(0.5).unwrap(); x.len()];
+    for (w, &v) in weights.iter().zip(x.iter()) {
+        s = s + *w * v * v;
+    }
+    s
+}
+
 #[differentiate]
 fn overwrite_read_element<T: Float>(x: &[T]) -> T {
     let mut y = vec![T::zero(); x.len()];
@@ -519,6 +541,13 @@ fn slices() {
             iterate_reversed_grad(&x),
             |v| iterate_reversed(v),
             |v| iterate_reversed(v),
+        );
+        check(
+            "iterate_zipped",
+            &x,
+            iterate_zipped_grad(&x),
+            |v| iterate_zipped(v),
+            |v| iterate_zipped(v),
         );
         check(
             "overwrite_read_element",

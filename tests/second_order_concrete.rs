@@ -365,6 +365,48 @@ fn ext_rosen_points(n: usize) -> Vec<Vec<f64>> {
     ]
 }
 
+/// Each element and its right neighbour (a local array) walked with `zip`, and Horner's rule
+/// over the elements last first.
+#[differentiate]
+fn zipped_and_reversed(x: &[f64]) -> f64 {
+    let mut next = vec![0.0; x.len() - 1];
+    for i in 0..x.len() - 1 {
+        next[i] = x[i + 1] * 0.9;
+    }
+    let mut s = 0.0;
+    for (&a, &b) in x.iter().zip(next.iter()) {
+        s += (a - b) * (a - b) * a.cos();
+    }
+    let mut y = 0.0;
+    for &c in x.iter().rev() {
+        y = y * 0.5 + c * c;
+    }
+    s + y
+}
+
+fn zipped_and_reversed_ref(x: &[Hd]) -> Hd {
+    let s: Hd = x
+        .windows(2)
+        .map(|w| (w[0] - w[1] * 0.9).powi(2) * w[0].cos())
+        .sum();
+    let y = x.iter().rev().fold(Hd::zero(), |y, &c| y * 0.5 + c * c);
+    s + y
+}
+
+#[test]
+fn zipped_and_reversed_loops() {
+    let gen = Generated {
+        name: "zipped_and_reversed",
+        plain: &|x| zipped_and_reversed(x),
+        grad: &|x| zipped_and_reversed_grad(x),
+        hvp: &|x, v| zipped_and_reversed_hvp(x, v),
+        hessian: &|x| zipped_and_reversed_hessian(x),
+    };
+    for n in [2, 5] {
+        check_points(&gen, &zipped_and_reversed_ref, &ext_rosen_points(n));
+    }
+}
+
 #[test]
 fn extended_rosenbrock_over_a_slice() {
     let gen = Generated {

@@ -92,6 +92,7 @@ const OTHER_METHODS: &[&str] = &[
     "iter_mut",
     "into_iter",
     "enumerate",
+    "zip",
     "rev",
     "step_by",
     "clone",
@@ -479,11 +480,33 @@ fn integer_range(e: &Expr) -> bool {
 }
 
 /// Whether a `for` pattern over elements binds them by value: `&v`, `(i, &v)`, `_`.
-fn copies_out(pat: &syn::Pat) -> bool {
+fn copies_out(pat: &syn::Pat, iterable: &Expr) -> bool {
+    // The adaptor that makes the pairs: the last call, or the one before a last `rev()`.
+    let mut last = iterable;
+    while let Expr::Paren(p) = last {
+        last = &p.expr;
+    }
+    if let Expr::MethodCall(m) = last {
+        if m.method == "rev" {
+            last = &m.receiver;
+        }
+    }
+    let pairs = match last {
+        Expr::MethodCall(m) => m.method.to_string(),
+        _ => String::new(),
+    };
+    let copied = |p: &syn::Pat| matches!(p, syn::Pat::Reference(_) | syn::Pat::Wild(_));
     match pat {
-        syn::Pat::Reference(_) | syn::Pat::Wild(_) => true,
-        syn::Pat::Tuple(t) => match t.elems.iter().collect::<Vec<_>>().as_slice() {
-            [syn::Pat::Ident(_) | syn::Pat::Wild(_), second] => copies_out(second),
+        syn::Pat::Paren(p) => copies_out(&p.pat, iterable),
+        p if copied(p) => true,
+        syn::Pat::Tuple(t) => match (
+            pairs.as_str(),
+            t.elems.iter().collect::<Vec<_>>().as_slice(),
+        ) {
+            // `zip`: both elements copied out, `(&a, &b)`.
+            ("zip", [first, second]) => copied(first) && copied(second),
+            // `enumerate`: the position, then the element copied out, `(i, &v)`.
+            ("enumerate", [syn::Pat::Ident(_) | syn::Pat::Wild(_), second]) => copied(second),
             _ => false,
         },
         _ => false,
@@ -688,7 +711,7 @@ impl VisitMut for Rewrite<'_> {
             },
             // Elements taken by reference (`for v in x.iter()`) would be `&__F`, which has no
             // arithmetic: only patterns that copy them out (`for &v in ...`), or ranges.
-            Expr::ForLoop(f) if !integer_range(&f.expr) && !copies_out(&f.pat) => {
+            Expr::ForLoop(f) if !integer_range(&f.expr) && !copies_out(&f.pat, &f.expr) => {
                 self.ok = false;
             }
             // `y[i] += y[i - 1]` borrows `y` twice on a generic type (its `AddAssign` takes

@@ -345,6 +345,10 @@ impl Lowerer<'_> {
             return;
         }
         let span = f.for_token.span;
+        if let Some(sides) = self.zipped_iteration(&f.expr) {
+            self.lower_zipped_for(f, sides);
+            return;
+        }
         let (element_of, enumerated, reversed) = self.active_iteration(&f.expr);
         // `x.iter().rev().enumerate()`: the positions would count from the end.
         let enumerate_after_rev = matches!(strip_parens(&f.expr), Expr::MethodCall(m)
@@ -361,7 +365,7 @@ impl Lowerer<'_> {
         if element_of.is_none() && self.reads_varied(&f.expr) {
             self.diag.error_spanned(
                 &f.expr,
-                "`#[differentiate]` iterates over an active array as `x.iter()`, `&x`, `x` or `x.iter().enumerate()`, each also followed by `.rev()`: write the loop in one of these forms, or over the indices",
+                "`#[differentiate]` iterates over an active array as `x.iter()`, `&x`, `x` or `x.iter().enumerate()`, each also followed by `.rev()`, or two arrays as `x.iter().zip(y.iter())`: write the loop in one of these forms, or over the indices",
             );
             return;
         }
@@ -446,6 +450,123 @@ impl Lowerer<'_> {
                         LoopKind::For { iter, pattern: written.to_token_stream(), bound: Vec::new(), range: false }
                     }
                 },
+            }
+        });
+    }
+
+    /// `a.iter().zip(b.iter())` (also `.zip(&b)`, `.zip(b)`) where `a` or `b` is an active array
+    /// (in a form [`Self::active_iteration`] takes, without `enumerate` or `rev`) and the other
+    /// side is an active array too or reads nothing active: each side's array, or `None` for an
+    /// inactive side.
+    fn zipped_iteration<'e>(&self, iter: &'e Expr) -> Option<[(&'e Expr, Option<ValueId>); 2]> {
+        let Expr::MethodCall(m) = strip_parens(iter) else {
+            return None;
+        };
+        if m.method != "zip" || m.args.len() != 1 {
+            return None;
+        }
+        let side = |e: &'e Expr| -> Option<(&'e Expr, Option<ValueId>)> {
+            match self.active_iteration(e) {
+                (Some(array), false, None) => {
+                    let nested = matches!(self.nodes.get(array.index()).map(|n| &n.op), Some(Op::Param(i))
+                        if self.nested_array_params.get(*i).copied().unwrap_or(false));
+                    (!nested).then_some((e, Some(array)))
+                }
+                (None, ..) if !self.reads_varied(e) => Some((e, None)),
+                _ => None,
+            }
+        };
+        let sides = [side(&m.receiver)?, side(&m.args[0])?];
+        sides.iter().any(|(_, a)| a.is_some()).then_some(sides)
+    }
+
+    /// `for (a, b) in x.iter().zip(y.iter())`: iterates `x.iter().zip(y).enumerate()`, and each
+    /// active side's element is read at the position the enumeration counts (both sides start
+    /// at their first element, so it is each element's own position).
+    fn lower_zipped_for(&mut self, f: &syn::ExprForLoop, sides: [(&Expr, Option<ValueId>); 2]) {
+        let span = f.for_token.span;
+        let pattern = match &*f.pat {
+            Pat::Paren(p) => &*p.pat,
+            other => other,
+        };
+        let Pat::Tuple(pair) = pattern else {
+            self.diag.error_spanned(
+                &f.pat,
+                "bind the two sides of a `zip` to a pair of names, as in `for (&a, &b) in x.iter().zip(y.iter())`",
+            );
+            return;
+        };
+        let parts: Vec<&Pat> = pair.elems.iter().collect();
+        let [first, second] = parts.as_slice() else {
+            self.diag.error_spanned(
+                &f.pat,
+                "bind the two sides of a `zip` to a pair of names, as in `for (&a, &b) in x.iter().zip(y.iter())`",
+            );
+            return;
+        };
+        let subpatterns = [(*first).clone(), (*second).clone()];
+        for ((_, array), sub) in sides.iter().zip(&subpatterns) {
+            if array.is_some() && strip_pattern(sub).is_none() {
+                self.diag.error_spanned(
+                    sub,
+                    "bind each element of an active array to one name, as in `(a, b)` or `(&a, &b)`",
+                );
+                return;
+            }
+        }
+        let (receiver, other) = (sides[0].0, sides[1].0);
+        let iter: Expr = syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::Iterator::zip(::core::iter::IntoIterator::into_iter(#receiver), #other)));
+        let iter = self.lower_constant(&iter);
+        let arrays = [sides[0].1, sides[1].1];
+        self.lower_loop_region(span, &f.body, None, move |this| {
+            let counter = this.region_value(span, Some("k".to_owned()), false);
+            let mut items = Vec::new();
+            for (i, (array, sub)) in arrays.into_iter().zip(&subpatterns).enumerate() {
+                match (array, strip_pattern(sub)) {
+                    (Some(array), Some((ident, by_ref))) => {
+                        let item =
+                            proc_macro2::Ident::new(&format!("__item_{i}"), Span::mixed_site());
+                        let element = this.eval(
+                            Op::Element(array, counter, item.to_token_stream()),
+                            sub.span(),
+                        );
+                        if let Some(node) = this.nodes.get_mut(element.index()) {
+                            node.hint = Some(ident.to_string());
+                        }
+                        this.bind_var(Var {
+                            ident,
+                            value: Some(element),
+                            mutable: false,
+                            synthetic: false,
+                            by_ref,
+                            ty: None,
+                        });
+                        items.push(item.to_token_stream());
+                    }
+                    _ => {
+                        // An inactive side: its pattern as written, its names what it binds.
+                        let mut names = PatternIdents::default();
+                        names.visit_pat(sub);
+                        let mut written = sub.clone();
+                        StripMut.visit_pat_mut(&mut written);
+                        for (ident, mutable) in names.1 {
+                            let v = this.verbatim(ident.to_token_stream(), ident.span());
+                            if let Some(node) = this.nodes.get_mut(v.index()) {
+                                node.hint = Some(ident.to_string());
+                            }
+                            this.bind(&ident, Some(v), mutable);
+                        }
+                        items.push(written.to_token_stream());
+                    }
+                }
+            }
+            let counter_ident = this.value_ident(counter);
+            let (a, b) = (&items[0], &items[1]);
+            LoopKind::For {
+                iter,
+                pattern: quote!((#counter_ident, (#a, #b))),
+                bound: vec![counter],
+                range: false,
             }
         });
     }
