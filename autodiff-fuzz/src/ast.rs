@@ -851,17 +851,20 @@ pub enum ForHead {
         hi: IntExpr,
         rev: bool,
     },
-    /// `for &var in array.iter()` (`by_ref`: `for var in array.iter()`, read as `*var`)
+    /// `for &var in array.iter()` (`by_ref`: `for var in array.iter()`, read as `*var`; `rev`:
+    /// `array.iter().rev()`)
     Iter {
         var: String,
         array: String,
         by_ref: bool,
+        rev: bool,
     },
-    /// `for (index, &var) in array.iter().enumerate()`
+    /// `for (index, &var) in array.iter().enumerate()` (`rev`: `.enumerate().rev()`)
     Enumerate {
         index: String,
         var: String,
         array: String,
+        rev: bool,
     },
 }
 
@@ -1197,12 +1200,24 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
                         out.push_str(").rev()");
                     }
                 }
-                ForHead::Iter { var, array, by_ref } => {
+                ForHead::Iter {
+                    var,
+                    array,
+                    by_ref,
+                    rev,
+                } => {
                     let amp = if *by_ref { "" } else { "&" };
-                    let _ = write!(out, "{amp}{var} in {array}.iter()");
+                    let rev = if *rev { ".rev()" } else { "" };
+                    let _ = write!(out, "{amp}{var} in {array}.iter(){rev}");
                 }
-                ForHead::Enumerate { index, var, array } => {
-                    let _ = write!(out, "({index}, &{var}) in {array}.iter().enumerate()");
+                ForHead::Enumerate {
+                    index,
+                    var,
+                    array,
+                    rev,
+                } => {
+                    let rev = if *rev { ".rev()" } else { "" };
+                    let _ = write!(out, "({index}, &{var}) in {array}.iter().enumerate(){rev}");
                 }
             }
             out.push_str(" {\n");
@@ -1794,13 +1809,17 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
                     env.bind(var, Kind::Int { in_bounds }, false);
                     None
                 }
-                ForHead::Iter { var, array, by_ref } => {
+                ForHead::Iter {
+                    var, array, by_ref, ..
+                } => {
                     check_array(array, env)?;
                     let kind = if *by_ref { Kind::FloatRef } else { Kind::Float };
                     env.bind(var, kind, false);
                     Some(array.as_str())
                 }
-                ForHead::Enumerate { index, var, array } => {
+                ForHead::Enumerate {
+                    index, var, array, ..
+                } => {
                     check_array(array, env)?;
                     if index == var {
                         return Err("a pattern binds a name twice".into());

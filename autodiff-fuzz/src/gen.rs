@@ -1350,6 +1350,7 @@ impl Gen<'_> {
                         var,
                         array: array.clone(),
                         by_ref,
+                        rev: self.rng.chance(0.25),
                     },
                     Some(array),
                 )
@@ -1370,6 +1371,7 @@ impl Gen<'_> {
                         index,
                         var,
                         array: array.clone(),
+                        rev: self.rng.chance(0.25),
                     },
                     Some(array),
                 )
@@ -1466,15 +1468,27 @@ fn underscore_unread(head: ForHead, reads: &HashMap<String, usize>) -> ForHead {
             hi,
             rev,
         },
-        ForHead::Iter { var, array, by_ref } => ForHead::Iter {
+        ForHead::Iter {
+            var,
+            array,
+            by_ref,
+            rev,
+        } => ForHead::Iter {
             var: fix(var),
             array,
             by_ref,
+            rev,
         },
-        ForHead::Enumerate { index, var, array } => ForHead::Enumerate {
+        ForHead::Enumerate {
+            index,
+            var,
+            array,
+            rev,
+        } => ForHead::Enumerate {
             index: fix(index),
             var: fix(var),
             array,
+            rev,
         },
     }
 }
