@@ -401,6 +401,26 @@ fn iterate_reversed<T: Float>(x: &[T]) -> T {
     y * z
 }
 
+/// Adaptors that keep each element's position: `skip`, `take`, `step_by`, `rev`, chained, with
+/// and without `enumerate` first.
+#[differentiate]
+fn iterate_adapted<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for &v in x.iter().skip(1) {
+        s = s * T::from(0.8).unwrap() + v * v;
+    }
+    for &v in x.iter().take(x.len() - 1).rev() {
+        s = s + v.exp() * s.sin();
+    }
+    for (i, &v) in x.iter().enumerate().skip(1).step_by(2) {
+        s = s + T::from(i).unwrap() * v.cos();
+    }
+    for v in x.iter().step_by(2).rev().take(2) {
+        s = s * (*v);
+    }
+    s
+}
+
 /// Two arrays walked together: both active (`(&a, &b)`, and by reference), then an active one
 /// with a constant one built in the function.
 #[differentiate]
@@ -548,6 +568,13 @@ fn slices() {
             iterate_zipped_grad(&x),
             |v| iterate_zipped(v),
             |v| iterate_zipped(v),
+        );
+        check(
+            "iterate_adapted",
+            &x,
+            iterate_adapted_grad(&x),
+            |v| iterate_adapted(v),
+            |v| iterate_adapted(v),
         );
         check(
             "overwrite_read_element",

@@ -381,6 +381,9 @@ fn zipped_and_reversed(x: &[f64]) -> f64 {
     for &c in x.iter().rev() {
         y = y * 0.5 + c * c;
     }
+    for (i, &c) in x.iter().enumerate().skip(1).step_by(2) {
+        y += c.sin() * c * i as f64;
+    }
     s + y
 }
 
@@ -389,7 +392,10 @@ fn zipped_and_reversed_ref(x: &[Hd]) -> Hd {
         .windows(2)
         .map(|w| (w[0] - w[1] * 0.9).powi(2) * w[0].cos())
         .sum();
-    let y = x.iter().rev().fold(Hd::zero(), |y, &c| y * 0.5 + c * c);
+    let mut y = x.iter().rev().fold(Hd::zero(), |y, &c| y * 0.5 + c * c);
+    for i in (1..x.len()).step_by(2) {
+        y += x[i].sin() * x[i] * i as f64;
+    }
     s + y
 }
 

@@ -851,19 +851,22 @@ pub enum ForHead {
         hi: IntExpr,
         rev: bool,
     },
-    /// `for &var in array.iter()` (`by_ref`: `for var in array.iter()`, read as `*var`; `rev`:
-    /// `array.iter().rev()`)
+    /// `for &var in array.iter()` (`by_ref`: `for var in array.iter()`, read as `*var`; `skip`:
+    /// `.skip(1)` after `iter()`; `rev`: `.rev()` last)
     Iter {
         var: String,
         array: String,
         by_ref: bool,
+        skip: bool,
         rev: bool,
     },
-    /// `for (index, &var) in array.iter().enumerate()` (`rev`: `.enumerate().rev()`)
+    /// `for (index, &var) in array.iter().enumerate()` (`skip`: `.skip(1)` after `enumerate()`;
+    /// `rev`: `.rev()` last)
     Enumerate {
         index: String,
         var: String,
         array: String,
+        skip: bool,
         rev: bool,
     },
 }
@@ -1204,20 +1207,27 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
                     var,
                     array,
                     by_ref,
+                    skip,
                     rev,
                 } => {
                     let amp = if *by_ref { "" } else { "&" };
+                    let skip = if *skip { ".skip(1)" } else { "" };
                     let rev = if *rev { ".rev()" } else { "" };
-                    let _ = write!(out, "{amp}{var} in {array}.iter(){rev}");
+                    let _ = write!(out, "{amp}{var} in {array}.iter(){skip}{rev}");
                 }
                 ForHead::Enumerate {
                     index,
                     var,
                     array,
+                    skip,
                     rev,
                 } => {
+                    let skip = if *skip { ".skip(1)" } else { "" };
                     let rev = if *rev { ".rev()" } else { "" };
-                    let _ = write!(out, "({index}, &{var}) in {array}.iter().enumerate(){rev}");
+                    let _ = write!(
+                        out,
+                        "({index}, &{var}) in {array}.iter().enumerate(){skip}{rev}"
+                    );
                 }
             }
             out.push_str(" {\n");

@@ -481,14 +481,18 @@ fn integer_range(e: &Expr) -> bool {
 
 /// Whether a `for` pattern over elements binds them by value: `&v`, `(i, &v)`, `_`.
 fn copies_out(pat: &syn::Pat, iterable: &Expr) -> bool {
-    // The adaptor that makes the pairs: the last call, or the one before a last `rev()`.
+    // The adaptor that makes the pairs: the last call before any that keep the items as they
+    // are (`rev`, `skip`, `take`, `step_by`).
     let mut last = iterable;
-    while let Expr::Paren(p) = last {
-        last = &p.expr;
-    }
-    if let Expr::MethodCall(m) = last {
-        if m.method == "rev" {
-            last = &m.receiver;
+    loop {
+        match last {
+            Expr::Paren(p) => last = &p.expr,
+            Expr::MethodCall(m)
+                if ["rev", "skip", "take", "step_by"].contains(&m.method.to_string().as_str()) =>
+            {
+                last = &m.receiver;
+            }
+            _ => break,
         }
     }
     let pairs = match last {

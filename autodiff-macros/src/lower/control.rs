@@ -349,23 +349,27 @@ impl Lowerer<'_> {
             self.lower_zipped_for(f, sides);
             return;
         }
-        let (element_of, enumerated, reversed) = self.active_iteration(&f.expr);
-        // `x.iter().rev().enumerate()`: the positions would count from the end.
-        let enumerate_after_rev = matches!(strip_parens(&f.expr), Expr::MethodCall(m)
-            if m.method == "enumerate"
-                && matches!(strip_parens(&m.receiver), Expr::MethodCall(r) if r.method == "rev"
-                    && self.active_iteration(&r.receiver).0.is_some()));
-        if enumerate_after_rev {
+        let (element_of, enumerated, base, adaptors) = self.active_iteration(&f.expr);
+        // `x.iter().rev().enumerate()`, `x.iter().skip(1).enumerate()`: the numbers would not be
+        // the elements' positions.
+        let enumerate_after = match strip_parens(&f.expr) {
+            Expr::MethodCall(m) if m.method == "enumerate" && m.args.is_empty() => {
+                let (array, _, _, inner) = self.active_iteration(&m.receiver);
+                array.and(inner.first().map(|a| a.method.to_string()))
+            }
+            _ => None,
+        };
+        if let Some(adaptor) = enumerate_after {
             self.diag.error_spanned(
                 &f.expr,
-                "`#[differentiate]` does not take `enumerate()` after `rev()` over an active array (it numbers the elements from the end): write `x.iter().enumerate().rev()`, which gives each element its position in the array (`x.len() - 1 - i` for your `i`)",
+                format!("`#[differentiate]` does not take `enumerate()` after `{adaptor}(..)` over an active array (its numbers would not be the elements' positions in the array): number the elements first, as in `x.iter().enumerate().{adaptor}(..)`, which gives each element its position"),
             );
             return;
         }
         if element_of.is_none() && self.reads_varied(&f.expr) {
             self.diag.error_spanned(
                 &f.expr,
-                "`#[differentiate]` iterates over an active array as `x.iter()`, `&x`, `x` or `x.iter().enumerate()`, each also followed by `.rev()`, or two arrays as `x.iter().zip(y.iter())`: write the loop in one of these forms, or over the indices",
+                "`#[differentiate]` iterates over an active array as `x.iter()`, `&x`, `x` or `x.iter().enumerate()`, each also followed by `.rev()`, `.skip(n)`, `.take(n)` or `.step_by(n)`, or over two arrays as `x.iter().zip(y.iter())`: write the loop in one of these forms, or over the indices",
             );
             return;
         }
@@ -381,13 +385,14 @@ impl Lowerer<'_> {
             return;
         }
         let iter_expr = &*f.expr;
-        let iter: Expr = if let (Some(_), false, Some(forwards)) =
-            (element_of, enumerated, reversed)
-        {
-            // The positions are those of the elements, counted before the reversal.
-            syn::parse_quote!(::core::iter::Iterator::rev(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#forwards))))
-        } else if element_of.is_some() && !enumerated {
-            syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#iter_expr)))
+        let iter: Expr = if element_of.is_some() && !enumerated {
+            // Numbered first, then the user's adaptors: each element keeps its position.
+            let mut walk: Expr = syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#base)));
+            for adaptor in &adaptors {
+                let (method, args) = (&adaptor.method, &adaptor.args);
+                walk = syn::parse_quote!(::core::iter::Iterator::#method(#walk, #args));
+            }
+            walk
         } else {
             syn::parse_quote!(::core::iter::IntoIterator::into_iter(#iter_expr))
         };
@@ -467,7 +472,7 @@ impl Lowerer<'_> {
         }
         let side = |e: &'e Expr| -> Option<(&'e Expr, Option<ValueId>)> {
             match self.active_iteration(e) {
-                (Some(array), false, None) => {
+                (Some(array), false, _, adaptors) if adaptors.is_empty() => {
                     let nested = matches!(self.nodes.get(array.index()).map(|n| &n.op), Some(Op::Param(i))
                         if self.nested_array_params.get(*i).copied().unwrap_or(false));
                     (!nested).then_some((e, Some(array)))
@@ -600,21 +605,38 @@ impl Lowerer<'_> {
         self.lower_loop_region(l.loop_token.span, &l.body, None, |_| LoopKind::Loop);
     }
 
-    /// The array a `for` loop visits, when it is active (`x.iter()`, `&x`, `x`,
-    /// `x.into_iter()`), and whether it is enumerated (`.enumerate()` on one of those).
-    fn active_iteration<'e>(&self, iter: &'e Expr) -> (Option<ValueId>, bool, Option<&'e Expr>) {
+    /// The active array a `for` loop walks element by element, if it does: `x.iter()`, `&x`,
+    /// `x`, `x.into_iter()`, optionally `.enumerate()`, then any of `.rev()`, `.skip(n)`,
+    /// `.take(n)`, `.step_by(n)` (which keep each element's position: the loop applies the same
+    /// adaptors to the elements numbered first). Returns the array, whether the user numbered
+    /// the elements with `enumerate`, the expression before the adaptors, and the adaptors in
+    /// the order they apply.
+    fn active_iteration<'e>(
+        &self,
+        iter: &'e Expr,
+    ) -> (
+        Option<ValueId>,
+        bool,
+        &'e Expr,
+        Vec<&'e syn::ExprMethodCall>,
+    ) {
         let mut e = strip_parens(iter);
-        let mut enumerated = false;
-        // `x.iter().rev()` and `x.iter().enumerate().rev()`: the elements last first, each
-        // still at its own position (an `enumerate` after the `rev` would count from the end,
-        // and is not taken).
-        let mut reversed = None;
-        if let Expr::MethodCall(m) = e {
-            if m.method == "rev" && m.args.is_empty() {
-                reversed = Some(&*m.receiver);
-                e = strip_parens(&m.receiver);
+        let mut adaptors = Vec::new();
+        while let Expr::MethodCall(m) = e {
+            let keeps_positions = match m.method.to_string().as_str() {
+                "rev" => m.args.is_empty(),
+                "skip" | "take" | "step_by" => m.args.len() == 1,
+                _ => false,
+            };
+            if !keeps_positions {
+                break;
             }
+            adaptors.push(m);
+            e = strip_parens(&m.receiver);
         }
+        adaptors.reverse();
+        let base = e;
+        let mut enumerated = false;
         if let Expr::MethodCall(m) = e {
             if m.method == "enumerate" && m.args.is_empty() {
                 enumerated = true;
@@ -641,7 +663,7 @@ impl Lowerer<'_> {
                 .filter(|v| self.is_varied(*v)),
             _ => None,
         };
-        (array, enumerated, reversed)
+        (array, enumerated, base, adaptors)
     }
 
     /// A loop region: carried variables, the body (with `cond` tested first, for `while`), the
