@@ -401,6 +401,23 @@ fn iterate_reversed<T: Float>(x: &[T]) -> T {
     y * z
 }
 
+/// Loops over ranges of an active array (`x[1..]`, `&x[k..n - 1]`, `x[..=1]` reversed): each
+/// element's adjoint goes to its position in the whole array.
+#[differentiate]
+fn iterate_ranges<T: Float>(x: &[T], k: usize) -> T {
+    let mut s = T::zero();
+    for &v in x[1..].iter() {
+        s = s * T::from(0.9).unwrap() + v * v;
+    }
+    for v in &x[k..x.len() - 1] {
+        s = s + (*v).sin() * s;
+    }
+    for &v in x[..=1].iter().rev().skip(1) {
+        s = s * v;
+    }
+    s
+}
+
 /// Adaptors that keep each element's position: `skip`, `take`, `step_by`, `rev`, chained, with
 /// and without `enumerate` first.
 #[differentiate]
@@ -568,6 +585,13 @@ fn slices() {
             iterate_zipped_grad(&x),
             |v| iterate_zipped(v),
             |v| iterate_zipped(v),
+        );
+        check(
+            "iterate_ranges",
+            &x,
+            iterate_ranges_grad(&x, 1),
+            |v| iterate_ranges(v, 1),
+            |v| iterate_ranges(v, 1),
         );
         check(
             "iterate_adapted",

@@ -349,16 +349,31 @@ impl Lowerer<'_> {
             self.lower_zipped_for(f, sides);
             return;
         }
-        let (element_of, enumerated, base, adaptors) = self.active_iteration(&f.expr);
+        let ActiveIteration {
+            array: element_of,
+            enumerated,
+            base,
+            adaptors,
+            slice,
+        } = self.active_iteration(&f.expr);
         // `x.iter().rev().enumerate()`, `x.iter().skip(1).enumerate()`: the numbers would not be
         // the elements' positions.
         let enumerate_after = match strip_parens(&f.expr) {
             Expr::MethodCall(m) if m.method == "enumerate" && m.args.is_empty() => {
-                let (array, _, _, inner) = self.active_iteration(&m.receiver);
-                array.and(inner.first().map(|a| a.method.to_string()))
+                let inner = self.active_iteration(&m.receiver);
+                inner
+                    .array
+                    .and(inner.adaptors.first().map(|a| a.method.to_string()))
             }
             _ => None,
         };
+        if element_of.is_some() && enumerated && slice.is_some() {
+            self.diag.error_spanned(
+                &f.expr,
+                "`#[differentiate]` does not take `enumerate()` over a range of an active array (it numbers from the range's start, not by position in the array): loop over the positions, as in `for i in a..b` reading `x[i]`, or over `x[a..b].iter()` without numbering",
+            );
+            return;
+        }
         if let Some(adaptor) = enumerate_after {
             self.diag.error_spanned(
                 &f.expr,
@@ -386,8 +401,26 @@ impl Lowerer<'_> {
         }
         let iter_expr = &*f.expr;
         let iter: Expr = if element_of.is_some() && !enumerated {
-            // Numbered first, then the user's adaptors: each element keeps its position.
-            let mut walk: Expr = syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#base)));
+            // Numbered first, then the user's adaptors: each element keeps its position. A range
+            // of the array is numbered from its start, the slice itself still taken (and its
+            // bounds checked) as the user wrote it.
+            let mut walk: Expr = match slice {
+                Some((range, array)) => {
+                    let start = range
+                        .start
+                        .as_deref()
+                        .map_or_else(|| quote!(0), ToTokens::to_token_stream);
+                    let end = match (&range.end, &range.limits) {
+                        (None, _) => quote!(#array[..].len()),
+                        (Some(end), syn::RangeLimits::HalfOpen(_)) => end.to_token_stream(),
+                        (Some(end), syn::RangeLimits::Closed(_)) => quote!((#end) + 1),
+                    };
+                    syn::parse_quote!(::core::iter::Iterator::zip(#start..#end, ::core::iter::IntoIterator::into_iter(#base)))
+                }
+                None => {
+                    syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#base)))
+                }
+            };
             for adaptor in &adaptors {
                 let (method, args) = (&adaptor.method, &adaptor.args);
                 walk = syn::parse_quote!(::core::iter::Iterator::#method(#walk, #args));
@@ -472,12 +505,18 @@ impl Lowerer<'_> {
         }
         let side = |e: &'e Expr| -> Option<(&'e Expr, Option<ValueId>)> {
             match self.active_iteration(e) {
-                (Some(array), false, _, adaptors) if adaptors.is_empty() => {
+                ActiveIteration {
+                    array: Some(array),
+                    enumerated: false,
+                    adaptors,
+                    slice: None,
+                    ..
+                } if adaptors.is_empty() => {
                     let nested = matches!(self.nodes.get(array.index()).map(|n| &n.op), Some(Op::Param(i))
                         if self.nested_array_params.get(*i).copied().unwrap_or(false));
                     (!nested).then_some((e, Some(array)))
                 }
-                (None, ..) if !self.reads_varied(e) => Some((e, None)),
+                ActiveIteration { array: None, .. } if !self.reads_varied(e) => Some((e, None)),
                 _ => None,
             }
         };
@@ -611,15 +650,7 @@ impl Lowerer<'_> {
     /// adaptors to the elements numbered first). Returns the array, whether the user numbered
     /// the elements with `enumerate`, the expression before the adaptors, and the adaptors in
     /// the order they apply.
-    fn active_iteration<'e>(
-        &self,
-        iter: &'e Expr,
-    ) -> (
-        Option<ValueId>,
-        bool,
-        &'e Expr,
-        Vec<&'e syn::ExprMethodCall>,
-    ) {
+    fn active_iteration<'e>(&self, iter: &'e Expr) -> ActiveIteration<'e> {
         let mut e = strip_parens(iter);
         let mut adaptors = Vec::new();
         while let Expr::MethodCall(m) = e {
@@ -654,6 +685,14 @@ impl Lowerer<'_> {
                 _ => break,
             }
         }
+        // `x[a..b].iter()`, `&x[a..]`: a range of the array.
+        let mut slice = None;
+        if let Expr::Index(ix) = e {
+            if let Expr::Range(range) = strip_parens(&ix.index) {
+                slice = Some((range, &*ix.expr));
+                e = strip_parens(&ix.expr);
+            }
+        }
         let array = match e {
             Expr::Path(p) => p
                 .path
@@ -663,9 +702,31 @@ impl Lowerer<'_> {
                 .filter(|v| self.is_varied(*v)),
             _ => None,
         };
-        (array, enumerated, base, adaptors)
+        ActiveIteration {
+            array,
+            enumerated,
+            base,
+            adaptors,
+            slice,
+        }
     }
+}
 
+/// What [`Lowerer::active_iteration`] finds in a `for` loop's iterable.
+struct ActiveIteration<'e> {
+    /// The active array walked, if any.
+    array: Option<ValueId>,
+    /// Numbered by the user with `enumerate()`, before any adaptor.
+    enumerated: bool,
+    /// The iterable before the adaptors.
+    base: &'e Expr,
+    /// `rev`, `skip`, `take`, `step_by`, in the order they apply.
+    adaptors: Vec<&'e syn::ExprMethodCall>,
+    /// `x[range]`: the range, and the array expression.
+    slice: Option<(&'e syn::ExprRange, &'e Expr)>,
+}
+
+impl Lowerer<'_> {
     /// A loop region: carried variables, the body (with `cond` tested first, for `while`), the
     /// exit flags. `bind` binds the loop's own variables inside the body and says how to iterate.
     fn lower_loop_region(
