@@ -457,6 +457,13 @@ fn iterate_zipped<T: Float>(x: &[T]) -> T {
     for (w, &v) in weights.iter().zip(x.iter()) {
         s = s + *w * v * v;
     }
+    // Neighbours: each side at its own position.
+    for (&a, &b) in x.iter().zip(x[1..].iter()) {
+        s = s + (b - a) * (b - a) * a.exp();
+    }
+    for (&a, &b) in x.iter().rev().zip(y.iter().skip(1)) {
+        s = s * T::from(0.95).unwrap() + a * b;
+    }
     s
 }
 

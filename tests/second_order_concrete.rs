@@ -374,6 +374,9 @@ fn zipped_and_reversed(x: &[f64]) -> f64 {
         next[i] = x[i + 1] * 0.9;
     }
     let mut s = 0.0;
+    for (&a, &b) in x.iter().zip(x[1..].iter()) {
+        s += a * b.sin();
+    }
     for (&a, &b) in x.iter().zip(next.iter()) {
         s += (a - b) * (a - b) * a.cos();
     }
@@ -388,10 +391,10 @@ fn zipped_and_reversed(x: &[f64]) -> f64 {
 }
 
 fn zipped_and_reversed_ref(x: &[Hd]) -> Hd {
-    let s: Hd = x
-        .windows(2)
-        .map(|w| (w[0] - w[1] * 0.9).powi(2) * w[0].cos())
-        .sum();
+    let s: Hd = x.windows(2).map(|w| w[0] * w[1].sin()).sum::<Hd>()
+        + x.windows(2)
+            .map(|w| (w[0] - w[1] * 0.9).powi(2) * w[0].cos())
+            .sum::<Hd>();
     let mut y = x.iter().rev().fold(Hd::zero(), |y, &c| y * 0.5 + c * c);
     for i in (1..x.len()).step_by(2) {
         y += x[i].sin() * x[i] * i as f64;

@@ -410,6 +410,25 @@ impl Sweep<'_> {
             .find_map(|(_, s)| s.get(&v).cloned())
     }
 
+    /// An element read's contribution to its array's adjoint (`add`): held to the end of a
+    /// fused loop's iteration when it may be (see [`Deferred`]), else written here.
+    fn add_element_contribution(
+        &mut self,
+        read: ValueId,
+        array: ValueId,
+        add: TokenStream,
+        out: &mut TokenStream,
+    ) {
+        match &mut self.deferred {
+            Some(held)
+                if self.cx.layout.home(read) == held.block && !held.stored.contains(&array) =>
+            {
+                held.items.push(add);
+            }
+            _ => out.extend([add]),
+        }
+    }
+
     fn current_block(&self) -> u32 {
         self.scopes.last().map_or(0, |(id, _)| *id)
     }
@@ -669,30 +688,22 @@ impl Sweep<'_> {
                 let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
                 let add =
                     quote_spanned!(node.span=> #rt::accumulate(&mut #d_array #([#indices])*, #d););
-                match &mut self.deferred {
-                    Some(held)
-                        if cx.layout.home(v) == held.block && !held.stored.contains(array) =>
-                    {
-                        held.items.push(add);
-                    }
-                    _ => out.extend([add]),
-                }
+                self.add_element_contribution(v, *array, add, out);
             }
             Op::Element(array, counter, _) => {
                 let Some(d_array) = self.lookup(*array) else {
                     return;
                 };
                 let counter = self.value(*counter);
-                out.extend(
-                    quote_spanned!(node.span=> #rt::accumulate(&mut #d_array[#counter], #d);),
-                );
+                let add = quote_spanned!(node.span=> #rt::accumulate(&mut #d_array[#counter], #d););
+                self.add_element_contribution(v, *array, add, out);
             }
             // A field's adjoint goes into the struct's adjoint, field by field.
             Op::Field(base, member) => {
                 if let Some(place) = self.field_place(*base) {
-                    out.extend(
+                    out.extend([
                         quote_spanned!(node.span=> #rt::accumulate(&mut #place.#member, #d);),
-                    );
+                    ]);
                 }
             }
             // A call: the callee's `_vjp_all` gives every argument's share at once.

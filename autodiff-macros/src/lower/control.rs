@@ -401,31 +401,7 @@ impl Lowerer<'_> {
         }
         let iter_expr = &*f.expr;
         let iter: Expr = if element_of.is_some() && !enumerated {
-            // Numbered first, then the user's adaptors: each element keeps its position. A range
-            // of the array is numbered from its start, the slice itself still taken (and its
-            // bounds checked) as the user wrote it.
-            let mut walk: Expr = match slice {
-                Some((range, array)) => {
-                    let start = range
-                        .start
-                        .as_deref()
-                        .map_or_else(|| quote!(0), ToTokens::to_token_stream);
-                    let end = match (&range.end, &range.limits) {
-                        (None, _) => quote!(#array[..].len()),
-                        (Some(end), syn::RangeLimits::HalfOpen(_)) => end.to_token_stream(),
-                        (Some(end), syn::RangeLimits::Closed(_)) => quote!((#end) + 1),
-                    };
-                    syn::parse_quote!(::core::iter::Iterator::zip(#start..#end, ::core::iter::IntoIterator::into_iter(#base)))
-                }
-                None => {
-                    syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#base)))
-                }
-            };
-            for adaptor in &adaptors {
-                let (method, args) = (&adaptor.method, &adaptor.args);
-                walk = syn::parse_quote!(::core::iter::Iterator::#method(#walk, #args));
-            }
-            walk
+            positioned(base, &adaptors, slice)
         } else {
             syn::parse_quote!(::core::iter::IntoIterator::into_iter(#iter_expr))
         };
@@ -492,31 +468,35 @@ impl Lowerer<'_> {
         });
     }
 
-    /// `a.iter().zip(b.iter())` (also `.zip(&b)`, `.zip(b)`) where `a` or `b` is an active array
-    /// (in a form [`Self::active_iteration`] takes, without `enumerate` or `rev`) and the other
-    /// side is an active array too or reads nothing active: each side's array, or `None` for an
-    /// inactive side.
-    fn zipped_iteration<'e>(&self, iter: &'e Expr) -> Option<[(&'e Expr, Option<ValueId>); 2]> {
+    /// `a.iter().zip(b.iter())` (also `.zip(&b)`, `.zip(b)`, `x.iter().zip(x[1..].iter())`)
+    /// where `a` or `b` is an active array (in a form [`Self::active_iteration`] takes, without
+    /// `enumerate`) and the other side is an active array too or reads nothing active: each
+    /// side's iterator (with positions for an active side) and array, or `None` for an inactive
+    /// side.
+    fn zipped_iteration<'e>(&self, iter: &'e Expr) -> Option<[(Expr, Option<ValueId>); 2]> {
         let Expr::MethodCall(m) = strip_parens(iter) else {
             return None;
         };
         if m.method != "zip" || m.args.len() != 1 {
             return None;
         }
-        let side = |e: &'e Expr| -> Option<(&'e Expr, Option<ValueId>)> {
+        let side = |e: &'e Expr| -> Option<(Expr, Option<ValueId>)> {
             match self.active_iteration(e) {
                 ActiveIteration {
                     array: Some(array),
                     enumerated: false,
+                    base,
                     adaptors,
-                    slice: None,
-                    ..
-                } if adaptors.is_empty() => {
+                    slice,
+                } => {
                     let nested = matches!(self.nodes.get(array.index()).map(|n| &n.op), Some(Op::Param(i))
                         if self.nested_array_params.get(*i).copied().unwrap_or(false));
-                    (!nested).then_some((e, Some(array)))
+                    (!nested).then(|| (positioned(base, &adaptors, slice), Some(array)))
                 }
-                ActiveIteration { array: None, .. } if !self.reads_varied(e) => Some((e, None)),
+                ActiveIteration { array: None, .. } if !self.reads_varied(e) => Some((
+                    syn::parse_quote!(::core::iter::IntoIterator::into_iter(#e)),
+                    None,
+                )),
                 _ => None,
             }
         };
@@ -524,10 +504,10 @@ impl Lowerer<'_> {
         sides.iter().any(|(_, a)| a.is_some()).then_some(sides)
     }
 
-    /// `for (a, b) in x.iter().zip(y.iter())`: iterates `x.iter().zip(y).enumerate()`, and each
-    /// active side's element is read at the position the enumeration counts (both sides start
-    /// at their first element, so it is each element's own position).
-    fn lower_zipped_for(&mut self, f: &syn::ExprForLoop, sides: [(&Expr, Option<ValueId>); 2]) {
+    /// `for (a, b) in x.iter().zip(y.iter())`: each active side walks with its elements'
+    /// positions (see [`positioned`]: `x.iter().enumerate()`, `(1..n).zip(x[1..].iter())`, with
+    /// the side's adaptors), the two zipped, and each element is read at its own position.
+    fn lower_zipped_for(&mut self, f: &syn::ExprForLoop, sides: [(Expr, Option<ValueId>); 2]) {
         let span = f.for_token.span;
         let pattern = match &*f.pat {
             Pat::Paren(p) => &*p.pat,
@@ -558,16 +538,19 @@ impl Lowerer<'_> {
                 return;
             }
         }
-        let (receiver, other) = (sides[0].0, sides[1].0);
-        let iter: Expr = syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::Iterator::zip(::core::iter::IntoIterator::into_iter(#receiver), #other)));
+        let (receiver, other) = (&sides[0].0, &sides[1].0);
+        let iter: Expr = syn::parse_quote!(::core::iter::Iterator::zip(#receiver, #other));
         let iter = self.lower_constant(&iter);
         let arrays = [sides[0].1, sides[1].1];
         self.lower_loop_region(span, &f.body, None, move |this| {
-            let counter = this.region_value(span, Some("k".to_owned()), false);
             let mut items = Vec::new();
+            let mut counters = Vec::new();
             for (i, (array, sub)) in arrays.into_iter().zip(&subpatterns).enumerate() {
                 match (array, strip_pattern(sub)) {
                     (Some(array), Some((ident, by_ref))) => {
+                        // Each active side walks with its elements' positions, `(k, item)`.
+                        let counter = this.region_value(span, Some("k".to_owned()), false);
+                        counters.push(counter);
                         let item =
                             proc_macro2::Ident::new(&format!("__item_{i}"), Span::mixed_site());
                         let element = this.eval(
@@ -585,7 +568,8 @@ impl Lowerer<'_> {
                             by_ref,
                             ty: None,
                         });
-                        items.push(item.to_token_stream());
+                        let counter = this.value_ident(counter);
+                        items.push(quote!((#counter, #item)));
                     }
                     _ => {
                         // An inactive side: its pattern as written, its names what it binds.
@@ -604,12 +588,11 @@ impl Lowerer<'_> {
                     }
                 }
             }
-            let counter_ident = this.value_ident(counter);
             let (a, b) = (&items[0], &items[1]);
             LoopKind::For {
                 iter,
-                pattern: quote!((#counter_ident, (#a, #b))),
-                bound: vec![counter],
+                pattern: quote!((#a, #b)),
+                bound: counters,
                 range: false,
             }
         });
@@ -904,6 +887,39 @@ fn is_range(e: &Expr) -> bool {
 
 /// The variable of `v`, `mut v` or `&v`, and whether the user may treat it as a reference
 /// (the plain form: `*v` then means the element itself).
+/// The elements of an active array's iteration with their positions in the array, `(position,
+/// element)`: numbered first, then the user's adaptors, so each element keeps its position. A
+/// range of the array is numbered from its start, the slice itself still taken (and its bounds
+/// checked) as the user wrote it.
+fn positioned(
+    base: &Expr,
+    adaptors: &[&syn::ExprMethodCall],
+    slice: Option<(&syn::ExprRange, &Expr)>,
+) -> Expr {
+    let mut walk: Expr = match slice {
+        Some((range, array)) => {
+            let start = range
+                .start
+                .as_deref()
+                .map_or_else(|| quote!(0), ToTokens::to_token_stream);
+            let end = match (&range.end, &range.limits) {
+                (None, _) => quote!(#array[..].len()),
+                (Some(end), syn::RangeLimits::HalfOpen(_)) => end.to_token_stream(),
+                (Some(end), syn::RangeLimits::Closed(_)) => quote!((#end) + 1),
+            };
+            syn::parse_quote!(::core::iter::Iterator::zip(#start..#end, ::core::iter::IntoIterator::into_iter(#base)))
+        }
+        None => {
+            syn::parse_quote!(::core::iter::Iterator::enumerate(::core::iter::IntoIterator::into_iter(#base)))
+        }
+    };
+    for adaptor in adaptors {
+        let (method, args) = (&adaptor.method, &adaptor.args);
+        walk = syn::parse_quote!(::core::iter::Iterator::#method(#walk, #args));
+    }
+    walk
+}
+
 fn strip_pattern(pat: &Pat) -> Option<(proc_macro2::Ident, bool)> {
     match pat {
         Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
