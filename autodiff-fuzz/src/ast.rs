@@ -869,6 +869,14 @@ pub enum ForHead {
         skip: bool,
         rev: bool,
     },
+    /// `for (&var, &other_var) in array.iter().zip(other.iter())` (`skip`: `other.iter().skip(1)`)
+    Zip {
+        var: String,
+        other_var: String,
+        array: String,
+        other: String,
+        skip: bool,
+    },
 }
 
 /// A statement.
@@ -1227,6 +1235,19 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
                     let _ = write!(
                         out,
                         "({index}, &{var}) in {array}.iter().enumerate(){skip}{rev}"
+                    );
+                }
+                ForHead::Zip {
+                    var,
+                    other_var,
+                    array,
+                    other,
+                    skip,
+                } => {
+                    let skip = if *skip { ".skip(1)" } else { "" };
+                    let _ = write!(
+                        out,
+                        "(&{var}, &{other_var}) in {array}.iter().zip({other}.iter(){skip})"
                     );
                 }
             }
@@ -1674,18 +1695,16 @@ impl Env {
         self.borrowed.iter().any(|b| b == array)
     }
     /// Enters a loop.
-    pub fn enter_loop(&mut self, continue_ok: bool, borrows: Option<&str>) {
+    pub fn enter_loop(&mut self, continue_ok: bool, borrows: &[&str]) {
         self.loops.push(continue_ok);
-        if let Some(a) = borrows {
-            self.borrowed.push(a.to_string());
-        }
+        self.borrowed
+            .extend(borrows.iter().map(ToString::to_string));
     }
     /// Leaves a loop.
-    pub fn leave_loop(&mut self, borrows: Option<&str>) {
+    pub fn leave_loop(&mut self, borrows: &[&str]) {
         self.loops.pop();
-        if borrows.is_some() {
-            self.borrowed.pop();
-        }
+        let kept = self.borrowed.len().saturating_sub(borrows.len());
+        self.borrowed.truncate(kept);
     }
     /// Whether a `break` is allowed here.
     pub fn in_loop(&self) -> bool {
@@ -1817,7 +1836,7 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
                     check_int(hi, env)?;
                     let in_bounds = matches!(hi, IntExpr::Len(_));
                     env.bind(var, Kind::Int { in_bounds }, false);
-                    None
+                    Vec::new()
                 }
                 ForHead::Iter {
                     var, array, by_ref, ..
@@ -1825,7 +1844,7 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
                     check_array(array, env)?;
                     let kind = if *by_ref { Kind::FloatRef } else { Kind::Float };
                     env.bind(var, kind, false);
-                    Some(array.as_str())
+                    vec![array.as_str()]
                 }
                 ForHead::Enumerate {
                     index, var, array, ..
@@ -1836,12 +1855,28 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
                     }
                     env.bind(index, Kind::Int { in_bounds: true }, false);
                     env.bind(var, Kind::Float, false);
-                    Some(array.as_str())
+                    vec![array.as_str()]
+                }
+                ForHead::Zip {
+                    var,
+                    other_var,
+                    array,
+                    other,
+                    ..
+                } => {
+                    check_array(array, env)?;
+                    check_array(other, env)?;
+                    if var == other_var {
+                        return Err("a pattern binds a name twice".into());
+                    }
+                    env.bind(var, Kind::Float, false);
+                    env.bind(other_var, Kind::Float, false);
+                    vec![array.as_str(), other.as_str()]
                 }
             };
-            env.enter_loop(true, borrows);
+            env.enter_loop(true, &borrows);
             check_block(body, env, false)?;
-            env.leave_loop(borrows);
+            env.leave_loop(&borrows);
             env.pop();
         }
         Stmt::While {
@@ -1855,9 +1890,9 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
             if let Some(c) = extra {
                 check_cond(c, env)?;
             }
-            env.enter_loop(true, None);
+            env.enter_loop(true, &[]);
             check_block(body, env, false)?;
-            env.leave_loop(None);
+            env.leave_loop(&[]);
         }
         Stmt::Loop {
             counter,
@@ -1867,9 +1902,9 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
         } => {
             check_int(bound, env)?;
             env.bind(counter, Kind::Int { in_bounds: false }, true);
-            env.enter_loop(*break_first, None);
+            env.enter_loop(*break_first, &[]);
             check_block(body, env, false)?;
-            env.leave_loop(None);
+            env.leave_loop(&[]);
         }
         Stmt::Block(body) => check_block(body, env, false)?,
         Stmt::Continue => {

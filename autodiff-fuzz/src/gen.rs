@@ -996,11 +996,11 @@ impl Gen<'_> {
                     let var = self.fresh("i");
                     self.env.push();
                     self.env.bind(&var, Kind::Int { in_bounds: true }, false);
-                    self.env.enter_loop(true, None);
+                    self.env.enter_loop(true, &[]);
                     self.loop_depth += 1;
                     let value = self.expr(self.cfg.max_depth);
                     self.loop_depth -= 1;
-                    self.env.leave_loop(None);
+                    self.env.leave_loop(&[]);
                     self.env.pop();
                     self.read(&var);
                     out.push(Stmt::For {
@@ -1304,6 +1304,11 @@ impl Gen<'_> {
                 0
             },
             if f.for_range { 2 } else { 0 },
+            if f.for_enumerate && has_x && (self.x_active || f.iter_pattern_inactive) {
+                2
+            } else {
+                0
+            },
         ]);
         self.env.push();
         let (head, borrow) = match kind {
@@ -1320,7 +1325,7 @@ impl Gen<'_> {
                         hi: IntExpr::Len(a),
                         rev: self.rng.chance(0.2),
                     },
-                    None,
+                    Vec::new(),
                 )
             }
             1 | 4 => {
@@ -1334,7 +1339,7 @@ impl Gen<'_> {
                         hi,
                         rev: kind == 1,
                     },
-                    None,
+                    Vec::new(),
                 )
             }
             2 => {
@@ -1353,7 +1358,35 @@ impl Gen<'_> {
                         skip: self.rng.chance(0.2),
                         rev: self.rng.chance(0.25),
                     },
-                    Some(array),
+                    vec![array],
+                )
+            }
+            5 => {
+                let var = self.fresh("v");
+                let other_var = self.fresh("v");
+                let array = if f.iter_pattern_inactive {
+                    self.rng.pick(&arrays).name.clone()
+                } else {
+                    "x".to_string()
+                };
+                let other = self.rng.pick(&arrays).name.clone();
+                self.read(&array);
+                self.read(&other);
+                self.env.bind(&var, Kind::Float, false);
+                self.env.bind(&other_var, Kind::Float, false);
+                let mut borrows = vec![array.clone()];
+                if other != array {
+                    borrows.push(other.clone());
+                }
+                (
+                    ForHead::Zip {
+                        var,
+                        other_var,
+                        array,
+                        other,
+                        skip: self.rng.chance(0.3),
+                    },
+                    borrows,
                 )
             }
             _ => {
@@ -1375,13 +1408,14 @@ impl Gen<'_> {
                         skip: self.rng.chance(0.2),
                         rev: self.rng.chance(0.25),
                     },
-                    Some(array),
+                    vec![array],
                 )
             }
         };
-        self.env.enter_loop(true, borrow.as_deref());
+        let borrows: Vec<&str> = borrow.iter().map(String::as_str).collect();
+        self.env.enter_loop(true, &borrows);
         let body = self.loop_body(&acc);
-        self.env.leave_loop(borrow.as_deref());
+        self.env.leave_loop(&borrows);
         self.env.pop();
         let head = underscore_unread(head, &self.reads);
         out.push(Stmt::For { head, body });
@@ -1404,9 +1438,9 @@ impl Gen<'_> {
             } else {
                 None
             };
-            self.env.enter_loop(true, None);
+            self.env.enter_loop(true, &[]);
             let body = self.loop_body(&acc);
-            self.env.leave_loop(None);
+            self.env.leave_loop(&[]);
             out.push(Stmt::While {
                 counter,
                 bound,
@@ -1415,9 +1449,9 @@ impl Gen<'_> {
             });
         } else {
             let break_first = self.rng.chance(0.5);
-            self.env.enter_loop(break_first, None);
+            self.env.enter_loop(break_first, &[]);
             let body = self.loop_body(&acc);
-            self.env.leave_loop(None);
+            self.env.leave_loop(&[]);
             out.push(Stmt::Loop {
                 counter,
                 bound,
@@ -1495,6 +1529,19 @@ fn underscore_unread(head: ForHead, reads: &HashMap<String, usize>) -> ForHead {
             array,
             skip,
             rev,
+        },
+        ForHead::Zip {
+            var,
+            other_var,
+            array,
+            other,
+            skip,
+        } => ForHead::Zip {
+            var: fix(var),
+            other_var: fix(other_var),
+            array,
+            other,
+            skip,
         },
     }
 }
