@@ -401,6 +401,22 @@ fn iterate_reversed<T: Float>(x: &[T]) -> T {
     y * z
 }
 
+/// Carried values that shift (`prev = cur; cur = x[i]`): the next iteration's `prev` is this
+/// iteration's old `cur`, so the carried values must all be read before any is set (found by
+/// the differential fuzzer: `_grad` returned the last element instead of the one before).
+#[differentiate(forward)]
+fn shifted_carries<T: Float>(x: &[T]) -> T {
+    let mut cur = T::from(0.5).unwrap();
+    let mut prev = T::zero();
+    let mut older = T::one();
+    for i in 0..x.len() {
+        older = prev;
+        prev = cur;
+        cur = x[i] * prev.cos();
+    }
+    cur + prev * T::from(2.0).unwrap() + older * T::from(3.0).unwrap()
+}
+
 /// Loops over ranges of an active array (`x[1..]`, `&x[k..n - 1]`, `x[..=1]` reversed): each
 /// element's adjoint goes to its position in the whole array.
 #[differentiate]
@@ -593,6 +609,19 @@ fn slices() {
             |v| iterate_zipped(v),
             |v| iterate_zipped(v),
         );
+        check(
+            "shifted_carries",
+            &x,
+            shifted_carries_grad(&x),
+            |v| shifted_carries(v),
+            |v| shifted_carries(v),
+        );
+        let tangent: Vec<f64> = (0..x.len()).map(|i| 0.3 - 0.2 * i as f64).collect();
+        let (value, along) = shifted_carries_jvp(&x, &tangent);
+        assert_eq!(value.to_bits(), shifted_carries(&x).to_bits());
+        let (_, g) = shifted_carries_grad(&x);
+        let expect: f64 = g.iter().zip(&tangent).map(|(a, b)| a * b).sum();
+        assert_all_close("shifted_carries jvp", &[along], &[expect], 1e-12, 1e-14);
         check(
             "iterate_ranges",
             &x,

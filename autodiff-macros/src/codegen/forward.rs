@@ -283,13 +283,16 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
             quote!(#tape.push(#saved);)
         }]);
     }
-    for c in &l.carried {
-        if c.next != c.phi {
-            let phi = graph.value_ident(c.phi);
+    let updates = l
+        .carried
+        .iter()
+        .filter(|c| c.next != c.phi)
+        .map(|c| {
             let next = graph.value_ident(c.next);
-            body.extend([quote!(#phi = #next;)]);
-        }
-    }
+            (graph.value_ident(c.phi), quote!(#next))
+        })
+        .collect();
+    body.extend([carried_updates(updates)]);
     if let Some(broke) = l.broke {
         let broke = graph.value_ident(broke);
         body.extend([quote!(if #broke { break; })]);
@@ -421,6 +424,34 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
                 _ => quote!(),
             }
         }
+    }
+}
+
+/// The carried variables' values for the next iteration, `phi = next;` each: one after the
+/// other, unless a later one's `next` reads a variable an earlier one has just set (`s4 = s0`
+/// after `s0 = x[i]`, where `s4` must get the old `s0`); then all at once, as a tuple assignment
+/// whose right side is evaluated first: `(s0, s4) = (x_i, s0);`.
+pub(super) fn carried_updates(updates: Vec<(Ident, TokenStream)>) -> TokenStream {
+    fn mentions(tokens: &TokenStream, name: &Ident) -> bool {
+        tokens.clone().into_iter().any(|t| match t {
+            proc_macro2::TokenTree::Ident(i) => i == *name,
+            proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), name),
+            _ => false,
+        })
+    }
+    let clash = updates.iter().enumerate().any(|(k, (_, next))| {
+        updates[..k]
+            .iter()
+            .any(|(earlier, _)| mentions(next, earlier))
+    });
+    if clash {
+        let (places, values): (Vec<Ident>, Vec<TokenStream>) = updates.into_iter().unzip();
+        quote!((#(#places,)*) = (#(#values,)*);)
+    } else {
+        updates
+            .into_iter()
+            .map(|(place, value)| quote!(#place = #value;))
+            .collect()
     }
 }
 

@@ -479,18 +479,18 @@ impl Jvp<'_> {
             }
         }
         let mut body = self.block(&l.body);
+        // Values and tangents for the next iteration, all read before any is set if needed.
+        let mut updates = Vec::new();
         for c in &l.carried {
             if c.next != c.phi {
-                let phi = graph.value_ident(c.phi);
                 let next = graph.value_ident(c.next);
-                body.extend([quote!(#phi = #next;)]);
+                updates.push((graph.value_ident(c.phi), quote!(#next)));
                 if self.active(c.phi) {
-                    let t = self.name(c.phi);
-                    let t_next = self.tangent_or_zero(c.next);
-                    body.extend([quote!(#t = #t_next;)]);
+                    updates.push((self.name(c.phi), self.tangent_or_zero(c.next)));
                 }
             }
         }
+        body.extend([super::forward::carried_updates(updates)]);
         if let Some(broke) = l.broke {
             let broke = graph.value_ident(broke);
             body.extend([quote!(if #broke { break; })]);
