@@ -435,11 +435,7 @@ impl Lowerer<'_> {
                         Some(other) => this.diag.error_spanned(other, "bind the position to a plain name, as in `for (i, v) in x.iter().enumerate()`"),
                     }
                     let item = proc_macro2::Ident::new("__item", Span::mixed_site());
-                    let element = this.eval(Op::Element(array, counter, item.to_token_stream()), pattern.span());
-                    if let Some(node) = this.nodes.get_mut(element.index()) {
-                        node.hint = Some(ident.to_string());
-                    }
-                    this.bind_var(Var { ident, value: Some(element), mutable: false, synthetic: false, by_ref, ty: None });
+                    this.bind_element(array, counter, &item, (ident, by_ref), pattern.span());
                     let counter_ident = this.value_ident(counter);
                     LoopKind::For { iter, pattern: quote!((#counter_ident, #item)), bound: vec![counter], range: false }
                 }
@@ -450,18 +446,8 @@ impl Lowerer<'_> {
                         LoopKind::For { iter, pattern: this.value_ident(v).to_token_stream(), bound: vec![v], range }
                     }
                     _ => {
-                        let mut names = PatternIdents::default();
-                        names.visit_pat(pattern);
-                        let mut written = pattern.clone();
-                        StripMut.visit_pat_mut(&mut written);
-                        for (ident, mutable) in names.1 {
-                            let v = this.verbatim(ident.to_token_stream(), ident.span());
-                            if let Some(node) = this.nodes.get_mut(v.index()) {
-                                node.hint = Some(ident.to_string());
-                            }
-                            this.bind(&ident, Some(v), mutable);
-                        }
-                        LoopKind::For { iter, pattern: written.to_token_stream(), bound: Vec::new(), range: false }
+                        let written = this.bind_loop_pattern(pattern);
+                        LoopKind::For { iter, pattern: written, bound: Vec::new(), range: false }
                     }
                 },
             }
@@ -553,39 +539,12 @@ impl Lowerer<'_> {
                         counters.push(counter);
                         let item =
                             proc_macro2::Ident::new(&format!("__item_{i}"), Span::mixed_site());
-                        let element = this.eval(
-                            Op::Element(array, counter, item.to_token_stream()),
-                            sub.span(),
-                        );
-                        if let Some(node) = this.nodes.get_mut(element.index()) {
-                            node.hint = Some(ident.to_string());
-                        }
-                        this.bind_var(Var {
-                            ident,
-                            value: Some(element),
-                            mutable: false,
-                            synthetic: false,
-                            by_ref,
-                            ty: None,
-                        });
+                        this.bind_element(array, counter, &item, (ident, by_ref), sub.span());
                         let counter = this.value_ident(counter);
                         items.push(quote!((#counter, #item)));
                     }
-                    _ => {
-                        // An inactive side: its pattern as written, its names what it binds.
-                        let mut names = PatternIdents::default();
-                        names.visit_pat(sub);
-                        let mut written = sub.clone();
-                        StripMut.visit_pat_mut(&mut written);
-                        for (ident, mutable) in names.1 {
-                            let v = this.verbatim(ident.to_token_stream(), ident.span());
-                            if let Some(node) = this.nodes.get_mut(v.index()) {
-                                node.hint = Some(ident.to_string());
-                            }
-                            this.bind(&ident, Some(v), mutable);
-                        }
-                        items.push(written.to_token_stream());
-                    }
+                    // An inactive side: its pattern as written.
+                    _ => items.push(this.bind_loop_pattern(sub)),
                 }
             }
             let (a, b) = (&items[0], &items[1]);
@@ -596,6 +555,47 @@ impl Lowerer<'_> {
                 range: false,
             }
         });
+    }
+
+    /// Binds `name` (with whether the user's binding is a reference) to the element of `array`
+    /// the loop visits at position `counter`, which the loop's pattern binds to `item`.
+    fn bind_element(
+        &mut self,
+        array: ValueId,
+        counter: ValueId,
+        item: &proc_macro2::Ident,
+        (ident, by_ref): (proc_macro2::Ident, bool),
+        span: Span,
+    ) {
+        let element = self.eval(Op::Element(array, counter, item.to_token_stream()), span);
+        if let Some(node) = self.nodes.get_mut(element.index()) {
+            node.hint = Some(ident.to_string());
+        }
+        self.bind_var(Var {
+            ident,
+            value: Some(element),
+            mutable: false,
+            synthetic: false,
+            by_ref,
+            ty: None,
+        });
+    }
+
+    /// A loop pattern over inactive items, kept as written (without `mut`): each name it binds
+    /// is the value the pattern gives it. Returns the pattern to write.
+    fn bind_loop_pattern(&mut self, pattern: &Pat) -> proc_macro2::TokenStream {
+        let mut names = PatternIdents::default();
+        names.visit_pat(pattern);
+        let mut written = pattern.clone();
+        StripMut.visit_pat_mut(&mut written);
+        for (ident, mutable) in names.1 {
+            let v = self.verbatim(ident.to_token_stream(), ident.span());
+            if let Some(node) = self.nodes.get_mut(v.index()) {
+                node.hint = Some(ident.to_string());
+            }
+            self.bind(&ident, Some(v), mutable);
+        }
+        written.to_token_stream()
     }
 
     /// `while cond { body }`: a `loop` whose body tests first.
