@@ -471,10 +471,7 @@ fn integer_range(e: &Expr) -> bool {
     match e {
         Expr::Range(_) => true,
         Expr::Paren(p) => integer_range(&p.expr),
-        Expr::MethodCall(m) => {
-            ["rev", "step_by", "skip", "take"].contains(&m.method.to_string().as_str())
-                && integer_range(&m.receiver)
-        }
+        Expr::MethodCall(m) => crate::lower::keeps_positions(m) && integer_range(&m.receiver),
         _ => false,
     }
 }
@@ -487,9 +484,7 @@ fn copies_out(pat: &syn::Pat, iterable: &Expr) -> bool {
     loop {
         match last {
             Expr::Paren(p) => last = &p.expr,
-            Expr::MethodCall(m)
-                if ["rev", "skip", "take", "step_by"].contains(&m.method.to_string().as_str()) =>
-            {
+            Expr::MethodCall(m) if crate::lower::keeps_positions(m) => {
                 last = &m.receiver;
             }
             _ => break,

@@ -637,12 +637,7 @@ impl Lowerer<'_> {
         let mut e = strip_parens(iter);
         let mut adaptors = Vec::new();
         while let Expr::MethodCall(m) = e {
-            let keeps_positions = match m.method.to_string().as_str() {
-                "rev" => m.args.is_empty(),
-                "skip" | "take" | "step_by" => m.args.len() == 1,
-                _ => false,
-            };
-            if !keeps_positions {
+            if !scan::keeps_positions(m) {
                 break;
             }
             adaptors.push(m);

@@ -440,3 +440,14 @@ pub fn is_diverging_macro(m: &syn::ExprMacro) -> bool {
         )
     })
 }
+
+/// Whether a method call is an iterator adaptor that keeps each item where it was, only
+/// dropping or reordering items: `rev()`, `skip(n)`, `take(n)`, `step_by(n)`. Numbered before
+/// one of these, items keep their numbers.
+pub fn keeps_positions(m: &syn::ExprMethodCall) -> bool {
+    match m.method.to_string().as_str() {
+        "rev" => m.args.is_empty(),
+        "skip" | "take" | "step_by" => m.args.len() == 1,
+        _ => false,
+    }
+}
