@@ -234,3 +234,90 @@ grad_test!(signum: signum_m, signum_p; [0, 1]; [-1.3, 0.5], [0.4, -2.0], [2.75, 
 // ----- compositions -----------------------------------------------------------------------------
 
 grad_test!(chain: chain, chain_p; [0, 1]; [0.3, -0.2], [-1.1, 0.4], [2.0, 0.1]);
+
+// ----- products with a repeated factor ----------------------------------------------------------
+// `(c * x) * x` with `c` constant gets one reverse contribution, `d (m + m)` for `m = c * x`
+// (the reverse sweep's scaled squares): every order of the factors, a constant that is an
+// expression, a product nested in another, an inner product used twice (left as two
+// contributions), and an inner product made before the loop that multiplies it.
+
+#[autodiff::differentiate(wrt(x, y))]
+fn scaled_squares<T: num_traits::Float>(x: T, y: T, c: T) -> T {
+    let k = c * c - c;
+    let a = c * x * x;
+    let b = x * c * x;
+    let e = y * (k * y);
+    let f = x * (y * c) * y;
+    let m = y * c;
+    let g = m * y + m;
+    let h = (x * k) * y * y;
+    a + b - e + f * g + h
+}
+
+#[autodiff::differentiate(wrt(x))]
+fn scaled_in_loop<T: num_traits::Float>(x: &[T], c: T) -> T {
+    let x0 = x[0];
+    let m = c * x0;
+    let mut s = T::zero();
+    for &v in x {
+        let b = v - x0;
+        s = s + m * x0 + c * b * b + v * c * v;
+    }
+    s
+}
+
+#[autodiff::differentiate]
+fn scaled_literals(x: f64, y: f64) -> f64 {
+    let b = y - x * x;
+    (1.0 - x) * (1.0 - x) + 100.0 * b * b + x * 0.5 * x
+}
+
+#[autodiff::differentiate]
+fn scaled_literals_f32(x: f32, y: f32) -> f32 {
+    let b = y - x * x;
+    (1.0 - x) * (1.0 - x) + 100.0 * b * b + x * 0.5 * x
+}
+
+#[test]
+fn products_with_a_repeated_factor() {
+    use common::{dual_grad, Fwd};
+    for (x, y, c) in [(1.3, -0.7, 2.5), (-2.5, 0.4, -0.3), (0.25, 3.0, 1.7)] {
+        let (v, (gx, gy)) = scaled_squares_grad(x, y, c);
+        let (want_v, want) =
+            dual_grad(|p: &[Fwd]| scaled_squares(p[0], p[1], Fwd::cst(c)), &[x, y]);
+        assert_eq!(v.to_bits(), want_v.to_bits(), "scaled_squares value");
+        common::assert_all_close("scaled_squares", &[gx, gy], &want, 1e-14, 1e-14);
+
+        let xs = [x, y, c, x * y];
+        let (_, g) = scaled_in_loop_grad(&xs, c);
+        let want = dual_grad(|p: &[Fwd]| scaled_in_loop(p, Fwd::cst(c)), &xs).1;
+        common::assert_all_close("scaled_in_loop", &g, &want, 1e-14, 1e-14);
+
+        let generic = |p: &[Fwd]| {
+            let b = p[1] - p[0] * p[0];
+            let one = Fwd::cst(1.0);
+            (one - p[0]) * (one - p[0]) + Fwd::cst(100.0) * b * b + p[0] * Fwd::cst(0.5) * p[0]
+        };
+        let reference = dual_grad(generic, &[x, y]);
+        let (v, (gx, gy)) = scaled_literals_grad(x, y);
+        common::check_f64(
+            "scaled_literals",
+            &[x, y],
+            (v, vec![gx, gy]),
+            scaled_literals(x, y),
+            &reference,
+            |a: &[f64]| scaled_literals(a[0], a[1]),
+        );
+        let (x32, wide) = common::to_f32_point(&[x, y]);
+        let reference = dual_grad(generic, &wide);
+        let (v, (gx, gy)) = scaled_literals_f32_grad(x32[0], x32[1]);
+        common::check_f32(
+            "scaled_literals_f32",
+            &x32,
+            (v, vec![gx, gy]),
+            scaled_literals_f32(x32[0], x32[1]),
+            &reference,
+            |a: &[f32]| scaled_literals_f32(a[0], a[1]),
+        );
+    }
+}

@@ -399,6 +399,18 @@ pub fn contributions(
     out
 }
 
+/// The one contribution of `y = m * x` where `m = c * x` with `c` constant and `m` used only
+/// there: `d_x += d (m + m)`, the rule of `x * x` read at `m` (see the reverse sweep's
+/// `scaled_squares`).
+pub fn scaled_square(m: ValueId, x: ValueId) -> Contribution {
+    Contribution {
+        target: x,
+        function: "square_adjoint".to_owned(),
+        reads: vec![Read::Value(m)],
+        view: false,
+    }
+}
+
 /// A contribution on floats that is the adjoint itself (either side of `+`, the left of `-`) or
 /// its negation (the right of `-`, unary `-`), written inline, `d` or `-d`, as a person would
 /// write it: the runtime's rule computes the same on floats (on tensors it also sums over the

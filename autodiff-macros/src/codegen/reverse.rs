@@ -300,13 +300,17 @@ pub(super) fn sweep_with(
         escaped: Vec::new(),
         errors: None,
         in_scope: None,
-        in_place: if cx.trace.is_some() {
-            HashMap::default()
-        } else {
-            in_place_updates(cx)
-        },
+        in_place: HashMap::default(),
+        scaled_squares: HashMap::default(),
         deferred: None,
     };
+    // Rewrites that give a node no adjoint of its own are left out where every node's adjoint
+    // is traced.
+    if cx.trace.is_none() {
+        let uses = use_counts(cx);
+        s.in_place = in_place_updates(cx, &uses);
+        s.scaled_squares = scaled_squares(cx, &uses);
+    }
     let graph = cx.graph;
     let mut top = HashMap::default();
     let active_result = cx.activity.is_active(graph.ret);
@@ -381,6 +385,9 @@ struct Sweep<'a> {
     /// In-place updates of an array element, `a[i] = a[i] + e` (see [`in_place_updates`]): the
     /// stored value and the read it adds to.
     in_place: HashMap<ValueId, ValueId>,
+    /// Products `(c * x) * x` with `c` constant (see [`scaled_squares`]): the outer product and
+    /// its two operands, the inner product and `x`.
+    scaled_squares: HashMap<ValueId, (ValueId, ValueId)>,
     /// The element contributions of a fused loop's iteration, held back to its end.
     deferred: Option<Deferred>,
 }
@@ -777,7 +784,10 @@ impl Sweep<'_> {
                     );
                     return;
                 }
-                let contributions = rules::contributions(op, v, &wants, general);
+                let contributions = match self.scaled_squares.get(&v) {
+                    Some(&(m, x)) if !general && wants(x) => vec![rules::scaled_square(m, x)],
+                    _ => rules::contributions(op, v, &wants, general),
+                };
                 // An elementwise rule on a tensor that is the only reader of the adjoint writes
                 // over the adjoint's buffer (nothing reads `d` after a node's own reverse).
                 let reuse = contributions.len() == 1
@@ -1361,7 +1371,15 @@ fn exit_sign(cx: &Context<'_>, v: ValueId) -> Option<bool> {
 /// where that is sure: a float element, the read and the sum each used once, and between the
 /// read and the store nothing but plain operations (no store, region or call that could take
 /// the element's adjoint; other reads of the array only add to it, which commutes).
-fn in_place_updates(cx: &Context<'_>) -> HashMap<ValueId, ValueId> {
+fn in_place_updates(cx: &Context<'_>, uses: &[usize]) -> HashMap<ValueId, ValueId> {
+    let mut out = HashMap::default();
+    find_in_place(cx, &cx.graph.body, uses, &mut out);
+    out
+}
+
+/// How many times each value is used: as a node's operand, by a store, a branch's merge or a
+/// loop, and as the result.
+fn use_counts(cx: &Context<'_>) -> Vec<usize> {
     let graph = cx.graph;
     let mut count: Vec<usize> = node_users(graph).iter().map(Vec::len).collect();
     let mut bump = |v: ValueId| {
@@ -1375,8 +1393,39 @@ fn in_place_updates(cx: &Context<'_>) -> HashMap<ValueId, ValueId> {
         bump(v);
     }
     bump(graph.ret);
+    count
+}
+
+/// The products `y = m * x` (or `x * m`) of floats where `m = c * x` (or `x * c`), `c` is
+/// constant and `m` is used only here: `100.0 * b * b`, `0.5 * k * v * v`. Mapped to `(m, x)`.
+///
+/// Their reverse is one contribution, `d_x += d (m + m)`, where the two products' rules give
+/// `d m + (d x) c`: the same derivative (`m` is `c x` as computed), rounded once less, and the
+/// inner product gets no adjoint. This is what a person writes by hand (`200 b d`); the two
+/// terms are not the same floating-point expression, so the compiler may not fold them.
+fn scaled_squares(cx: &Context<'_>, uses: &[usize]) -> HashMap<ValueId, (ValueId, ValueId)> {
+    let graph = cx.graph;
+    let product = |v: ValueId| match &graph.node(v).op {
+        Op::Binary(f, _, l, r) if f.name == "mul" && l != r && cx.scalar_node(v) => Some((*l, *r)),
+        _ => None,
+    };
     let mut out = HashMap::default();
-    find_in_place(cx, &graph.body, &count, &mut out);
+    for (i, _) in graph.nodes.iter().enumerate() {
+        let y = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+        if !cx.activity.is_active(y) {
+            continue;
+        }
+        let Some((l, r)) = product(y) else { continue };
+        for (m, x) in [(l, r), (r, l)] {
+            let scaled = product(m).is_some_and(|(a, b)| {
+                (a == x && !cx.activity.is_active(b)) || (b == x && !cx.activity.is_active(a))
+            });
+            if scaled && uses.get(m.index()) == Some(&1) && cx.activity.is_active(x) {
+                out.insert(y, (m, x));
+                break;
+            }
+        }
+    }
     out
 }
 
