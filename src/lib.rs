@@ -31,7 +31,11 @@
 //!
 //! Both have the function's visibility, generics and `#[cfg]`s. `value` is bit for bit what the
 //! function returns: the forward part evaluates the same operations in the same order, and
-//! side effects such as `println!` happen once.
+//! side effects such as `println!` happen once. The one exception Rust itself makes is `powi`,
+//! whose rounding it leaves unspecified: an optimised build may evaluate `1.3_f64.powi(3)` at
+//! compile time (2.197) where the library gives 2.1970000000000005 at run time, so where one of
+//! the two functions has the operands as constants and the other does not, their values can
+//! differ in the last bit.
 //!
 //! `grad` holds the gradient with respect to each *active* parameter, in argument order: bare
 //! when there is one, a tuple when there are several. Every `f64`, `f32` or generic `T: Float`

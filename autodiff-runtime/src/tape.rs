@@ -18,6 +18,9 @@ pub struct Tape<T> {
     full: Vec<Vec<T>>,
     /// How many entries the full chunks hold.
     full_len: usize,
+    /// The most entries it has held at once, for [`crate::tape_stats`].
+    #[cfg(feature = "tape-stats")]
+    peak: usize,
 }
 
 impl<T> Default for Tape<T> {
@@ -34,6 +37,8 @@ impl<T> Tape<T> {
             current: Vec::new(),
             full: Vec::new(),
             full_len: 0,
+            #[cfg(feature = "tape-stats")]
+            peak: 0,
         }
     }
 
@@ -44,6 +49,8 @@ impl<T> Tape<T> {
             current: Vec::with_capacity(n),
             full: Vec::new(),
             full_len: 0,
+            #[cfg(feature = "tape-stats")]
+            peak: 0,
         }
     }
 
@@ -63,6 +70,25 @@ impl<T> Tape<T> {
             self.start_chunk(1);
         }
         self.current.push(entry);
+        self.note_peak();
+    }
+
+    /// Keeps the most entries held at once up to date (with the `tape-stats` feature).
+    #[inline(always)]
+    fn note_peak(&mut self) {
+        #[cfg(feature = "tape-stats")]
+        {
+            self.peak = self.peak.max(self.len());
+        }
+    }
+
+    /// The most entries the tape has held at once: a fused loop empties its tapes iteration by
+    /// iteration, so what they hold when it ends says nothing. Counted with the `tape-stats`
+    /// feature only.
+    #[cfg(feature = "tape-stats")]
+    #[must_use]
+    pub fn peak_len(&self) -> usize {
+        self.peak.max(self.len())
     }
 
     /// Moves the current chunk below and starts one with room for at least `n` entries.
@@ -109,6 +135,7 @@ impl<T> Tape<T> {
         self.reserve(n);
         let start = self.current.len();
         self.current.resize_with(start + n, T::default);
+        self.note_peak();
         &mut self.current[start..]
     }
 
