@@ -30,6 +30,20 @@ fn norm_rule(v: &[f64], d_out: f64) -> (f64, Vec<f64>) {
     (n, v.iter().map(|a| d_out * a / n).collect())
 }
 
+/// A generic rule named with its type argument and no turbofish, as a path in an attribute may
+/// be written (`rule<f64>`): the generated call spells it `rule::<f64>`.
+#[differentiate(vjp = cube_rule<f64>)]
+fn cube(x: f64) -> f64 {
+    x.powi(3)
+}
+
+fn cube_rule<T: num_traits::Float>(x: T, d_out: T) -> (T, T) {
+    (
+        x.powi(3),
+        d_out * T::from(3.0).unwrap_or_else(T::nan) * x * x,
+    )
+}
+
 /// Both used from a differentiated function.
 #[differentiate]
 fn uses_custom(x: f64, y: f64) -> f64 {
@@ -58,6 +72,19 @@ fn a_custom_rule_is_the_gradient() {
     let want = autodiff::numeric_grad(|v: &[f64]| norm(v), &v, 1e-6);
     for (a, b) in g.iter().zip(&want) {
         assert!((a - b).abs() < 1e-8);
+    }
+}
+
+#[test]
+fn a_generic_rule_named_without_turbofish() {
+    for x in [-1.5, 0.5, 2.0] {
+        let (value, d) = cube_grad(x);
+        assert_eq!(value.to_bits(), cube(x).to_bits());
+        let want = central(&cube, x);
+        assert!(
+            (d - want).abs() < 1e-8 * want.abs().max(1.0),
+            "{x}: {d} vs {want}"
+        );
     }
 }
 

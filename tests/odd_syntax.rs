@@ -78,3 +78,28 @@ fn a_literal_assigned_takes_the_functions_float_type() {
     assert_eq!(value.to_bits(), literal_reassigned(&x, 1).to_bits());
     assert_eq!(g, vec![0.25, 2.25]);
 }
+
+/// Float literals that end in their point (`0.`, `2.`): the generic copy behind `NAME_hvp`
+/// spells each literal with the float's suffix, and `0._f64` is not a literal (found by the
+/// mutation tests: the macro panicked).
+#[differentiate]
+#[allow(
+    clippy::unreadable_literal,
+    reason = "the literals' spelling is the case tested"
+)]
+fn literals_ending_in_a_point(x: f64) -> f64 {
+    let a = 0. - x;
+    a * a * 2. + 1e1 * x
+}
+
+#[test]
+fn literals_ending_in_a_point_differentiate_twice() {
+    for x in [-1.5, 0.25, 3.0] {
+        let (value, g) = literals_ending_in_a_point_grad(x);
+        assert_eq!(value.to_bits(), literals_ending_in_a_point(x).to_bits());
+        // 2x² + 10x: 4x + 10, and the second derivative 4.
+        assert_eq!(g, 4.0 * x + 10.0);
+        let (_, g2, hv) = literals_ending_in_a_point_hvp(x, 0.5);
+        assert_eq!((g2, hv), (g, 2.0));
+    }
+}

@@ -57,6 +57,13 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
                     .error("write the path of the `autodiff` crate, as in `crate = ::autodiff`"));
             }
             let path: syn::Path = meta.value()?.parse()?;
+            // Generated code `use`s the crate's path, where `Self` cannot be named.
+            if let Some(s) = path.segments.iter().find(|s| s.ident == "Self") {
+                return Err(syn::Error::new_spanned(
+                    s,
+                    "the crate's path cannot go through `Self`: write it as in `crate = ::autodiff` or `crate = my_crate::autodiff`",
+                ));
+            }
             if let Some(s) = path
                 .segments
                 .iter()
@@ -105,7 +112,30 @@ pub fn parse_options(attr: TokenStream) -> syn::Result<Options> {
                     "a custom `vjp = rule` cannot go with `forward`: the rule gives the reverse pass only, so there is no forward mode to generate; drop `forward`, or the rule",
                 ));
             }
-            vjp = Some(meta.value()?.parse()?);
+            let input = meta.value()?;
+            let mut path: Path = input.parse()?;
+            if input.peek(syn::token::Paren) {
+                return Err(input.error(
+                    "name the rule as a function path, as in `vjp = my_rule` or `vjp = my_rule::<f64>`: `NAME_vjp` calls it with its own arguments",
+                ));
+            }
+            // The rule is named in an expression: generic arguments need the turbofish there
+            // (`rule::<f64>`), which a path in an attribute may leave out (`rule<f64>`).
+            for s in &mut path.segments {
+                match &mut s.arguments {
+                    syn::PathArguments::None => {}
+                    syn::PathArguments::AngleBracketed(a) => {
+                        a.colon2_token.get_or_insert_with(Default::default);
+                    }
+                    syn::PathArguments::Parenthesized(_) => {
+                        return Err(syn::Error::new_spanned(
+                            s,
+                            "name the rule as a function path, as in `vjp = my_rule` or `vjp = my_rule::<f64>`",
+                        ));
+                    }
+                }
+            }
+            vjp = Some(path);
             Ok(())
         } else {
             Err(meta.error(format!(

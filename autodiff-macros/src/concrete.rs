@@ -367,7 +367,10 @@ impl Rewrite<'_> {
 
     /// `<__F as NumCast>::from(lit).unwrap()`, the literal given the float's suffix.
     fn literal(&self, digits: &str, span: Span) -> Expr {
-        let point = if digits.contains(['.', 'e', 'E']) {
+        // `1` and `1.` (a literal may end in its point) get a digit after it: `1.0_f64`.
+        let point = if digits.ends_with('.') {
+            "0"
+        } else if digits.contains(['.', 'e', 'E']) {
             ""
         } else {
             ".0"

@@ -2013,6 +2013,45 @@ fn the_corpus_expands_without_errors() {
     }
 }
 
+/// Inputs the long runs found failing, each kept to the contract now: a literal ending in its
+/// point (`0.`) panicked in the generic copy behind `NAME_hvp`; a rule named `rule<>` without
+/// the turbofish, and a crate path through `Self`, gave output that does not parse.
+#[test]
+fn inputs_long_runs_found_keep_the_contract() {
+    for (attr, item, want_error) in [
+        (
+            "",
+            "fn rosen(x: f64) -> f64 { let a = 0. - x; a * 2. }",
+            false,
+        ),
+        ("vjp = rule<>", "fn soft_clip(x: f64) -> f64 { x }", false),
+        (
+            "vjp = rule<f64>",
+            "fn soft_clip(x: f64) -> f64 { x }",
+            false,
+        ),
+        ("vjp = rule(f64)", "fn soft_clip(x: f64) -> f64 { x }", true),
+        ("crate = Self", "fn f(x: f64) -> f64 { x }", true),
+        (
+            "crate = Self::C::autodiff",
+            "fn f(x: f64) -> f64 { x }",
+            true,
+        ),
+    ] {
+        let verdict = check(&lex(attr), &lex(item));
+        let want = if want_error { "an error" } else { "companions" };
+        match verdict {
+            Verdict::Generated if !want_error => {}
+            Verdict::Reported if want_error => {}
+            Verdict::Failed { detail, .. } => panic!("#[differentiate({attr})] {item}:\n{detail}"),
+            _ => panic!(
+                "#[differentiate({attr})] {item}: expected {want}, got\n{}",
+                expand(lex(attr), lex(item))
+            ),
+        }
+    }
+}
+
 /// The quick run, shared by the tests that read it: 3000 mutants, about a second and a half on
 /// two cores in a debug build.
 fn quick_run() -> &'static Outcome {
