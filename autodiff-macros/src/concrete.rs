@@ -402,8 +402,10 @@ impl Rewrite<'_> {
             Ident::new(self.float, Span::call_site()),
         );
         match &names[at + 1..] {
-            [consts, name] if consts == "consts" => {
-                let name = Ident::new(name, path.span_of_last());
+            [consts, _] if consts == "consts" => {
+                // The segment's own identifier: it may be raw (`r#in`), which `Ident::new`
+                // does not take.
+                let name = path.segments.last()?.ident.clone();
                 Some(
                     syn::parse_quote!((<#generic as #rt::NumCast>::from(::core::#float::consts::#name).unwrap())),
                 )

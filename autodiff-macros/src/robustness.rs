@@ -2014,7 +2014,8 @@ fn the_corpus_expands_without_errors() {
 }
 
 /// Inputs the long runs found failing, each kept to the contract now: a literal ending in its
-/// point (`0.`) panicked in the generic copy behind `NAME_hvp`; a rule named `rule<>` without
+/// point (`0.`) and a raw identifier among `f64::consts` (`r#in`) panicked in the generic copy
+/// behind `NAME_hvp`; a rule named `rule<>` without
 /// the turbofish, and a crate path through `Self`, gave output that does not parse.
 #[test]
 fn inputs_long_runs_found_keep_the_contract() {
@@ -2032,6 +2033,11 @@ fn inputs_long_runs_found_keep_the_contract() {
         ),
         ("vjp = rule(f64)", "fn soft_clip(x: f64) -> f64 { x }", true),
         ("crate = Self", "fn f(x: f64) -> f64 { x }", true),
+        (
+            "",
+            "fn f(x: f64) -> f64 { let a = ::f64::consts::r#in; x }",
+            false,
+        ),
         (
             "crate = Self::C::autodiff",
             "fn f(x: f64) -> f64 { x }",
