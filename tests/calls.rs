@@ -631,6 +631,63 @@ fn read_after_loop<T: Float>(x: &[T], means: &[T], d: usize, n: usize) -> T {
     total + last[1] * last[2]
 }
 
+/// Scratch arrays written and read back in the same iteration of one inner loop (`c[j] = …;
+/// … c[j] …`): each read follows its write, so the outer loop's reverse may still run
+/// iteration by iteration.
+#[allow(
+    clippy::needless_range_loop,
+    reason = "index loops over scratch arrays are the case tested"
+)]
+#[differentiate(wrt(means, w))]
+fn written_then_read<T: Float>(x: &[T], means: &[T], w: T, d: usize, n: usize) -> T {
+    let mut c = vec![T::zero(); d];
+    let mut q = vec![T::zero(); d];
+    let mut total = T::zero();
+    for ix in 0..n {
+        for j in 0..d {
+            c[j] = x[ix * d + j] - means[j];
+            q[j] = w * c[j] * c[j];
+            let qj = q[j];
+            let r = if qj > T::from(0.1).unwrap() {
+                q[j].sqrt()
+            } else {
+                q[j]
+            };
+            q[j] = r + c[j];
+        }
+        let mut s = T::zero();
+        for j in 0..d {
+            s = s + q[j] * c[j];
+        }
+        total = total + s.sin();
+    }
+    total
+}
+
+/// The element is written only on one branch, then read after it: in an iteration that takes
+/// the other branch, the read sees the previous iteration's value, so the loop must not be
+/// fused.
+#[allow(
+    clippy::needless_range_loop,
+    reason = "index loops over scratch arrays are the case tested"
+)]
+#[differentiate(wrt(means))]
+fn written_on_one_branch<T: Float>(x: &[T], means: &[T], d: usize, n: usize) -> T {
+    let mut c = vec![T::zero(); d];
+    let mut total = T::zero();
+    for ix in 0..n {
+        let mut s = T::zero();
+        for j in 0..d {
+            if x[ix * d + j] > T::zero() {
+                c[j] = x[ix * d + j] * means[j];
+            }
+            s = s + c[j] * c[j];
+        }
+        total = total + s.sin();
+    }
+    total
+}
+
 #[test]
 fn summing_loops_with_scratch_arrays_match_forward_mode() {
     let (d, n) = (3, 5);
@@ -658,6 +715,21 @@ fn summing_loops_with_scratch_arrays_match_forward_mode() {
     let (_, want) = dual_grad(|p: &[Fwd]| read_after_loop(&xs(&x), p, d, n), &means);
     let (_, got) = read_after_loop_grad(&x, &means, d, n);
     assert_all_close("read_after_loop", &got, &want, 1e-12, 1e-14);
+    let (_, want) = dual_grad(|p: &[Fwd]| written_on_one_branch(&xs(&x), p, d, n), &means);
+    let (_, got) = written_on_one_branch_grad(&x, &means, d, n);
+    assert_all_close("written_on_one_branch", &got, &want, 1e-12, 1e-14);
+    for w in [0.3, 2.5] {
+        let mut at = means.to_vec();
+        at.push(w);
+        let (value, want) = dual_grad(
+            |p: &[Fwd]| written_then_read(&xs(&x), &p[..3], p[3], d, n),
+            &at,
+        );
+        let (v, (gm, gw)) = written_then_read_grad(&x, &means, w, d, n);
+        assert_eq!(v.to_bits(), value.to_bits());
+        let got: Vec<f64> = gm.iter().copied().chain([gw]).collect();
+        assert_all_close("written_then_read", &got, &want, 1e-12, 1e-14);
+    }
 }
 
 /// A value read in the fused loop only through a branch's merge, and again after the loop

@@ -1028,7 +1028,14 @@ impl Sweep<'_> {
             !read_after.contains(a)
                 && *a != graph.ret
                 && (cx.layout.home(*a) == l.body.id
-                    || covered(cx, &l.body, *a, &mut Vec::new(), &mut Vec::new()))
+                    || covered(
+                        cx,
+                        &l.body,
+                        *a,
+                        &mut Vec::new(),
+                        &mut Vec::new(),
+                        &mut Vec::new(),
+                    ))
         });
         (uses == 1 && !stores && scratch_ok && !made_after).then_some(seed)
     }
@@ -1591,22 +1598,29 @@ fn range_of(cx: &Context<'_>, l: &LoopRegion) -> Option<(ValueId, String, String
 
 /// Whether every read of array `a` in `b` reads an element written earlier in `b`: written by
 /// a `for` loop over `0..end` storing `a[var]` unconditionally, read at a loop variable whose
-/// range ends at the same `end`, or at a literal index. `ranges`: the written ranges so far;
-/// `loops`: the enclosing loops' variables and ranges.
+/// range ends at the same `end`, at a literal index, or at the very index value a store
+/// before it in the same iteration wrote (`xc[j] = …; … xc[j] …`). `ranges`: the written
+/// ranges so far; `elements`: the index values stored at so far; `loops`: the enclosing loops'
+/// variables and ranges.
 fn covered(
     cx: &Context<'_>,
     b: &Block,
     a: ValueId,
     ranges: &mut Vec<(String, String)>,
+    elements: &mut Vec<ValueId>,
     loops: &mut Vec<(ValueId, String, String)>,
 ) -> bool {
     let graph = cx.graph;
     let read_ok = |idx: &[ValueId],
                    ranges: &[(String, String)],
+                   elements: &[ValueId],
                    loops: &[(ValueId, String, String)]| {
         let [i] = idx else {
             return false;
         };
+        if elements.contains(i) {
+            return true;
+        }
         if let Some((_, _, end)) = loops.iter().find(|(v, _, _)| v == i) {
             return ranges.iter().any(|(s, e)| s == "0" && e == end);
         }
@@ -1619,7 +1633,7 @@ fn covered(
             Stmt::Eval(v) => {
                 let op = &graph.node(*v).op;
                 match op {
-                    Op::Index(arr, idx) if *arr == a && !read_ok(idx, ranges, loops) => {
+                    Op::Index(arr, idx) if *arr == a && !read_ok(idx, ranges, elements, loops) => {
                         return false;
                     }
                     Op::Index(arr, _) if *arr == a => {}
@@ -1628,7 +1642,11 @@ fn covered(
                 }
             }
             Stmt::Store { value, .. } if *value == a => return false,
-            Stmt::Store { .. } => {}
+            Stmt::Store { array, indices, .. } => {
+                if let ([i], true) = (indices.as_slice(), *array == a) {
+                    elements.push(*i);
+                }
+            }
             Stmt::Verbatim { bindings, .. } => {
                 if bindings.iter().any(|(_, v)| *v == a) {
                     return false;
@@ -1636,9 +1654,22 @@ fn covered(
             }
             Stmt::If(r) => {
                 let (mut then_ranges, mut else_ranges) = (ranges.clone(), ranges.clone());
-                if !covered(cx, &r.then_block, a, &mut then_ranges, loops)
-                    || !covered(cx, &r.else_block, a, &mut else_ranges, loops)
-                {
+                let (mut then_elements, mut else_elements) = (elements.clone(), elements.clone());
+                if !covered(
+                    cx,
+                    &r.then_block,
+                    a,
+                    &mut then_ranges,
+                    &mut then_elements,
+                    loops,
+                ) || !covered(
+                    cx,
+                    &r.else_block,
+                    a,
+                    &mut else_ranges,
+                    &mut else_elements,
+                    loops,
+                ) {
                     return false;
                 }
             }
@@ -1651,7 +1682,7 @@ fn covered(
                     loops.push(r.clone());
                 }
                 let mut inner = ranges.clone();
-                let ok = covered(cx, &l.body, a, &mut inner, loops);
+                let ok = covered(cx, &l.body, a, &mut inner, &mut elements.clone(), loops);
                 if range.is_some() {
                     loops.pop();
                 }
