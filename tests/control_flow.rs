@@ -483,6 +483,113 @@ fn iterate_zipped<T: Float>(x: &[T]) -> T {
     s
 }
 
+/// Elements taken by reference and read as written in conditions and constant expressions
+/// (`v < &10.0`, `*v > 1.5`, `v.abs()`, `a < b` over a zip): the expressions keep the types
+/// they were written with.
+#[differentiate]
+fn by_reference_conditions(x: &[f64], y: f64) -> f64 {
+    let mut s = 0.0;
+    for v in x.iter() {
+        if *v > 1.5 && v < &10.0 {
+            s += v * v * y;
+        } else if v.abs() < 0.5 {
+            s += v.exp();
+        } else {
+            s += (*v).sin() * y + v.cos();
+        }
+    }
+    for (a, b) in x.iter().zip(x.iter().skip(1)) {
+        if a < b {
+            s += a * b;
+        }
+    }
+    for (i, v) in x.iter().enumerate() {
+        let w = if v >= &0.0 { i as f64 } else { 1.0 };
+        s += w * v;
+    }
+    s
+}
+
+/// [`by_reference_conditions`] for the dual numbers: the same arithmetic on values.
+fn by_reference_conditions_reference<T: Float>(x: &[T], y: T) -> T {
+    let mut s = T::zero();
+    for &v in x {
+        if v > c(1.5) && v < c(10.0) {
+            s = s + v * v * y;
+        } else if v.abs() < c(0.5) {
+            s = s + v.exp();
+        } else {
+            s = s + v.sin() * y + v.cos();
+        }
+    }
+    for i in 1..x.len() {
+        if x[i - 1] < x[i] {
+            s = s + x[i - 1] * x[i];
+        }
+    }
+    for (i, &v) in x.iter().enumerate() {
+        let w = if v >= T::zero() {
+            c(i as f64)
+        } else {
+            T::one()
+        };
+        s = s + w * v;
+    }
+    s
+}
+
+/// The same on a generic float: `v > &T::zero()` compares references.
+#[differentiate]
+fn by_reference_generic<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for v in x.iter().rev() {
+        if v > &T::zero() {
+            s = s * c(0.5) + (*v) * (*v);
+        } else {
+            s = s - (*v).exp();
+        }
+    }
+    s
+}
+
+#[test]
+fn elements_by_reference_read_as_written() {
+    for x in [
+        vec![1.7, -0.2, 0.3, 2.5, 0.9],
+        vec![-1.1, 0.4, 12.0, 1.6, -0.7],
+    ] {
+        let y = 0.8;
+        let mut at = x.clone();
+        at.push(y);
+        let n = x.len();
+        let (value, (gx, gy)) = by_reference_conditions_grad(&x, y);
+        let got: Vec<f64> = gx.iter().copied().chain([gy]).collect();
+        check(
+            "by_reference_conditions",
+            &at,
+            (value, got),
+            |p: &[f64]| by_reference_conditions(&p[..n], p[n]),
+            |p: &[Fwd]| by_reference_conditions_reference(&p[..n], p[n]),
+        );
+        check(
+            "by_reference_generic",
+            &x,
+            by_reference_generic_grad(&x),
+            |p: &[f64]| by_reference_generic(p),
+            |p: &[Fwd]| by_reference_generic(p),
+        );
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let (_, g32) = by_reference_generic_grad(&x32);
+        let (_, g64) = by_reference_generic_grad(&x);
+        for (a, b) in g32.iter().zip(&g64) {
+            assert!(
+                (f64::from(*a) - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                "f32 {a} against f64 {b}"
+            );
+        }
+    }
+}
+
 #[differentiate]
 fn overwrite_read_element<T: Float>(x: &[T]) -> T {
     let mut y = vec![T::zero(); x.len()];

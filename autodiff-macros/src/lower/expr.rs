@@ -770,11 +770,14 @@ impl Renamer<'_, '_> {
 impl VisitMut for Renamer<'_, '_> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
         match e {
-            Expr::Path(p) => {
-                if let Some((new, _)) = self.replacement(p) {
-                    *e = syn::parse_quote!(#new);
-                }
-            }
+            Expr::Path(p) => match self.replacement(p) {
+                // A loop variable over an array by reference holds the element itself: where
+                // the expression reads it as written (`v < &1.0`, `v.abs()`), a reference to it,
+                // so the expression keeps the types it was written with.
+                Some((new, true)) => *e = syn::parse_quote!((&#new)),
+                Some((new, false)) => *e = syn::parse_quote!(#new),
+                None => {}
+            },
             // `*v` of a loop variable over an array by reference is the element itself.
             Expr::Unary(syn::ExprUnary {
                 op: UnOp::Deref(_),
