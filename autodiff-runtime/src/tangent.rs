@@ -17,7 +17,8 @@ use crate::scalar::Real;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be an active argument of a `#[differentiate]` function",
     label = "no gradient type for this",
-    note = "floats, arrays, slices and `Vec`s of them, ndarray arrays, and structs with `#[derive(autodiff::Tangent)]` can be active"
+    note = "floats, arrays, slices and `Vec`s of them, ndarray arrays, and structs with `#[derive(autodiff::Tangent)]` can be active",
+    note = "an ndarray array must come from the ndarray `autodiff` uses (0.17): if your crate depends on another version, use `autodiff::ndarray`"
 )]
 pub trait ZeroLike {
     /// The type of this value's gradient.
