@@ -552,6 +552,96 @@ fn by_reference_generic<T: Float>(x: &[T]) -> T {
     s
 }
 
+/// Elements walked by value (`for v in x` over a `Vec` or an array taken by value) are floats,
+/// not references: a condition compares them with a float.
+#[differentiate]
+fn owned_elements_by_value<T: Float>(x: Vec<T>, y: [T; 3]) -> T {
+    let mut s = T::zero();
+    for v in x {
+        if v > c(0.5) {
+            s = s + v * v;
+        } else {
+            s = s - v.sin();
+        }
+    }
+    for (i, v) in y.into_iter().enumerate() {
+        if v < c(1.0) && i > 0 {
+            s = s * v;
+        }
+    }
+    s
+}
+
+/// References bound by `let` (`let r = &x[0];`, `let yr = &y;`, and a variable copied from
+/// one): read as written they are references, dereferenced they are the values.
+#[differentiate]
+fn let_bound_references(x: &[f64], y: f64) -> f64 {
+    let r = &x[0];
+    let yr = &y;
+    let mut s = r * 2.0 + *yr;
+    if r > &0.5 && *yr < 5.0 {
+        s += x[1] * *r;
+    }
+    for v in x.iter() {
+        let w = v;
+        if w > &0.0 && yr > w {
+            s += w * v * y;
+        }
+    }
+    s
+}
+
+/// [`let_bound_references`] for the dual numbers.
+fn let_bound_references_reference<T: Float>(x: &[T], y: T) -> T {
+    let r = x[0];
+    let mut s = r * c(2.0) + y;
+    if r > c(0.5) && y < c(5.0) {
+        s = s + x[1] * r;
+    }
+    for &v in x {
+        if v > T::zero() && y > v {
+            s = s + v * v * y;
+        }
+    }
+    s
+}
+
+#[test]
+fn elements_by_value_and_let_bound_references() {
+    for x in [vec![0.9, 0.2, 1.7, -0.3], vec![0.1, 2.2, 0.6, 1.1]] {
+        let y = [0.4, 1.6, 0.7];
+        let mut at = x.clone();
+        at.extend(y);
+        let n = x.len();
+        let (value, (gx, gy)) = owned_elements_by_value_grad(x.clone(), y);
+        let got: Vec<f64> = gx.iter().chain(&gy).copied().collect();
+        let split = |p: &[f64]| (p[..n].to_vec(), [p[n], p[n + 1], p[n + 2]]);
+        check(
+            "owned_elements_by_value",
+            &at,
+            (value, got),
+            |p: &[f64]| {
+                let (a, b) = split(p);
+                owned_elements_by_value(a, b)
+            },
+            |p: &[Fwd]| owned_elements_by_value(p[..n].to_vec(), [p[n], p[n + 1], p[n + 2]]),
+        );
+        for y in [0.8, 1.5] {
+            let mut at = x.clone();
+            at.push(y);
+            let (value, (gx, gy)) = let_bound_references_grad(&x, y);
+            let got: Vec<f64> = gx.iter().copied().chain([gy]).collect();
+            check(
+                "let_bound_references",
+                &at,
+                (value, got),
+                |p: &[f64]| let_bound_references(&p[..n], p[n]),
+                |p: &[Fwd]| let_bound_references_reference(&p[..n], p[n]),
+            );
+        }
+    }
+}
+
 #[test]
 fn elements_by_reference_read_as_written() {
     for x in [

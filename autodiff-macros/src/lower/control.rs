@@ -400,6 +400,7 @@ impl Lowerer<'_> {
             return;
         }
         let iter_expr = &*f.expr;
+        let by_value = self.elements_by_value(iter_expr);
         let iter: Expr = if element_of.is_some() && !enumerated {
             positioned(base, &adaptors, slice)
         } else {
@@ -420,7 +421,7 @@ impl Lowerer<'_> {
                     };
                     let stripped = if enumerated && position.is_none() { None } else { strip_pattern(element_pattern) };
                     let (ident, by_ref) = match stripped {
-                        Some(found) => found,None => {
+                        Some((ident, by_ref)) => (ident, by_ref && !by_value),None => {
                             this.diag.error_spanned(
                                 pattern,
                                 "iterate over an active array with one variable, as in `for v in x.iter()` or `for &v in &x`; or loop over the indices",
@@ -524,6 +525,13 @@ impl Lowerer<'_> {
                 return;
             }
         }
+        let by_value = match strip_parens(&f.expr) {
+            Expr::MethodCall(m) => [
+                self.elements_by_value(&m.receiver),
+                m.args.first().is_some_and(|a| self.elements_by_value(a)),
+            ],
+            _ => [false, false],
+        };
         let (receiver, other) = (&sides[0].0, &sides[1].0);
         let iter: Expr = syn::parse_quote!(::core::iter::Iterator::zip(#receiver, #other));
         let iter = self.lower_constant(&iter);
@@ -534,6 +542,7 @@ impl Lowerer<'_> {
             for (i, (array, sub)) in arrays.into_iter().zip(&subpatterns).enumerate() {
                 match (array, strip_pattern(sub)) {
                     (Some(array), Some((ident, by_ref))) => {
+                        let by_ref = by_ref && !by_value[i];
                         // Each active side walks with its elements' positions, `(k, item)`.
                         let counter = this.region_value(span, Some("k".to_owned()), false);
                         counters.push(counter);
@@ -633,6 +642,45 @@ impl Lowerer<'_> {
     /// adaptors to the elements numbered first). Returns the array, whether the user numbered
     /// the elements with `enumerate`, the expression before the adaptors, and the adaptors in
     /// the order they apply.
+    /// Whether iterating `iter` yields the elements themselves, not references to them: a
+    /// collection the function owns walked by value (`for v in y` or `y.into_iter()` of a `Vec`
+    /// or array parameter taken by value, or of one the body made). Then a pattern `v` binds a
+    /// float, where over `x.iter()`, `&x` or a slice parameter it binds a reference.
+    fn elements_by_value(&self, iter: &Expr) -> bool {
+        let mut e = strip_parens(iter);
+        while let Expr::MethodCall(m) = e {
+            if !(scan::keeps_positions(m) || (m.method == "enumerate" && m.args.is_empty())) {
+                break;
+            }
+            e = strip_parens(&m.receiver);
+        }
+        if let Expr::MethodCall(m) = e {
+            if m.method == "into_iter" && m.args.is_empty() {
+                e = strip_parens(&m.receiver);
+            } else {
+                return false;
+            }
+        }
+        let Expr::Path(p) = e else {
+            return false;
+        };
+        let Some(var) = p.path.get_ident().and_then(|i| self.lookup(&i.to_string())) else {
+            return false;
+        };
+        if var.by_ref {
+            return false;
+        }
+        match var
+            .value
+            .and_then(|v| self.nodes.get(v.index()))
+            .map(|n| &n.op)
+        {
+            Some(Op::Param(i)) => self.owned_array_params.get(*i).copied().unwrap_or(false),
+            Some(_) => true,
+            None => false,
+        }
+    }
+
     fn active_iteration<'e>(&self, iter: &'e Expr) -> ActiveIteration<'e> {
         let mut e = strip_parens(iter);
         let mut adaptors = Vec::new();

@@ -630,7 +630,7 @@ impl Lowerer<'_> {
 
     /// The value of `v` when `v` is a loop variable over an array by reference (`*v` is then
     /// the element itself).
-    fn by_ref_variable(&self, e: &Expr) -> Option<ValueId> {
+    pub(super) fn by_ref_variable(&self, e: &Expr) -> Option<ValueId> {
         let Expr::Path(p) = strip_parens(e) else {
             return None;
         };

@@ -729,6 +729,15 @@ impl<'a> Lowerer<'a> {
         match (pat, init.map(strip_parens)) {
             (Pat::Ident(pi), _) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let declared = ty.clone();
+                // `let r = &x[0];` (or `let w = v;` of such a variable) lowered as a computation:
+                // the user's `r` is a reference while its value is what it refers to, as for a
+                // loop variable over an array by reference. (Kept as written, its value is the
+                // reference itself.)
+                let by_ref = init.is_some_and(|e| {
+                    (matches!(strip_parens(e), Expr::Reference(r) if r.mutability.is_none())
+                        || self.by_ref_variable(e).is_some())
+                        && self.reads_varied(e)
+                });
                 let fresh_from = self.nodes.len();
                 let mut value = init.map(|e| self.lower_binding(e, &pi.ident, ty));
                 // `let mut y = x;` of an owned array parameter: a copy of its own.
@@ -776,6 +785,7 @@ impl<'a> Lowerer<'a> {
                 self.bind(&pi.ident, value, pi.mutability.is_some());
                 if let Some(var) = self.lookup_exact_mut(&pi.ident, false) {
                     var.ty = declared;
+                    var.by_ref = by_ref;
                 }
             }
             (Pat::Wild(_), _) => {
