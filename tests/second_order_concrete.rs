@@ -1011,6 +1011,69 @@ fn wrt_with_an_inactive_float_parameter() {
     }
 }
 
+// ----- elements and values by reference ----------------------------------------------------
+
+/// Elements by reference (`for v in x.iter()` read as `*v`, `v < &10.0`, `-v`, `v * v`; an
+/// `enumerate`; a `zip` with an inactive slice), a `let` of a reference to an active element and
+/// to an inactive one, and `&` operands: the copy reads references through `*`.
+#[allow(clippy::op_ref, reason = "`&` operands are a case tested")]
+#[differentiate(wrt(x))]
+fn by_reference(x: &[f64], y: f64, c: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for v in x.iter() {
+        if *v > 0.5 && v < &10.0 {
+            s += v * v * y;
+        } else {
+            s += -v * y + v.cos();
+        }
+    }
+    for (i, v) in x.iter().enumerate() {
+        s += v * v.sin() * (i as f64);
+    }
+    for (a, b) in x.iter().zip(c) {
+        let w = b * 2.0 - &0.5;
+        s += a * a * w;
+    }
+    let r = &x[0];
+    let first = &c[0];
+    s + r * r * y * first + x[1] * &y
+}
+
+fn by_reference_ref(x: &[Hd], y: f64, c: &[f64]) -> Hd {
+    let mut s = Hd::zero();
+    for &v in x {
+        if v.re > 0.5 && v.re < 10.0 {
+            s += v * v * y;
+        } else {
+            s += -v * y + v.cos();
+        }
+    }
+    for (i, &v) in x.iter().enumerate() {
+        s += v * v.sin() * i as f64;
+    }
+    for (&a, &b) in x.iter().zip(c) {
+        s += a * a * (b * 2.0 - 0.5);
+    }
+    s + x[0] * x[0] * y * c[0] + x[1] * y
+}
+
+#[test]
+fn elements_and_values_by_reference() {
+    let mut rng = Lcg::new(31);
+    let points = [vec![0.2, 1.4, -0.9, 0.7], rng.vec(5, -2.0, 2.0)];
+    let c = [0.3, -1.2, 0.8, 1.9, -0.4];
+    for y in [0.6, -1.3] {
+        let gen = Generated {
+            name: "by_reference",
+            plain: &|x| by_reference(x, y, &c),
+            grad: &|x| by_reference_grad(x, y, &c),
+            hvp: &|x, v| by_reference_hvp(x, y, &c, v),
+            hessian: &|x| by_reference_hessian(x, y, &c),
+        };
+        check_points(&gen, &|x| by_reference_ref(x, y, &c), &points);
+    }
+}
+
 // ----- `println!` and `assert!` in the body -------------------------------------------------
 
 #[differentiate]

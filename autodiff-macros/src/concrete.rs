@@ -210,6 +210,19 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
     }
     let mut bindings = Bindings(&mut locals);
     bindings.visit_block(&item.block);
+    // The names bound to references to floats (`for v in x.iter()`, `let r = &x[0];`): in the
+    // copy, arithmetic reads them through `*`, as `&__F` has no arithmetic.
+    let mut references = References {
+        params: &sig.params,
+        refs: HashSet::default(),
+        plain: sig.params.iter().map(|p| p.ident.to_string()).collect(),
+        unsure: false,
+    };
+    references.visit_block(&item.block);
+    if references.unsure || references.refs.iter().any(|r| references.plain.contains(r)) {
+        return None;
+    }
+    let refs = references.refs;
     if Names::new(other).in_block(&item.block) {
         return None;
     }
@@ -222,6 +235,7 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
         generic: &generic,
         rt,
         locals: &locals,
+        refs: &refs,
         casts: Vec::new(),
         ok: true,
         literal_template: syn::parse_quote!((<#generic as #rt::NumCast>::from(0.0).unwrap())),
@@ -348,11 +362,190 @@ impl<'ast> Visit<'ast> for Bindings<'_> {
     }
 }
 
+/// Finds the names the body binds to references to floats, in the order it binds them: the
+/// elements of a loop over an array by reference (`for v in x.iter()`, `for v in &x`, `for v in x`
+/// of a slice parameter, each side of a `zip`, the element of an `enumerate`), `let r = &e;`, and
+/// `let w = r;` of such a name. Every other binding is `plain`. Where it cannot tell whether a loop
+/// binds references (a loop over a local taken by value, a pattern it does not know), `unsure`.
+struct References<'a> {
+    params: &'a [crate::parse::Param],
+    refs: HashSet<String>,
+    plain: HashSet<String>,
+    unsure: bool,
+}
+
+impl References<'_> {
+    /// Whether walking `e` yields references: `Some(true)` for `x.iter()`, `&x` and a slice
+    /// parameter (or a reference bound by `let`), `Some(false)` for a range or an array parameter
+    /// taken by value, `None` where it cannot tell.
+    fn yields_references(&self, e: &Expr) -> Option<bool> {
+        let mut e = crate::lower::strip_parens(e);
+        while let Expr::MethodCall(m) = e {
+            if !crate::lower::keeps_positions(m) {
+                break;
+            }
+            e = crate::lower::strip_parens(&m.receiver);
+        }
+        match e {
+            Expr::Range(_) => Some(false),
+            Expr::Reference(r) => r.mutability.is_none().then_some(true),
+            Expr::MethodCall(m) if m.args.is_empty() && m.method == "iter" => Some(true),
+            Expr::MethodCall(m) if m.args.is_empty() && m.method == "into_iter" => {
+                self.yields_references(&m.receiver)
+            }
+            Expr::Path(p) => {
+                let name = p.path.get_ident()?.to_string();
+                if let Some(param) = self.params.iter().find(|q| q.ident == name) {
+                    return Some(matches!(param.ty, Type::Reference(_)));
+                }
+                self.refs.contains(&name).then_some(true)
+            }
+            _ => None,
+        }
+    }
+
+    /// The names an element pattern binds, walking items that are references or not.
+    fn element(&mut self, pat: &syn::Pat, references: Option<bool>) {
+        match pat {
+            syn::Pat::Paren(p) => self.element(&p.pat, references),
+            syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => match references {
+                Some(true) => {
+                    self.refs.insert(pi.ident.to_string());
+                }
+                Some(false) => {
+                    self.plain.insert(pi.ident.to_string());
+                }
+                None => self.unsure = true,
+            },
+            syn::Pat::Wild(_) => {}
+            syn::Pat::Reference(r) => self.plain_names(&r.pat),
+            _ => self.unsure = true,
+        }
+    }
+
+    fn plain_names(&mut self, pat: &syn::Pat) {
+        let mut names = HashSet::default();
+        Bindings(&mut names).visit_pat(pat);
+        self.plain.extend(names);
+    }
+}
+
+impl<'ast> Visit<'ast> for References<'_> {
+    fn visit_local(&mut self, local: &'ast syn::Local) {
+        if let Some(init) = &local.init {
+            self.visit_expr(&init.expr);
+            if let Some(d) = &init.diverge {
+                self.visit_expr(&d.1);
+            }
+        }
+        let pat = match &local.pat {
+            syn::Pat::Type(pt) => &*pt.pat,
+            other => other,
+        };
+        let init = local
+            .init
+            .as_ref()
+            .map(|i| crate::lower::strip_parens(&i.expr));
+        match (pat, init) {
+            (syn::Pat::Ident(pi), Some(e)) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                let reference = match e {
+                    Expr::Reference(r) => r.mutability.is_none(),
+                    Expr::Path(p) => p
+                        .path
+                        .get_ident()
+                        .is_some_and(|i| self.refs.contains(&i.to_string())),
+                    _ => false,
+                };
+                if reference {
+                    self.refs.insert(pi.ident.to_string());
+                } else {
+                    self.plain.insert(pi.ident.to_string());
+                }
+            }
+            (other, _) => self.plain_names(other),
+        }
+    }
+
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        let pat = match &*f.pat {
+            syn::Pat::Paren(p) => &*p.pat,
+            other => other,
+        };
+        // The adaptor that makes pairs: the last call before any that keep the items as they
+        // are (`rev`, `skip`, `take`, `step_by`).
+        let mut last = crate::lower::strip_parens(&f.expr);
+        while let Expr::MethodCall(m) = last {
+            if !crate::lower::keeps_positions(m) {
+                break;
+            }
+            last = crate::lower::strip_parens(&m.receiver);
+        }
+        match (pat, last) {
+            (syn::Pat::Tuple(t), Expr::MethodCall(m)) if t.elems.len() == 2 => {
+                let (first, second) = (&t.elems[0], &t.elems[1]);
+                if m.method == "enumerate" && m.args.is_empty() {
+                    self.element(first, Some(false));
+                    let items = self.yields_references(&m.receiver);
+                    self.element(second, items);
+                } else if m.method == "zip" && m.args.len() == 1 {
+                    let left = self.yields_references(&m.receiver);
+                    let right = self.yields_references(&m.args[0]);
+                    self.element(first, left);
+                    self.element(second, right);
+                } else {
+                    self.unsure = true;
+                }
+            }
+            (syn::Pat::Tuple(_), _) => self.unsure = true,
+            (pat, _) => {
+                let items = if integer_range(&f.expr) {
+                    Some(false)
+                } else {
+                    self.yields_references(&f.expr)
+                };
+                self.element(pat, items);
+            }
+        }
+        self.visit_block(&f.body);
+    }
+
+    fn visit_arm(&mut self, arm: &'ast syn::Arm) {
+        self.plain_names(&arm.pat);
+        syn::visit::visit_arm(self, arm);
+    }
+}
+
+/// `e` read for arithmetic in the copy: a name bound to a reference becomes `(*e)`, a
+/// reference `&e` becomes `(e)` (`&__F` has no arithmetic; for floats both are the value).
+fn dereference_operand(e: &mut Expr, refs: &HashSet<String>) {
+    let replacement = match crate::lower::strip_parens(e) {
+        Expr::Path(p)
+            if p.qself.is_none()
+                && p.path
+                    .get_ident()
+                    .is_some_and(|i| refs.contains(&i.to_string())) =>
+        {
+            Some(syn::parse_quote!((*#p)))
+        }
+        Expr::Reference(r) if r.mutability.is_none() => {
+            let inner = &r.expr;
+            Some(syn::parse_quote!((#inner)))
+        }
+        _ => None,
+    };
+    if let Some(r) = replacement {
+        *e = r;
+    }
+}
+
 struct Rewrite<'a> {
     float: &'a str,
     generic: &'a Ident,
     rt: &'a TokenStream,
     locals: &'a HashSet<String>,
+    /// The names bound to references (see [`References`]).
+    refs: &'a HashSet<String>,
     /// The integer types `as` casts to, which `__F` must cast to.
     casts: Vec<Ident>,
     ok: bool,
@@ -471,48 +664,21 @@ fn compound(op: &syn::BinOp) -> Option<&'static str> {
     })
 }
 
+/// Whether `op` is arithmetic (`+ - * / %`, also compound: `+=`).
+fn arithmetic(op: &syn::BinOp) -> bool {
+    use syn::BinOp as B;
+    matches!(
+        op,
+        B::Add(_) | B::Sub(_) | B::Mul(_) | B::Div(_) | B::Rem(_)
+    ) || compound(op).is_some()
+}
+
 /// Whether `e` iterates over integers: a range, maybe reversed, stepped, skipped or taken.
 fn integer_range(e: &Expr) -> bool {
     match e {
         Expr::Range(_) => true,
         Expr::Paren(p) => integer_range(&p.expr),
         Expr::MethodCall(m) => crate::lower::keeps_positions(m) && integer_range(&m.receiver),
-        _ => false,
-    }
-}
-
-/// Whether a `for` pattern over elements binds them by value: `&v`, `(i, &v)`, `_`.
-fn copies_out(pat: &syn::Pat, iterable: &Expr) -> bool {
-    // The adaptor that makes the pairs: the last call before any that keep the items as they
-    // are (`rev`, `skip`, `take`, `step_by`).
-    let mut last = iterable;
-    loop {
-        match last {
-            Expr::Paren(p) => last = &p.expr,
-            Expr::MethodCall(m) if crate::lower::keeps_positions(m) => {
-                last = &m.receiver;
-            }
-            _ => break,
-        }
-    }
-    let pairs = match last {
-        Expr::MethodCall(m) => m.method.to_string(),
-        _ => String::new(),
-    };
-    let copied = |p: &syn::Pat| matches!(p, syn::Pat::Reference(_) | syn::Pat::Wild(_));
-    match pat {
-        syn::Pat::Paren(p) => copies_out(&p.pat, iterable),
-        p if copied(p) => true,
-        syn::Pat::Tuple(t) => match (
-            pairs.as_str(),
-            t.elems.iter().collect::<Vec<_>>().as_slice(),
-        ) {
-            // `zip`: both elements copied out, `(&a, &b)`.
-            ("zip", [first, second]) => copied(first) && copied(second),
-            // `enumerate`: the position, then the element copied out, `(i, &v)`.
-            ("enumerate", [syn::Pat::Ident(_) | syn::Pat::Wild(_), second]) => copied(second),
-            _ => false,
-        },
         _ => false,
     }
 }
@@ -713,19 +879,28 @@ impl VisitMut for Rewrite<'_> {
                 Some(tokens) => m.mac.tokens = tokens,
                 None => self.ok = false,
             },
-            // Elements taken by reference (`for v in x.iter()`) would be `&__F`, which has no
-            // arithmetic: only patterns that copy them out (`for &v in ...`), or ranges.
-            Expr::ForLoop(f) if !integer_range(&f.expr) && !copies_out(&f.pat, &f.expr) => {
-                self.ok = false;
+            // Arithmetic on a reference to a float (a loop element taken by reference, a `let`
+            // of one, `x * &y`): through `*` (see [`References`]).
+            Expr::Binary(b) if arithmetic(&b.op) => {
+                if compound(&b.op).is_none() {
+                    dereference_operand(&mut b.left, self.refs);
+                }
+                dereference_operand(&mut b.right, self.refs);
+                if matches!(&*b.left, Expr::Index(_)) && compound(&b.op).is_some() {
+                    // `y[i] += y[i - 1]` borrows `y` twice on a generic type (its `AddAssign`
+                    // takes `&mut y[i]` first): `y[i] = y[i] + (y[i - 1])`, the same for floats.
+                    syn::visit_mut::visit_expr_binary_mut(self, b);
+                    let (place, right) = (&b.left, &b.right);
+                    let op = compound(&b.op).unwrap_or_default();
+                    let op: TokenStream = op.parse().unwrap_or_default();
+                    *expr = syn::parse_quote!(#place = #place #op (#right));
+                } else {
+                    syn::visit_mut::visit_expr_binary_mut(self, b);
+                }
             }
-            // `y[i] += y[i - 1]` borrows `y` twice on a generic type (its `AddAssign` takes
-            // `&mut y[i]` first): `y[i] = y[i] + (y[i - 1])`, the same for floats.
-            Expr::Binary(b) if matches!(&*b.left, Expr::Index(_)) && compound(&b.op).is_some() => {
-                syn::visit_mut::visit_expr_binary_mut(self, b);
-                let (place, right) = (&b.left, &b.right);
-                let op = compound(&b.op).unwrap_or_default();
-                let op: TokenStream = op.parse().unwrap_or_default();
-                *expr = syn::parse_quote!(#place = #place #op (#right));
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => {
+                dereference_operand(&mut u.expr, self.refs);
+                syn::visit_mut::visit_expr_unary_mut(self, u);
             }
             // The length is a constant context: left as written.
             Expr::Repeat(r) => self.visit_expr_mut(&mut r.expr),

@@ -43,8 +43,8 @@ use syn::{Expr, Ident, ItemFn, Local, Pat, Stmt as SynStmt, Type};
 use crate::diag::Diagnostics;
 use crate::ir::{Block, Graph, Node, Op, Stmt, ValueId};
 use crate::parse::Signature;
-pub use scan::{is_pure_arithmetic, keeps_positions};
-use scan::{strip_parens, PatternIdents, StripMut};
+pub use scan::{is_pure_arithmetic, keeps_positions, strip_parens};
+use scan::{PatternIdents, StripMut};
 
 /// What identifies a variable across lowering attempts: the order in which its binding was met
 /// (or its loop), and its name.
