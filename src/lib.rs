@@ -371,7 +371,10 @@
 //! (and `std::f64::consts`, imported or by path),
 //! names only `f64`, integer, `bool` and `char` types (and slices, arrays, `Vec`s of them),
 //! calls only float methods and the runtime's helpers, and its `for` loops run over ranges or
-//! copy elements out (`for &v in x.iter()`). A function that reads a module's `const`, calls
+//! over arrays (`for &v in x.iter()`, `for v in &x`, `for (i, v) in x.iter().enumerate()`, a
+//! `zip`; a collection the body made is walked through `.iter()` or `&`). Elements and `let`s
+//! taken by reference (`v`, `let r = &x[0];`) are read through `*` where the copy does
+//! arithmetic on them, since a reference to a generic float has none. A function that reads a module's `const`, calls
 //! another function, is a method, or works on `f32` (where Rust gives an untyped literal the
 //! type `f64`, which the copy could not keep) gets no `NAME_hvp`: write it generic over
 //! `T: Float`, or pass the constant in.
