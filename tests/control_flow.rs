@@ -572,8 +572,8 @@ fn owned_elements_by_value<T: Float>(x: Vec<T>, y: [T; 3]) -> T {
     s
 }
 
-/// References bound by `let` (`let r = &x[0];`, `let yr = &y;`, and a variable copied from
-/// one): read as written they are references, dereferenced they are the values.
+/// References bound by `let` (`let r = &x[0];`, `let yr = &y;`, a variable copied from one, a
+/// branch giving one): read as written they are references, dereferenced they are the values.
 #[differentiate]
 fn let_bound_references(x: &[f64], y: f64) -> f64 {
     let r = &x[0];
@@ -587,6 +587,10 @@ fn let_bound_references(x: &[f64], y: f64) -> f64 {
         if w > &0.0 && yr > w {
             s += w * v * y;
         }
+    }
+    let larger = if x[2] > x[3] { &x[2] } else { &x[3] };
+    if larger > &1.0 {
+        s += larger * y;
     }
     s
 }
@@ -602,6 +606,10 @@ fn let_bound_references_reference<T: Float>(x: &[T], y: T) -> T {
         if v > T::zero() && y > v {
             s = s + v * v * y;
         }
+    }
+    let larger = if x[2] > x[3] { x[2] } else { x[3] };
+    if larger > T::one() {
+        s = s + larger * y;
     }
     s
 }

@@ -1036,7 +1036,8 @@ fn by_reference(x: &[f64], y: f64, c: &[f64]) -> f64 {
     }
     let r = &x[0];
     let first = &c[0];
-    s + r * r * y * first + x[1] * &y
+    let larger = if c[1] > c[2] { &c[1] } else { &c[2] };
+    s + r * r * y * first + x[1] * &y - larger * x[2]
 }
 
 fn by_reference_ref(x: &[Hd], y: f64, c: &[f64]) -> Hd {
@@ -1054,7 +1055,7 @@ fn by_reference_ref(x: &[Hd], y: f64, c: &[f64]) -> Hd {
     for (&a, &b) in x.iter().zip(c) {
         s += a * a * (b * 2.0 - 0.5);
     }
-    s + x[0] * x[0] * y * c[0] + x[1] * y
+    s + x[0] * x[0] * y * c[0] + x[1] * y - x[2] * c[1].max(c[2])
 }
 
 #[test]

@@ -711,6 +711,30 @@ impl<'a> Lowerer<'a> {
         out
     }
 
+    /// Whether `e` gives a reference the lowering sees through: `&e`, a by-reference variable,
+    /// or an `if`/`match`/block giving one of those on every path.
+    fn yields_reference(&self, e: &Expr) -> bool {
+        let tail = |b: &syn::Block| match b.stmts.last() {
+            Some(SynStmt::Expr(e, None)) => self.yields_reference(e),
+            _ => false,
+        };
+        match strip_parens(e) {
+            Expr::Reference(r) => r.mutability.is_none(),
+            Expr::Path(_) => self.by_ref_variable(e).is_some(),
+            Expr::Block(b) => tail(&b.block),
+            Expr::If(i) => {
+                tail(&i.then_branch)
+                    && i.else_branch
+                        .as_ref()
+                        .is_some_and(|(_, els)| self.yields_reference(els))
+            }
+            Expr::Match(m) => {
+                !m.arms.is_empty() && m.arms.iter().all(|a| self.yields_reference(&a.body))
+            }
+            _ => false,
+        }
+    }
+
     fn lower_let(&mut self, local: &Local) {
         self.ordinal += 1;
         let ordinal = self.ordinal;
@@ -729,15 +753,12 @@ impl<'a> Lowerer<'a> {
         match (pat, init.map(strip_parens)) {
             (Pat::Ident(pi), _) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let declared = ty.clone();
-                // `let r = &x[0];` (or `let w = v;` of such a variable) lowered as a computation:
+                // `let r = &x[0];` (or `let w = v;` of such a variable, or a branch giving one of
+                // those in each arm) lowered as a computation:
                 // the user's `r` is a reference while its value is what it refers to, as for a
                 // loop variable over an array by reference. (Kept as written, its value is the
                 // reference itself.)
-                let by_ref = init.is_some_and(|e| {
-                    (matches!(strip_parens(e), Expr::Reference(r) if r.mutability.is_none())
-                        || self.by_ref_variable(e).is_some())
-                        && self.reads_varied(e)
-                });
+                let by_ref = init.is_some_and(|e| self.yields_reference(e) && self.reads_varied(e));
                 let fresh_from = self.nodes.len();
                 let mut value = init.map(|e| self.lower_binding(e, &pi.ident, ty));
                 // `let mut y = x;` of an owned array parameter: a copy of its own.
