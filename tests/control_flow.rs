@@ -592,6 +592,10 @@ fn let_bound_references(x: &[f64], y: f64) -> f64 {
     if larger > &1.0 {
         s += larger * y;
     }
+    let (a, b) = (&x[0], &x[1]);
+    if a > b {
+        s += a * b;
+    }
     s
 }
 
@@ -610,6 +614,9 @@ fn let_bound_references_reference<T: Float>(x: &[T], y: T) -> T {
     let larger = if x[2] > x[3] { x[2] } else { x[3] };
     if larger > T::one() {
         s = s + larger * y;
+    }
+    if x[0] > x[1] {
+        s = s + x[0] * x[1];
     }
     s
 }

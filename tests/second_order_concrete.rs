@@ -1037,7 +1037,8 @@ fn by_reference(x: &[f64], y: f64, c: &[f64]) -> f64 {
     let r = &x[0];
     let first = &c[0];
     let larger = if c[1] > c[2] { &c[1] } else { &c[2] };
-    s + r * r * y * first + x[1] * &y - larger * x[2]
+    let (p, q) = (&c[3], c[4]);
+    s + r * r * y * first + x[1] * &y - larger * x[2] + p * q * x[3]
 }
 
 fn by_reference_ref(x: &[Hd], y: f64, c: &[f64]) -> Hd {
@@ -1055,7 +1056,7 @@ fn by_reference_ref(x: &[Hd], y: f64, c: &[f64]) -> Hd {
     for (&a, &b) in x.iter().zip(c) {
         s += a * a * (b * 2.0 - 0.5);
     }
-    s + x[0] * x[0] * y * c[0] + x[1] * y - x[2] * c[1].max(c[2])
+    s + x[0] * x[0] * y * c[0] + x[1] * y - x[2] * c[1].max(c[2]) + x[3] * (c[3] * c[4])
 }
 
 #[test]

@@ -482,6 +482,21 @@ impl<'ast> Visit<'ast> for References<'_> {
                     self.plain.insert(pi.ident.to_string());
                 }
             }
+            // `let (a, b) = (&x[0], y);`: element by element.
+            (syn::Pat::Tuple(pt), Some(Expr::Tuple(te))) if pt.elems.len() == te.elems.len() => {
+                for (p, e) in pt.elems.iter().zip(&te.elems) {
+                    match p {
+                        syn::Pat::Ident(pi)
+                            if pi.by_ref.is_none()
+                                && pi.subpat.is_none()
+                                && self.gives_reference(e) =>
+                        {
+                            self.refs.insert(pi.ident.to_string());
+                        }
+                        other => self.plain_names(other),
+                    }
+                }
+            }
             (other, _) => self.plain_names(other),
         }
     }

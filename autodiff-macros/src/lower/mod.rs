@@ -828,8 +828,9 @@ impl<'a> Lowerer<'a> {
                 for ((p, e), ty) in pt.elems.iter().zip(&te.elems).zip(types) {
                     match p {
                         Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                            let by_ref = self.yields_reference(e) && self.reads_varied(e);
                             let v = self.lower_binding(e, &pi.ident, ty);
-                            bound.push((pi.ident.clone(), v, pi.mutability.is_some()));
+                            bound.push((pi.ident.clone(), v, pi.mutability.is_some(), by_ref));
                         }
                         Pat::Wild(_) => {
                             self.lower_expr(e);
@@ -840,8 +841,11 @@ impl<'a> Lowerer<'a> {
                         ),
                     }
                 }
-                for (ident, v, mutable) in bound {
+                for (ident, v, mutable, by_ref) in bound {
                     self.bind(&ident, Some(v), mutable);
+                    if let Some(var) = self.lookup_exact_mut(&ident, false) {
+                        var.by_ref = by_ref;
+                    }
                 }
             }
             (_, Some(_)) if init.is_some_and(|e| !self.reads_varied(e)) => {
