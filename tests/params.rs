@@ -111,6 +111,62 @@ fn check_directions(p: &Mlp, grad: &Mlp, f: &dyn Fn(&Mlp) -> f64) {
     }
 }
 
+/// An array field walked in a loop through a variable bound to it (`let extra = &p.extra;`),
+/// as the error for `for v in p.extra.iter()` suggests.
+#[differentiate(wrt(p))]
+fn field_walked(p: &Mlp, x: &[f64]) -> f64 {
+    let extra = &p.extra;
+    let mut s = p.temperature;
+    for (e, v) in extra.iter().zip(x.iter()) {
+        if e > v {
+            s += e * v * p.temperature;
+        } else {
+            s -= e.sin();
+        }
+    }
+    for e in extra {
+        s += e * e;
+    }
+    s
+}
+
+/// A float field as a loop's start, as one side of a branch's value, and assigned to a
+/// variable: the value is the field itself, not the reference the generated code reads it by.
+#[allow(clippy::needless_range_loop, reason = "the index reads a field's array too")]
+#[differentiate(wrt(p))]
+fn field_accumulators(p: &Mlp, x: &[f64]) -> f64 {
+    let mut s = p.temperature;
+    for i in 0..x.len() {
+        s = s * 0.9 + x[i] * p.extra[i];
+    }
+    let t = if x[0] > 0.0 { p.temperature } else { s };
+    let mut u = p.extra[1];
+    if x[1] < 0.0 {
+        u = p.temperature;
+    }
+    s * t + u
+}
+
+#[test]
+fn an_array_field_walked_through_a_variable() {
+    let p = sample_mlp();
+    for x in [[0.1, -0.5, 0.9], [2.0, -2.0, 0.0]] {
+        let (value, grad) = field_walked_grad(&p, &x);
+        assert_eq!(value.to_bits(), field_walked(&p, &x).to_bits());
+        check_directions(&p, &grad, &|q| field_walked(q, &x));
+    }
+}
+
+#[test]
+fn float_fields_as_starts_branch_values_and_assigned() {
+    let p = sample_mlp();
+    for x in [[0.1, -0.5, 0.9], [-2.0, 2.0, 0.3]] {
+        let (value, grad) = field_accumulators_grad(&p, &x);
+        assert_eq!(value.to_bits(), field_accumulators(&p, &x).to_bits());
+        check_directions(&p, &grad, &|q| field_accumulators(q, &x));
+    }
+}
+
 #[test]
 fn an_mlp_whose_parameters_are_a_struct() {
     let p = sample_mlp();

@@ -147,7 +147,11 @@ impl Context<'_> {
     /// value itself for a float, a clone otherwise.
     pub fn owned_copy(&self, v: ValueId) -> TokenStream {
         let ident = self.graph.value_ident(v);
-        if self.is_scalar(v) {
+        if matches!(self.graph.node(v).op, Op::Field(..)) {
+            // A field's value is a reference to it (`&p.b`): a loop's start, a branch's value or
+            // a saved value is the field itself.
+            quote!(::core::clone::Clone::clone(#ident))
+        } else if self.is_scalar(v) {
             quote!(#ident)
         } else {
             let r = self.reference(v);

@@ -381,6 +381,23 @@ impl Lowerer<'_> {
             );
             return;
         }
+        if let Some(field) = walked_field(&f.expr).filter(|_| self.reads_varied(&f.expr)) {
+            let text = quote::ToTokens::to_token_stream(field)
+                .to_string()
+                .replace(' ', "");
+            let name = match field {
+                Expr::Field(fe) => match &fe.member {
+                    syn::Member::Named(n) => n.to_string(),
+                    syn::Member::Unnamed(_) => "items".to_owned(),
+                },
+                _ => "items".to_owned(),
+            };
+            self.diag.error_spanned(
+                field,
+                format!("`#[differentiate]` loops over an active array only through a variable, not a field: bind it first, as in `let {name} = &{text};`, then loop over `{name}.iter()`"),
+            );
+            return;
+        }
         if element_of.is_none() && self.reads_varied(&f.expr) {
             self.diag.error_spanned(
                 &f.expr,
@@ -735,6 +752,26 @@ impl Lowerer<'_> {
             adaptors,
             slice,
         }
+    }
+}
+
+/// A field walked by a `for` loop's iterable (`p.w.iter()`, `&p.w`, either side of a `zip`).
+fn walked_field(e: &Expr) -> Option<&Expr> {
+    match strip_parens(e) {
+        f @ Expr::Field(_) => Some(f),
+        Expr::Reference(r) => walked_field(&r.expr),
+        Expr::MethodCall(m) if m.method == "zip" => {
+            walked_field(&m.receiver).or_else(|| m.args.first().and_then(walked_field))
+        }
+        Expr::MethodCall(m)
+            if m.method == "iter"
+                || m.method == "into_iter"
+                || m.method == "enumerate"
+                || scan::keeps_positions(m) =>
+        {
+            walked_field(&m.receiver)
+        }
+        _ => None,
     }
 }
 

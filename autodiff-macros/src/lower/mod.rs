@@ -719,7 +719,8 @@ impl<'a> Lowerer<'a> {
             _ => false,
         };
         match strip_parens(e) {
-            Expr::Reference(r) => r.mutability.is_none(),
+            // A field's value is a reference already (`&p.w`): not one the lowering sees through.
+            Expr::Reference(r) => r.mutability.is_none() && !self.is_field(&r.expr),
             Expr::Path(_) => self.by_ref_variable(e).is_some(),
             Expr::Block(b) => tail(&b.block),
             Expr::If(i) => {
@@ -731,6 +732,22 @@ impl<'a> Lowerer<'a> {
             Expr::Match(m) => {
                 !m.arms.is_empty() && m.arms.iter().all(|a| self.yields_reference(&a.body))
             }
+            _ => false,
+        }
+    }
+
+    /// Whether `e` is a field of a struct, or a variable holding one (whose value is the
+    /// reference `&p.w`).
+    fn is_field(&self, e: &Expr) -> bool {
+        match strip_parens(e) {
+            Expr::Field(_) => true,
+            Expr::Path(p) => p
+                .path
+                .get_ident()
+                .and_then(|i| self.lookup(&i.to_string()))
+                .and_then(|var| var.value)
+                .and_then(|v| self.nodes.get(v.index()))
+                .is_some_and(|n| matches!(n.op, Op::Field(..))),
             _ => false,
         }
     }
