@@ -764,3 +764,39 @@ fn a_value_read_through_a_merge_and_after_the_loop() {
     let got: Vec<f64> = gx.iter().copied().chain([ga]).collect();
     assert_all_close("merge_read", &got, &want, 1e-13, 1e-14);
 }
+
+// ----- a fixed local array passed to a callee that takes a slice ------------------------------
+
+#[differentiate]
+fn squares_of<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for v in x.iter() {
+        s = s + *v * *v;
+    }
+    s
+}
+
+/// A `let mut` fixed array written element by element and passed to a callee that takes a
+/// slice: it is copied at the call, and the callee's `Vec` gradient goes back into the array's
+/// adjoint through the copy.
+#[differentiate]
+fn through_a_local_array<T: Float>(x: &[T], y: T) -> T {
+    let mut pair = [T::zero(); 2];
+    pair[0] = x[1];
+    pair[1] = y * x[0];
+    let n = squares_of(&pair);
+    n * y + squares_of(x)
+}
+
+#[test]
+fn a_local_array_passed_as_a_slice() {
+    for (x, y) in [([0.4, -1.3, 0.7], 0.9), ([2.0, 0.5, -0.1], -0.6)] {
+        let mut at = x.to_vec();
+        at.push(y);
+        let (value, want) = dual_grad(|p| through_a_local_array(&p[..3], p[3]), &at);
+        let (v, (gx, gy)) = through_a_local_array_grad(&x, y);
+        assert_eq!(v.to_bits(), value.to_bits());
+        let got: Vec<f64> = gx.iter().copied().chain([gy]).collect();
+        assert_all_close("through_a_local_array", &got, &want, 1e-13, 1e-14);
+    }
+}

@@ -132,7 +132,10 @@ fn field_walked(p: &Mlp, x: &[f64]) -> f64 {
 
 /// A float field as a loop's start, as one side of a branch's value, and assigned to a
 /// variable: the value is the field itself, not the reference the generated code reads it by.
-#[allow(clippy::needless_range_loop, reason = "the index reads a field's array too")]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "the index reads a field's array too"
+)]
 #[differentiate(wrt(p))]
 fn field_accumulators(p: &Mlp, x: &[f64]) -> f64 {
     let mut s = p.temperature;

@@ -861,11 +861,20 @@ impl Sweep<'_> {
                             quote!(#acc += #expr)
                         }
                     };
+                    // A copy's adjoint (`Copy`, `.clone()`) may be a callee's gradient of
+                    // another type (a slice parameter's `Vec` for a fixed array copied at the
+                    // call): added as a callee's gradient is.
+                    let copy_into =
+                        |acc: &Ident| quote!(#rt::accumulate_gradient(&mut #acc, #expr));
                     let in_place_call: Option<&dyn Fn(&Ident) -> TokenStream> =
                         if in_place.is_some() {
                             Some(&call)
                         } else if inline_float {
                             Some(&add_float)
+                        } else if matches!(op, Op::Copy(_))
+                            || matches!(op, Op::Unary(f, ..) if f.name == "clone")
+                        {
+                            Some(&copy_into)
                         } else {
                             None
                         };
