@@ -1098,9 +1098,32 @@ impl<'a> Lowerer<'a> {
         let mut lowered = Vec::new();
         for index in indices {
             if matches!(strip_parens(index), Expr::Range(_)) {
+                let name = e.to_token_stream().to_string().replace(' ', "");
+                let range = index.to_token_stream().to_string().replace(' ', "");
+                // The positions the slice covers, as a loop's range.
+                let positions = match strip_parens(index) {
+                    Expr::Range(r) => {
+                        let start = r.start.as_ref().map_or_else(
+                            || "0".to_owned(),
+                            |s| s.to_token_stream().to_string().replace(' ', ""),
+                        );
+                        match (&r.end, &r.limits) {
+                            (Some(end), limits) => {
+                                let end = end.to_token_stream().to_string().replace(' ', "");
+                                let dots = match limits {
+                                    syn::RangeLimits::HalfOpen(_) => "..",
+                                    syn::RangeLimits::Closed(_) => "..=",
+                                };
+                                format!("{start}{dots}{end}")
+                            }
+                            (None, _) => format!("{start}..{name}.len()"),
+                        }
+                    }
+                    _ => range.clone(),
+                };
                 self.diag.error_spanned(
                     index,
-                    "slices of active arrays (`y[1..]`) are not supported by `#[differentiate]`: index the elements, as in `for i in 1..y.len() { s += y[i]; }`",
+                    format!("slices of active arrays (`{name}[{range}]`) are not supported by `#[differentiate]` outside a loop's iterable: index the elements, as in `for i in {positions} {{ s += {name}[i]; }}`, or walk them with `for v in {name}[{range}].iter()`"),
                 );
                 return None;
             }
