@@ -370,3 +370,64 @@ fn forward_mode_passes_tensors_to_callees() {
         1e-9,
     );
 }
+
+// ----- inactive data walked by reference ---------------------------------------------------
+
+/// Active weights and inactive data walked by reference (`for v in c.iter()`, `for v in c`, a
+/// `zip` with an inactive side): the data's items are references the generated code reads as
+/// they are (f64: `a * v` on a `&f64`).
+#[differentiate(wrt(w, y), forward)]
+fn weighted_data(w: &[f64], y: f64, c: &[f64]) -> f64 {
+    let mut s = y;
+    for (a, v) in w.iter().zip(c.iter()) {
+        s += a * v;
+    }
+    for v in c.iter().rev() {
+        s = s * v + y * v;
+        if v > &0.5 {
+            s -= v * w[0];
+        }
+    }
+    for v in c {
+        s += v * s * 0.1;
+    }
+    s
+}
+
+/// [`weighted_data`] for the dual numbers.
+fn weighted_data_reference<T: Float>(w: &[T], y: T, c: &[f64]) -> T {
+    let k = |v: f64| T::from(v).unwrap();
+    let mut s = y;
+    for (&a, &v) in w.iter().zip(c) {
+        s = s + a * k(v);
+    }
+    for &v in c.iter().rev() {
+        s = s * k(v) + y * k(v);
+        if v > 0.5 {
+            s = s - k(v) * w[0];
+        }
+    }
+    for &v in c {
+        s = s + k(v) * s * k(0.1);
+    }
+    s
+}
+
+#[test]
+fn inactive_data_walked_by_reference() {
+    let c = [0.3, 0.9, -0.4];
+    for (w, y) in [([0.5, -1.0, 0.25], 1.5), ([2.0, 0.1, -0.7], -0.4)] {
+        let mut at = w.to_vec();
+        at.push(y);
+        let (value, grad) = dual_grad(|v: &[Fwd]| weighted_data_reference(&v[..3], v[3], &c), &at);
+        let (v, (gw, gy)) = weighted_data_grad(&w, y, &c);
+        assert_eq!(v.to_bits(), value.to_bits());
+        let got: Vec<f64> = gw.iter().copied().chain([gy]).collect();
+        assert_all_close("weighted_data grad", &got, &grad, 1e-13, 1e-14);
+        for t in directions(4) {
+            let (v, d) = weighted_data_jvp(&w, y, &c, &t[..3], t[3]);
+            assert_eq!(v.to_bits(), value.to_bits());
+            assert_all_close("weighted_data jvp", &[d], &[dot(&grad, &t)], 1e-13, 1e-14);
+        }
+    }
+}

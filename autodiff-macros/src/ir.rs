@@ -168,6 +168,10 @@ pub struct Node {
     pub changed_by_calls: bool,
     /// The user's expression, as text (for the graph export).
     pub source: Option<String>,
+    /// Whether the value is a reference to a float where the user reads one: a loop variable
+    /// over an inactive array by reference (`for v in c.iter()`), which the generated code
+    /// passes to the runtime's rules as it is, not behind another `&`.
+    pub reference: bool,
 }
 
 /// A statement of the forward program.

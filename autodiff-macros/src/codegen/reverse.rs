@@ -64,6 +64,9 @@ impl Context<'_> {
     /// Whether a forward value is itself a reference: a parameter of reference type, or an
     /// inactive `&expr`.
     pub fn is_reference(&self, v: ValueId) -> bool {
+        if self.graph.node(v).reference {
+            return true;
+        }
         match &self.graph.node(v).op {
             Op::Param(i) => self.sig.params.get(*i).is_some_and(|p| p.is_ref),
             Op::Verbatim(tokens, _) => matches!(
@@ -147,13 +150,11 @@ impl Context<'_> {
     /// value itself for a float, a clone otherwise.
     pub fn owned_copy(&self, v: ValueId) -> TokenStream {
         let ident = self.graph.value_ident(v);
-        if matches!(self.graph.node(v).op, Op::Field(..)) {
-            // A field's value is a reference to it (`&p.b`): a loop's start, a branch's value or
-            // a saved value is the field itself.
-            quote!(::core::clone::Clone::clone(#ident))
-        } else if self.is_scalar(v) {
+        if self.is_scalar(v) && !self.is_reference(v) {
             quote!(#ident)
         } else {
+            // A field's value and a loop variable over an inactive array are references
+            // (`&p.b`): a loop's start, a branch's value or a saved value is what they refer to.
             let r = self.reference(v);
             quote!(::core::clone::Clone::clone(#r))
         }

@@ -418,6 +418,7 @@ impl Lowerer<'_> {
         }
         let iter_expr = &*f.expr;
         let by_value = self.elements_by_value(iter_expr);
+        let yields_references = self.yields_references(iter_expr);
         let iter: Expr = if element_of.is_some() && !enumerated {
             positioned(base, &adaptors, slice)
         } else {
@@ -460,11 +461,14 @@ impl Lowerer<'_> {
                 None => match pattern {
                     Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                         let v = this.region_value(pi.ident.span(), Some(pi.ident.to_string()), false);
+                        if let Some(node) = this.nodes.get_mut(v.index()) {
+                            node.reference = yields_references;
+                        }
                         this.bind(&pi.ident, Some(v), pi.mutability.is_some());
                         LoopKind::For { iter, pattern: this.value_ident(v).to_token_stream(), bound: vec![v], range }
                     }
                     _ => {
-                        let written = this.bind_loop_pattern(pattern);
+                        let written = this.bind_loop_pattern(pattern, false);
                         LoopKind::For { iter, pattern: written, bound: Vec::new(), range: false }
                     }
                 },
@@ -542,12 +546,18 @@ impl Lowerer<'_> {
                 return;
             }
         }
-        let by_value = match strip_parens(&f.expr) {
-            Expr::MethodCall(m) => [
-                self.elements_by_value(&m.receiver),
-                m.args.first().is_some_and(|a| self.elements_by_value(a)),
-            ],
-            _ => [false, false],
+        let (by_value, side_references) = match strip_parens(&f.expr) {
+            Expr::MethodCall(m) => (
+                [
+                    self.elements_by_value(&m.receiver),
+                    m.args.first().is_some_and(|a| self.elements_by_value(a)),
+                ],
+                [
+                    self.yields_references(&m.receiver),
+                    m.args.first().is_some_and(|a| self.yields_references(a)),
+                ],
+            ),
+            _ => ([false, false], [false, false]),
         };
         let (receiver, other) = (&sides[0].0, &sides[1].0);
         let iter: Expr = syn::parse_quote!(::core::iter::Iterator::zip(#receiver, #other));
@@ -570,7 +580,7 @@ impl Lowerer<'_> {
                         items.push(quote!((#counter, #item)));
                     }
                     // An inactive side: its pattern as written.
-                    _ => items.push(this.bind_loop_pattern(sub)),
+                    _ => items.push(this.bind_loop_pattern(sub, side_references[i])),
                 }
             }
             let (a, b) = (&items[0], &items[1]);
@@ -609,7 +619,9 @@ impl Lowerer<'_> {
 
     /// A loop pattern over inactive items, kept as written (without `mut`): each name it binds
     /// is the value the pattern gives it. Returns the pattern to write.
-    fn bind_loop_pattern(&mut self, pattern: &Pat) -> proc_macro2::TokenStream {
+    /// `references`: the pattern is one name over items that are references.
+    fn bind_loop_pattern(&mut self, pattern: &Pat, references: bool) -> proc_macro2::TokenStream {
+        let references = references && matches!(pattern, Pat::Ident(_));
         let mut names = PatternIdents::default();
         names.visit_pat(pattern);
         let mut written = pattern.clone();
@@ -618,6 +630,7 @@ impl Lowerer<'_> {
             let v = self.verbatim(ident.to_token_stream(), ident.span());
             if let Some(node) = self.nodes.get_mut(v.index()) {
                 node.hint = Some(ident.to_string());
+                node.reference = references;
             }
             self.bind(&ident, Some(v), mutable);
         }
@@ -695,6 +708,31 @@ impl Lowerer<'_> {
             Some(Op::Param(i)) => self.owned_array_params.get(*i).copied().unwrap_or(false),
             Some(_) => true,
             None => false,
+        }
+    }
+
+    /// Whether walking `iter` surely yields references: `x.iter()`, `&x`, a parameter of a
+    /// reference type or a by-reference variable (each maybe followed by `rev`, `skip`, ...).
+    fn yields_references(&self, iter: &Expr) -> bool {
+        let mut e = strip_parens(iter);
+        while let Expr::MethodCall(m) = e {
+            if !scan::keeps_positions(m) {
+                break;
+            }
+            e = strip_parens(&m.receiver);
+        }
+        match e {
+            Expr::MethodCall(m) => m.method == "iter" && m.args.is_empty(),
+            Expr::Reference(r) => r.mutability.is_none(),
+            Expr::Path(p) => {
+                let Some(var) = p.path.get_ident().and_then(|i| self.lookup(&i.to_string())) else {
+                    return false;
+                };
+                var.by_ref
+                    || matches!(var.value.and_then(|v| self.nodes.get(v.index())).map(|n| &n.op),
+                        Some(Op::Param(i)) if self.reference_params.get(*i).copied().unwrap_or(false))
+            }
+            _ => false,
         }
     }
 

@@ -211,6 +211,8 @@ struct Lowerer<'a> {
     /// Fields of active parameter structs already read, `(struct, field) -> value`: each is
     /// read once, where the function starts.
     fields: Vec<((ValueId, String), ValueId)>,
+    /// Parameters of a reference type (`&[T]`, `&Vec<T>`): walking one yields references.
+    reference_params: Vec<bool>,
     /// Parameters that are owned arrays (`Vec<T>`, `[T; N]`): `let mut y = x;` copies them, so
     /// that writing `y` never writes the parameter's binding.
     owned_array_params: Vec<bool>,
@@ -281,6 +283,11 @@ impl<'a> Lowerer<'a> {
                 .iter()
                 .map(|p| p.is_float && element_type(&p.ty).and_then(element_type).is_some())
                 .collect(),
+            reference_params: sig
+                .params
+                .iter()
+                .map(|p| matches!(p.ty, Type::Reference(_)))
+                .collect(),
             owned_array_params: sig
                 .params
                 .iter()
@@ -329,6 +336,7 @@ impl<'a> Lowerer<'a> {
             mutable: false,
             changed_by_calls: false,
             source: None,
+            reference: false,
         });
         self.varied.push(varied);
         id
