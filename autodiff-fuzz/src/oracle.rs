@@ -882,7 +882,12 @@ pub fn check_point(
             let slack = (cd - cd2).abs();
             // `_grad` may be as far from the exact derivative as from `num-dual` (the same
             // rounding bound): terms of opposite signs the chain rule adds in another order.
-            if !close(grad[k], cd, CD_REL, roundoff + slack + DUAL_BOUND * bound[k]) {
+            if !close(
+                grad[k],
+                cd,
+                CD_REL,
+                roundoff + slack + DUAL_BOUND * bound[k],
+            ) {
                 return Err((
                     kind::GRAD_CD,
                     format!(
