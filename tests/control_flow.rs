@@ -572,6 +572,22 @@ fn owned_elements_by_value<T: Float>(x: Vec<T>, y: [T; 3]) -> T {
     s
 }
 
+/// A `Vec` parameter read by index, then consumed by a loop that walks it by value: the
+/// reverse pass reads it again, so the generated loop walks it by reference.
+#[differentiate]
+fn consumed_after_reads<T: Float>(x: [T; 2], y: Vec<T>) -> T {
+    let mut s = T::zero();
+    for i in 0..2 {
+        s = s + x[i] * y[0];
+    }
+    for v in y {
+        if v > c(0.5) {
+            s = s * v;
+        }
+    }
+    s
+}
+
 /// References bound by `let` (`let r = &x[0];`, `let yr = &y;`, a variable copied from one, a
 /// branch giving one): read as written they are references, dereferenced they are the values.
 #[differentiate]
@@ -640,6 +656,15 @@ fn elements_by_value_and_let_bound_references() {
                 owned_elements_by_value(a, b)
             },
             |p: &[Fwd]| owned_elements_by_value(p[..n].to_vec(), [p[n], p[n + 1], p[n + 2]]),
+        );
+        let (value, (gx, gy)) = consumed_after_reads_grad([x[0], x[1]], x[2..].to_vec());
+        let got: Vec<f64> = gx.iter().chain(&gy).copied().collect();
+        check(
+            "consumed_after_reads",
+            &x,
+            (value, got),
+            |p: &[f64]| consumed_after_reads([p[0], p[1]], p[2..].to_vec()),
+            |p: &[Fwd]| consumed_after_reads([p[0], p[1]], p[2..].to_vec()),
         );
         for y in [0.8, 1.5] {
             let mut at = x.clone();

@@ -344,9 +344,41 @@ impl Lowerer<'_> {
             );
             return;
         }
+        // What the loop as written walks by value; then an active array it would consume
+        // (`for v in y` of a `Vec` parameter) is walked by reference instead, since the reverse
+        // pass still reads it. The elements are values either way.
+        let by_value = self.elements_by_value(&f.expr) && self.reads_varied(&f.expr);
+        let sides_by_value = match strip_parens(&f.expr) {
+            Expr::MethodCall(m) if m.method == "zip" && m.args.len() == 1 => [
+                self.elements_by_value(&m.receiver) && self.reads_varied(&m.receiver),
+                self.elements_by_value(&m.args[0]) && self.reads_varied(&m.args[0]),
+            ],
+            _ => [false, false],
+        };
+        let borrowed;
+        let f = if by_value || sides_by_value.contains(&true) {
+            let mut copy = f.clone();
+            copy.expr = Box::new(match strip_parens(&f.expr) {
+                Expr::MethodCall(m) if m.method == "zip" && m.args.len() == 1 => {
+                    let mut m = m.clone();
+                    if sides_by_value[0] {
+                        m.receiver = Box::new(borrow_walked(&m.receiver));
+                    }
+                    if sides_by_value[1] {
+                        m.args[0] = borrow_walked(&m.args[0]);
+                    }
+                    Expr::MethodCall(m)
+                }
+                other => borrow_walked(other),
+            });
+            borrowed = copy;
+            &borrowed
+        } else {
+            f
+        };
         let span = f.for_token.span;
         if let Some(sides) = self.zipped_iteration(&f.expr) {
-            self.lower_zipped_for(f, sides);
+            self.lower_zipped_for(f, sides, sides_by_value);
             return;
         }
         let ActiveIteration {
@@ -417,7 +449,7 @@ impl Lowerer<'_> {
             return;
         }
         let iter_expr = &*f.expr;
-        let by_value = self.elements_by_value(iter_expr);
+        let by_value = by_value || self.elements_by_value(iter_expr);
         let yields_references = self.yields_references(iter_expr);
         let iter: Expr = if element_of.is_some() && !enumerated {
             positioned(base, &adaptors, slice)
@@ -515,7 +547,12 @@ impl Lowerer<'_> {
     /// `for (a, b) in x.iter().zip(y.iter())`: each active side walks with its elements'
     /// positions (see [`positioned`]: `x.iter().enumerate()`, `(1..n).zip(x[1..].iter())`, with
     /// the side's adaptors), the two zipped, and each element is read at its own position.
-    fn lower_zipped_for(&mut self, f: &syn::ExprForLoop, sides: [(Expr, Option<ValueId>); 2]) {
+    fn lower_zipped_for(
+        &mut self,
+        f: &syn::ExprForLoop,
+        sides: [(Expr, Option<ValueId>); 2],
+        sides_by_value: [bool; 2],
+    ) {
         let span = f.for_token.span;
         let pattern = match &*f.pat {
             Pat::Paren(p) => &*p.pat,
@@ -549,8 +586,8 @@ impl Lowerer<'_> {
         let (by_value, side_references) = match strip_parens(&f.expr) {
             Expr::MethodCall(m) => (
                 [
-                    self.elements_by_value(&m.receiver),
-                    m.args.first().is_some_and(|a| self.elements_by_value(a)),
+                    sides_by_value[0] || self.elements_by_value(&m.receiver),
+                    sides_by_value[1] || m.args.first().is_some_and(|a| self.elements_by_value(a)),
                 ],
                 [
                     self.yields_references(&m.receiver),
@@ -706,6 +743,13 @@ impl Lowerer<'_> {
             .map(|n| &n.op)
         {
             Some(Op::Param(i)) => self.owned_array_params.get(*i).copied().unwrap_or(false),
+            // A field's value is a reference to it (`let w = &p.w;`), as is `&expr` kept as
+            // written.
+            Some(Op::Field(..)) => false,
+            Some(Op::Verbatim(tokens, _)) => !matches!(
+                tokens.clone().into_iter().next(),
+                Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '&'
+            ),
             Some(_) => true,
             None => false,
         }
@@ -790,6 +834,23 @@ impl Lowerer<'_> {
             adaptors,
             slice,
         }
+    }
+}
+
+/// The iterable with the collection it walks borrowed: `y` becomes `(&y)`, `y.into_iter().rev()`
+/// becomes `(&y).into_iter().rev()`.
+fn borrow_walked(e: &Expr) -> Expr {
+    match e {
+        Expr::Paren(p) => borrow_walked(&p.expr),
+        Expr::MethodCall(m)
+            if m.method == "into_iter" || m.method == "enumerate" || scan::keeps_positions(m) =>
+        {
+            let mut m = m.clone();
+            m.receiver = Box::new(borrow_walked(&m.receiver));
+            Expr::MethodCall(m)
+        }
+        Expr::Path(_) => syn::parse_quote!((&#e)),
+        other => other.clone(),
     }
 }
 
