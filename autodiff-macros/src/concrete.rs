@@ -426,28 +426,11 @@ impl References<'_> {
     /// Whether `e` gives a reference: `&e`, a name bound to one, or an `if`/`match`/block
     /// giving one of those on every path.
     fn gives_reference(&self, e: &Expr) -> bool {
-        let tail = |b: &syn::Block| match b.stmts.last() {
-            Some(syn::Stmt::Expr(e, None)) => self.gives_reference(e),
-            _ => false,
-        };
-        match crate::lower::strip_parens(e) {
-            Expr::Reference(r) => r.mutability.is_none(),
-            Expr::Path(p) => p
-                .path
-                .get_ident()
-                .is_some_and(|i| self.refs.contains(&i.to_string())),
-            Expr::Block(b) => tail(&b.block),
-            Expr::If(i) => {
-                tail(&i.then_branch)
-                    && i.else_branch
-                        .as_ref()
-                        .is_some_and(|(_, els)| self.gives_reference(els))
-            }
-            Expr::Match(m) => {
-                !m.arms.is_empty() && m.arms.iter().all(|a| self.gives_reference(&a.body))
-            }
-            _ => false,
-        }
+        crate::lower::gives_reference(
+            e,
+            &|_| true,
+            &|p| matches!(p, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.refs.contains(&i.to_string()))),
+        )
     }
 
     fn plain_names(&mut self, pat: &syn::Pat) {

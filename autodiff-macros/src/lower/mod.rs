@@ -43,7 +43,7 @@ use syn::{Expr, Ident, ItemFn, Local, Pat, Stmt as SynStmt, Type};
 use crate::diag::Diagnostics;
 use crate::ir::{Block, Graph, Node, Op, Stmt, ValueId};
 use crate::parse::Signature;
-pub use scan::{is_pure_arithmetic, keeps_positions, strip_parens};
+pub use scan::{gives_reference, is_pure_arithmetic, keeps_positions, strip_parens};
 use scan::{PatternIdents, StripMut};
 
 /// What identifies a variable across lowering attempts: the order in which its binding was met
@@ -722,26 +722,10 @@ impl<'a> Lowerer<'a> {
     /// Whether `e` gives a reference the lowering sees through: `&e`, a by-reference variable,
     /// or an `if`/`match`/block giving one of those on every path.
     fn yields_reference(&self, e: &Expr) -> bool {
-        let tail = |b: &syn::Block| match b.stmts.last() {
-            Some(SynStmt::Expr(e, None)) => self.yields_reference(e),
-            _ => false,
-        };
-        match strip_parens(e) {
-            // A field's value is a reference already (`&p.w`): not one the lowering sees through.
-            Expr::Reference(r) => r.mutability.is_none() && !self.is_field(&r.expr),
-            Expr::Path(_) => self.by_ref_variable(e).is_some(),
-            Expr::Block(b) => tail(&b.block),
-            Expr::If(i) => {
-                tail(&i.then_branch)
-                    && i.else_branch
-                        .as_ref()
-                        .is_some_and(|(_, els)| self.yields_reference(els))
-            }
-            Expr::Match(m) => {
-                !m.arms.is_empty() && m.arms.iter().all(|a| self.yields_reference(&a.body))
-            }
-            _ => false,
-        }
+        // A field's value is a reference already (`&p.w`): not one the lowering sees through.
+        scan::gives_reference(e, &|r| !self.is_field(r), &|p| {
+            self.by_ref_variable(p).is_some()
+        })
     }
 
     /// Whether `e` is a field of a struct, or a variable holding one (whose value is the

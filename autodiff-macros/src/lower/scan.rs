@@ -20,6 +20,30 @@ pub fn is_compound_assign(op: &BinOp) -> bool {
     )
 }
 
+/// Whether `e` gives a reference on every path: `&r` (not `&mut`) where `referent(r)`, a path
+/// where `reference_name(path)`, or an `if`/`match`/block giving one of those on each path.
+pub fn gives_reference(
+    e: &Expr,
+    referent: &dyn Fn(&Expr) -> bool,
+    reference_name: &dyn Fn(&Expr) -> bool,
+) -> bool {
+    let again = |e: &Expr| gives_reference(e, referent, reference_name);
+    let tail = |b: &syn::Block| match b.stmts.last() {
+        Some(syn::Stmt::Expr(e, None)) => again(e),
+        _ => false,
+    };
+    match strip_parens(e) {
+        Expr::Reference(r) => r.mutability.is_none() && referent(&r.expr),
+        p @ Expr::Path(_) => reference_name(p),
+        Expr::Block(b) => tail(&b.block),
+        Expr::If(i) => {
+            tail(&i.then_branch) && i.else_branch.as_ref().is_some_and(|(_, els)| again(els))
+        }
+        Expr::Match(m) => !m.arms.is_empty() && m.arms.iter().all(|a| again(&a.body)),
+        _ => false,
+    }
+}
+
 pub fn strip_parens(mut e: &Expr) -> &Expr {
     loop {
         match e {
