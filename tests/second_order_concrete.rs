@@ -1059,6 +1059,45 @@ fn by_reference_ref(x: &[Hd], y: f64, c: &[f64]) -> Hd {
     s + x[0] * x[0] * y * c[0] + x[1] * y - x[2] * c[1].max(c[2]) + x[3] * (c[3] * c[4])
 }
 
+/// One name bound to a reference in one place and to a value in another: `for &v in ..` and
+/// `for v in x.iter()`, and `let v = *v;` shadowing a loop's reference. The copy tells them
+/// apart by scope.
+#[differentiate]
+fn names_reused(x: &[f64], t: f64) -> f64 {
+    let mut y = 0.0;
+    for v in x.iter().rev() {
+        let v = *v;
+        y = y * t + v;
+    }
+    for &v in x {
+        y += v * v * t;
+    }
+    for v in x.iter() {
+        if v > &0.0 {
+            y -= v * t;
+        }
+    }
+    let v = t * 2.0;
+    y * v
+}
+
+fn names_reused_ref(p: &[Hd]) -> Hd {
+    let (x, t) = (&p[..p.len() - 1], p[p.len() - 1]);
+    let mut y = Hd::zero();
+    for &v in x.iter().rev() {
+        y = y * t + v;
+    }
+    for &v in x {
+        y += v * v * t;
+    }
+    for &v in x {
+        if v.re > 0.0 {
+            y -= v * t;
+        }
+    }
+    y * (t * 2.0)
+}
+
 #[test]
 fn elements_and_values_by_reference() {
     let mut rng = Lcg::new(31);
@@ -1074,6 +1113,52 @@ fn elements_and_values_by_reference() {
         };
         check_points(&gen, &|x| by_reference_ref(x, y, &c), &points);
     }
+}
+
+#[test]
+fn names_bound_both_ways() {
+    let split = |p: &[f64]| (p[..p.len() - 1].to_vec(), p[p.len() - 1]);
+    let gen = Generated {
+        name: "names_reused",
+        plain: &|p| {
+            let (x, t) = split(p);
+            names_reused(&x, t)
+        },
+        grad: &|p| {
+            let (x, t) = split(p);
+            let (v, (gx, gt)) = names_reused_grad(&x, t);
+            (v, gx.into_iter().chain([gt]).collect())
+        },
+        hvp: &|p, d| {
+            let (x, t) = split(p);
+            let (dx, dt) = split(d);
+            let (v, (gx, gt), (hx, ht)) = names_reused_hvp(&x, t, &dx, dt);
+            (
+                v,
+                gx.into_iter().chain([gt]).collect(),
+                hx.into_iter().chain([ht]).collect(),
+            )
+        },
+        hessian: &|p| {
+            let (x, t) = split(p);
+            let n = p.len();
+            let rows = (0..n)
+                .map(|j| {
+                    let mut e = vec![0.0; n];
+                    e[j] = 1.0;
+                    let (de, dt) = split(&e);
+                    let (_, _, (hx, ht)) = names_reused_hvp(&x, t, &de, dt);
+                    hx.into_iter().chain([ht]).collect()
+                })
+                .collect();
+            (names_reused(&x, t), rows)
+        },
+    };
+    check_points(
+        &gen,
+        &names_reused_ref,
+        &[vec![0.3, -0.8, 1.1, 0.6], vec![-0.2, 0.9, 0.4, -1.3, 0.7]],
+    );
 }
 
 // ----- `println!` and `assert!` in the body -------------------------------------------------

@@ -210,19 +210,6 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
     }
     let mut bindings = Bindings(&mut locals);
     bindings.visit_block(&item.block);
-    // The names bound to references to floats (`for v in x.iter()`, `let r = &x[0];`): in the
-    // copy, arithmetic reads them through `*`, as `&__F` has no arithmetic.
-    let mut references = References {
-        params: &sig.params,
-        refs: HashSet::default(),
-        plain: sig.params.iter().map(|p| p.ident.to_string()).collect(),
-        unsure: false,
-    };
-    references.visit_block(&item.block);
-    if references.unsure || references.refs.iter().any(|r| references.plain.contains(r)) {
-        return None;
-    }
-    let refs = references.refs;
     if Names::new(other).in_block(&item.block) {
         return None;
     }
@@ -235,7 +222,17 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
         generic: &generic,
         rt,
         locals: &locals,
-        refs: &refs,
+        // The names bound to references to floats (`for v in x.iter()`, `let r = &x[0];`),
+        // scope by scope: in the copy, arithmetic reads them through `*`, as `&__F` has none.
+        refs: References {
+            params: &sig.params,
+            scopes: vec![sig
+                .params
+                .iter()
+                .map(|p| (p.ident.to_string(), false))
+                .collect()],
+            unsure: false,
+        },
         casts: Vec::new(),
         ok: true,
         literal_template: syn::parse_quote!((<#generic as #rt::NumCast>::from(0.0).unwrap())),
@@ -247,7 +244,7 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
     }
     rewrite.visit_return_type_mut(&mut copy.sig.output);
     rewrite.visit_block_mut(&mut copy.block);
-    if !rewrite.ok {
+    if !rewrite.ok || rewrite.refs.unsure {
         return None;
     }
     let casts = rewrite.casts;
@@ -362,19 +359,47 @@ impl<'ast> Visit<'ast> for Bindings<'_> {
     }
 }
 
-/// Finds the names the body binds to references to floats, in the order it binds them: the
-/// elements of a loop over an array by reference (`for v in x.iter()`, `for v in &x`, `for v in x`
-/// of a slice parameter, each side of a `zip`, the element of an `enumerate`), `let r = &e;`, and
-/// `let w = r;` of such a name. Every other binding is `plain`. Where it cannot tell whether a loop
-/// binds references (a loop over a local taken by value, a pattern it does not know), `unsure`.
+/// The names the body binds, scope by scope, and whether each is bound to a reference to a float:
+/// the element of a loop over an array by reference (`for v in x.iter()`, `for v in &x`,
+/// `for v in x` of a slice parameter, each side of a `zip`, the element of an `enumerate`),
+/// `let r = &e;`, `let w = r;` of such a name, a branch giving one on every path. Where it cannot
+/// tell whether a loop binds references (a loop over a local taken by value, a pattern it does
+/// not know), `unsure`: no copy.
 struct References<'a> {
     params: &'a [crate::parse::Param],
-    refs: HashSet<String>,
-    plain: HashSet<String>,
+    /// The innermost last; the first holds the parameters.
+    scopes: Vec<Vec<(String, bool)>>,
     unsure: bool,
 }
 
 impl References<'_> {
+    /// Whether `name` is bound to a reference here, and whether it is a parameter.
+    fn lookup(&self, name: &str) -> Option<(bool, bool)> {
+        self.scopes
+            .iter()
+            .enumerate()
+            .rev()
+            .find_map(|(depth, scope)| {
+                scope
+                    .iter()
+                    .rev()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, r)| (*r, depth == 0))
+            })
+    }
+
+    fn is_reference(&self, e: &Expr) -> bool {
+        matches!(crate::lower::strip_parens(e), Expr::Path(p)
+            if p.qself.is_none()
+                && p.path.get_ident().is_some_and(|i| matches!(self.lookup(&i.to_string()), Some((true, _)))))
+    }
+
+    fn bind(&mut self, name: String, reference: bool) {
+        if let Some(scope) = self.scopes.last_mut() {
+            scope.push((name, reference));
+        }
+    }
+
     /// Whether walking `e` yields references: `Some(true)` for `x.iter()`, `&x` and a slice
     /// parameter (or a reference bound by `let`), `Some(false)` for a range or an array parameter
     /// taken by value, `None` where it cannot tell.
@@ -395,26 +420,25 @@ impl References<'_> {
             }
             Expr::Path(p) => {
                 let name = p.path.get_ident()?.to_string();
-                if let Some(param) = self.params.iter().find(|q| q.ident == name) {
-                    return Some(matches!(param.ty, Type::Reference(_)));
+                match self.lookup(&name)? {
+                    (_, true) => {
+                        let param = self.params.iter().find(|q| q.ident == name)?;
+                        Some(matches!(param.ty, Type::Reference(_)))
+                    }
+                    (true, false) => Some(true),
+                    (false, false) => None,
                 }
-                self.refs.contains(&name).then_some(true)
             }
             _ => None,
         }
     }
 
-    /// The names an element pattern binds, walking items that are references or not.
+    /// Binds the names an element pattern binds, walking items that are references or not.
     fn element(&mut self, pat: &syn::Pat, references: Option<bool>) {
         match pat {
             syn::Pat::Paren(p) => self.element(&p.pat, references),
             syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => match references {
-                Some(true) => {
-                    self.refs.insert(pi.ident.to_string());
-                }
-                Some(false) => {
-                    self.plain.insert(pi.ident.to_string());
-                }
+                Some(r) => self.bind(pi.ident.to_string(), r),
                 None => self.unsure = true,
             },
             syn::Pat::Wild(_) => {}
@@ -426,55 +450,36 @@ impl References<'_> {
     /// Whether `e` gives a reference: `&e`, a name bound to one, or an `if`/`match`/block
     /// giving one of those on every path.
     fn gives_reference(&self, e: &Expr) -> bool {
-        crate::lower::gives_reference(
-            e,
-            &|_| true,
-            &|p| matches!(p, Expr::Path(p) if p.path.get_ident().is_some_and(|i| self.refs.contains(&i.to_string()))),
-        )
+        crate::lower::gives_reference(e, &|_| true, &|p| self.is_reference(p))
     }
 
     fn plain_names(&mut self, pat: &syn::Pat) {
         let mut names = HashSet::default();
         Bindings(&mut names).visit_pat(pat);
-        self.plain.extend(names);
-    }
-}
-
-impl<'ast> Visit<'ast> for References<'_> {
-    fn visit_local(&mut self, local: &'ast syn::Local) {
-        if let Some(init) = &local.init {
-            self.visit_expr(&init.expr);
-            if let Some(d) = &init.diverge {
-                self.visit_expr(&d.1);
-            }
+        for name in names {
+            self.bind(name, false);
         }
-        let pat = match &local.pat {
+    }
+
+    /// Binds what `let pat = init;` binds.
+    fn local(&mut self, pat: &syn::Pat, init: Option<&Expr>) {
+        let pat = match pat {
             syn::Pat::Type(pt) => &*pt.pat,
             other => other,
         };
-        let init = local
-            .init
-            .as_ref()
-            .map(|i| crate::lower::strip_parens(&i.expr));
-        match (pat, init) {
+        match (pat, init.map(crate::lower::strip_parens)) {
             (syn::Pat::Ident(pi), Some(e)) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let reference = self.gives_reference(e);
-                if reference {
-                    self.refs.insert(pi.ident.to_string());
-                } else {
-                    self.plain.insert(pi.ident.to_string());
-                }
+                self.bind(pi.ident.to_string(), reference);
             }
             // `let (a, b) = (&x[0], y);`: element by element.
             (syn::Pat::Tuple(pt), Some(Expr::Tuple(te))) if pt.elems.len() == te.elems.len() => {
-                for (p, e) in pt.elems.iter().zip(&te.elems) {
+                let references: Vec<bool> =
+                    te.elems.iter().map(|e| self.gives_reference(e)).collect();
+                for (p, reference) in pt.elems.iter().zip(references) {
                     match p {
-                        syn::Pat::Ident(pi)
-                            if pi.by_ref.is_none()
-                                && pi.subpat.is_none()
-                                && self.gives_reference(e) =>
-                        {
-                            self.refs.insert(pi.ident.to_string());
+                        syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                            self.bind(pi.ident.to_string(), reference);
                         }
                         other => self.plain_names(other),
                     }
@@ -484,15 +489,15 @@ impl<'ast> Visit<'ast> for References<'_> {
         }
     }
 
-    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
-        self.visit_expr(&f.expr);
-        let pat = match &*f.pat {
+    /// Binds what a `for` loop's pattern binds, walking `iterable`.
+    fn for_loop(&mut self, pat: &syn::Pat, iterable: &Expr) {
+        let pat = match pat {
             syn::Pat::Paren(p) => &*p.pat,
             other => other,
         };
         // The adaptor that makes pairs: the last call before any that keep the items as they
         // are (`rev`, `skip`, `take`, `step_by`).
-        let mut last = crate::lower::strip_parens(&f.expr);
+        let mut last = crate::lower::strip_parens(iterable);
         while let Expr::MethodCall(m) = last {
             if !crate::lower::keeps_positions(m) {
                 break;
@@ -503,8 +508,8 @@ impl<'ast> Visit<'ast> for References<'_> {
             (syn::Pat::Tuple(t), Expr::MethodCall(m)) if t.elems.len() == 2 => {
                 let (first, second) = (&t.elems[0], &t.elems[1]);
                 if m.method == "enumerate" && m.args.is_empty() {
-                    self.element(first, Some(false));
                     let items = self.yields_references(&m.receiver);
+                    self.element(first, Some(false));
                     self.element(second, items);
                 } else if m.method == "zip" && m.args.len() == 1 {
                     let left = self.yields_references(&m.receiver);
@@ -517,35 +522,22 @@ impl<'ast> Visit<'ast> for References<'_> {
             }
             (syn::Pat::Tuple(_), _) => self.unsure = true,
             (pat, _) => {
-                let items = if integer_range(&f.expr) {
+                let items = if integer_range(iterable) {
                     Some(false)
                 } else {
-                    self.yields_references(&f.expr)
+                    self.yields_references(iterable)
                 };
                 self.element(pat, items);
             }
         }
-        self.visit_block(&f.body);
-    }
-
-    fn visit_arm(&mut self, arm: &'ast syn::Arm) {
-        self.plain_names(&arm.pat);
-        syn::visit::visit_arm(self, arm);
     }
 }
 
 /// `e` read for arithmetic in the copy: a name bound to a reference becomes `(*e)`, a
 /// reference `&e` becomes `(e)` (`&__F` has no arithmetic; for floats both are the value).
-fn dereference_operand(e: &mut Expr, refs: &HashSet<String>) {
+fn dereference_operand(e: &mut Expr, refs: &References<'_>) {
     let replacement = match crate::lower::strip_parens(e) {
-        Expr::Path(p)
-            if p.qself.is_none()
-                && p.path
-                    .get_ident()
-                    .is_some_and(|i| refs.contains(&i.to_string())) =>
-        {
-            Some(syn::parse_quote!((*#p)))
-        }
+        Expr::Path(p) if refs.is_reference(e) => Some(syn::parse_quote!((*#p))),
         Expr::Reference(r) if r.mutability.is_none() => {
             let inner = &r.expr;
             Some(syn::parse_quote!((#inner)))
@@ -562,8 +554,8 @@ struct Rewrite<'a> {
     generic: &'a Ident,
     rt: &'a TokenStream,
     locals: &'a HashSet<String>,
-    /// The names bound to references (see [`References`]).
-    refs: &'a HashSet<String>,
+    /// The names bound, scope by scope, and which are references (see [`References`]).
+    refs: References<'a>,
     /// The integer types `as` casts to, which `__F` must cast to.
     casts: Vec<Ident>,
     ok: bool,
@@ -752,8 +744,33 @@ impl VisitMut for Rewrite<'_> {
         }
     }
 
+    fn visit_block_mut(&mut self, b: &mut syn::Block) {
+        self.refs.scopes.push(Vec::new());
+        syn::visit_mut::visit_block_mut(self, b);
+        self.refs.scopes.pop();
+    }
+
+    fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
+        self.refs.scopes.push(Vec::new());
+        self.refs.plain_names(&arm.pat);
+        syn::visit_mut::visit_arm_mut(self, arm);
+        self.refs.scopes.pop();
+    }
+
     fn visit_stmt_mut(&mut self, stmt: &mut syn::Stmt) {
         match stmt {
+            // The initialiser first, in the scope before the binding; then the names.
+            syn::Stmt::Local(local) => {
+                if let Some(init) = &mut local.init {
+                    self.visit_expr_mut(&mut init.expr);
+                    if let Some((_, diverge)) = &mut init.diverge {
+                        self.visit_expr_mut(diverge);
+                    }
+                }
+                self.visit_pat_mut(&mut local.pat);
+                let init = local.init.as_ref().map(|i| &*i.expr);
+                self.refs.local(&local.pat, init);
+            }
             syn::Stmt::Item(_) => self.ok = false,
             syn::Stmt::Macro(m) => match self.macro_tokens(&m.mac) {
                 Some(tokens) => m.mac.tokens = tokens,
@@ -897,13 +914,22 @@ impl VisitMut for Rewrite<'_> {
                 Some(tokens) => m.mac.tokens = tokens,
                 None => self.ok = false,
             },
+            // The iterable in the scope around the loop; the pattern's names in the body's.
+            Expr::ForLoop(f) => {
+                self.visit_expr_mut(&mut f.expr);
+                self.visit_pat_mut(&mut f.pat);
+                self.refs.scopes.push(Vec::new());
+                self.refs.for_loop(&f.pat, &f.expr);
+                self.visit_block_mut(&mut f.body);
+                self.refs.scopes.pop();
+            }
             // Arithmetic on a reference to a float (a loop element taken by reference, a `let`
             // of one, `x * &y`): through `*` (see [`References`]).
             Expr::Binary(b) if arithmetic(&b.op) => {
                 if compound(&b.op).is_none() {
-                    dereference_operand(&mut b.left, self.refs);
+                    dereference_operand(&mut b.left, &self.refs);
                 }
-                dereference_operand(&mut b.right, self.refs);
+                dereference_operand(&mut b.right, &self.refs);
                 if matches!(&*b.left, Expr::Index(_)) && compound(&b.op).is_some() {
                     // `y[i] += y[i - 1]` borrows `y` twice on a generic type (its `AddAssign`
                     // takes `&mut y[i]` first): `y[i] = y[i] + (y[i - 1])`, the same for floats.
@@ -917,7 +943,7 @@ impl VisitMut for Rewrite<'_> {
                 }
             }
             Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => {
-                dereference_operand(&mut u.expr, self.refs);
+                dereference_operand(&mut u.expr, &self.refs);
                 syn::visit_mut::visit_expr_unary_mut(self, u);
             }
             // The length is a constant context: left as written.
