@@ -404,14 +404,7 @@ impl References<'_> {
     /// parameter (or a reference bound by `let`), `Some(false)` for a range or an array parameter
     /// taken by value, `None` where it cannot tell.
     fn yields_references(&self, e: &Expr) -> Option<bool> {
-        let mut e = crate::lower::strip_parens(e);
-        while let Expr::MethodCall(m) = e {
-            if !crate::lower::keeps_positions(m) {
-                break;
-            }
-            e = crate::lower::strip_parens(&m.receiver);
-        }
-        match e {
+        match crate::lower::strip_adaptors(e) {
             Expr::Range(_) => Some(false),
             Expr::Reference(r) => r.mutability.is_none().then_some(true),
             Expr::MethodCall(m) if m.args.is_empty() && m.method == "iter" => Some(true),
@@ -497,14 +490,7 @@ impl References<'_> {
         };
         // The adaptor that makes pairs: the last call before any that keep the items as they
         // are (`rev`, `skip`, `take`, `step_by`).
-        let mut last = crate::lower::strip_parens(iterable);
-        while let Expr::MethodCall(m) = last {
-            if !crate::lower::keeps_positions(m) {
-                break;
-            }
-            last = crate::lower::strip_parens(&m.receiver);
-        }
-        match (pat, last) {
+        match (pat, crate::lower::strip_adaptors(iterable)) {
             (syn::Pat::Tuple(t), Expr::MethodCall(m)) if t.elems.len() == 2 => {
                 let (first, second) = (&t.elems[0], &t.elems[1]);
                 if m.method == "enumerate" && m.args.is_empty() {

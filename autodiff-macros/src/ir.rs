@@ -135,6 +135,19 @@ impl Op {
         }
     }
 
+    /// Whether the value the forward pass binds is a reference already: a field (`&p.w`) or an
+    /// inactive `&expr` kept as written.
+    pub fn holds_reference(&self) -> bool {
+        match self {
+            Op::Field(..) => true,
+            Op::Verbatim(tokens, _) => matches!(
+                tokens.clone().into_iter().next(),
+                Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '&'
+            ),
+            _ => false,
+        }
+    }
+
     /// The operands that carry a derivative (the exponent of `powi` and indices do not).
     pub fn differentiable_operands(&self) -> Vec<ValueId> {
         match self {

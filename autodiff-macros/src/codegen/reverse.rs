@@ -69,12 +69,7 @@ impl Context<'_> {
         }
         match &self.graph.node(v).op {
             Op::Param(i) => self.sig.params.get(*i).is_some_and(|p| p.is_ref),
-            Op::Verbatim(tokens, _) => matches!(
-                tokens.clone().into_iter().next(),
-                Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '&'
-            ),
-            Op::Field(..) => true,
-            _ => false,
+            op => op.holds_reference(),
         }
     }
 

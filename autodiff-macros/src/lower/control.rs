@@ -449,7 +449,6 @@ impl Lowerer<'_> {
             return;
         }
         let iter_expr = &*f.expr;
-        let by_value = by_value || self.elements_by_value(iter_expr);
         let yields_references = self.yields_references(iter_expr);
         let iter: Expr = if element_of.is_some() && !enumerated {
             positioned(base, &adaptors, slice)
@@ -585,16 +584,13 @@ impl Lowerer<'_> {
         }
         let (by_value, side_references) = match strip_parens(&f.expr) {
             Expr::MethodCall(m) => (
-                [
-                    sides_by_value[0] || self.elements_by_value(&m.receiver),
-                    sides_by_value[1] || m.args.first().is_some_and(|a| self.elements_by_value(a)),
-                ],
+                sides_by_value,
                 [
                     self.yields_references(&m.receiver),
                     m.args.first().is_some_and(|a| self.yields_references(a)),
                 ],
             ),
-            _ => ([false, false], [false, false]),
+            _ => (sides_by_value, [false, false]),
         };
         let (receiver, other) = (&sides[0].0, &sides[1].0);
         let iter: Expr = syn::parse_quote!(::core::iter::Iterator::zip(#receiver, #other));
@@ -743,14 +739,8 @@ impl Lowerer<'_> {
             .map(|n| &n.op)
         {
             Some(Op::Param(i)) => self.owned_array_params.get(*i).copied().unwrap_or(false),
-            // A field's value is a reference to it (`let w = &p.w;`), as is `&expr` kept as
-            // written.
-            Some(Op::Field(..)) => false,
-            Some(Op::Verbatim(tokens, _)) => !matches!(
-                tokens.clone().into_iter().next(),
-                Some(proc_macro2::TokenTree::Punct(p)) if p.as_char() == '&'
-            ),
-            Some(_) => true,
+            // A field's value (`let w = &p.w;`) or `&expr` kept as written is a reference.
+            Some(op) => !op.holds_reference(),
             None => false,
         }
     }
@@ -758,14 +748,7 @@ impl Lowerer<'_> {
     /// Whether walking `iter` surely yields references: `x.iter()`, `&x`, a parameter of a
     /// reference type or a by-reference variable (each maybe followed by `rev`, `skip`, ...).
     fn yields_references(&self, iter: &Expr) -> bool {
-        let mut e = strip_parens(iter);
-        while let Expr::MethodCall(m) = e {
-            if !scan::keeps_positions(m) {
-                break;
-            }
-            e = strip_parens(&m.receiver);
-        }
-        match e {
+        match scan::strip_adaptors(iter) {
             Expr::MethodCall(m) => m.method == "iter" && m.args.is_empty(),
             Expr::Reference(r) => r.mutability.is_none(),
             Expr::Path(p) => {

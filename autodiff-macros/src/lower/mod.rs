@@ -43,7 +43,9 @@ use syn::{Expr, Ident, ItemFn, Local, Pat, Stmt as SynStmt, Type};
 use crate::diag::Diagnostics;
 use crate::ir::{Block, Graph, Node, Op, Stmt, ValueId};
 use crate::parse::Signature;
-pub use scan::{gives_reference, is_pure_arithmetic, keeps_positions, strip_parens};
+pub use scan::{
+    gives_reference, is_pure_arithmetic, keeps_positions, strip_adaptors, strip_parens,
+};
 use scan::{PatternIdents, StripMut};
 
 /// What identifies a variable across lowering attempts: the order in which its binding was met

@@ -465,6 +465,19 @@ pub fn is_diverging_macro(m: &syn::ExprMacro) -> bool {
     })
 }
 
+/// `e` without its parentheses and the adaptors that keep items where they are (`rev()`,
+/// `skip(n)`, `take(n)`, `step_by(n)`): what a loop walks.
+pub fn strip_adaptors(e: &Expr) -> &Expr {
+    let mut e = strip_parens(e);
+    while let Expr::MethodCall(m) = e {
+        if !keeps_positions(m) {
+            break;
+        }
+        e = strip_parens(&m.receiver);
+    }
+    e
+}
+
 /// Whether a method call is an iterator adaptor that keeps each item where it was, only
 /// dropping or reordering items: `rev()`, `skip(n)`, `take(n)`, `step_by(n)`. Numbered before
 /// one of these, items keep their numbers.
