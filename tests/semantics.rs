@@ -1092,3 +1092,54 @@ fn rounding_sensitive_gradients() {
         );
     }
 }
+
+// ----- long functions ---------------------------------------------------------------------------
+
+/// A function of 60 statements and a loop of 60 more: the companions' blocks have hundreds of
+/// `let`s, which they declare in groups (a `let` per value nested rustc's debug info one scope
+/// per value, and overflowed its stack at about a thousand statements).
+macro_rules! long_chain {
+    ($($k:literal)*) => {
+        #[differentiate(forward)]
+        fn long_chain(x: f64, y: f64) -> f64 {
+            let mut v = x;
+            $( v = (v * 0.9).sin() * y + x * $k; )*
+            let mut s = 0.0;
+            for i in 0..3 {
+                let w = v * i as f64 + y;
+                $( s += (w * $k).tanh(); )*
+            }
+            v + s * 0.01
+        }
+    };
+}
+
+long_chain!(
+    0.11 0.12 0.13 0.14 0.15 0.16 0.17 0.18 0.19 0.20 0.21 0.22 0.23 0.24 0.25 0.26 0.27 0.28 0.29
+    0.30 0.31 0.32 0.33 0.34 0.35 0.36 0.37 0.38 0.39 0.40 0.41 0.42 0.43 0.44 0.45 0.46 0.47 0.48
+    0.49 0.50 0.51 0.52 0.53 0.54 0.55 0.56 0.57 0.58 0.59 0.60 0.61 0.62 0.63 0.64 0.65 0.66 0.67
+    0.68 0.69 0.70
+);
+
+#[test]
+fn long_functions_differentiate() {
+    for &(x, y) in &[(0.3, 0.7), (-1.2, 0.4), (2.0, -0.9)] {
+        let (value, g) = long_chain_grad(x, y);
+        assert_eq!(value.to_bits(), long_chain(x, y).to_bits());
+        fd(
+            "long_chain",
+            |v: &[f64]| long_chain(v[0], v[1]),
+            &[x, y],
+            &[g.0, g.1],
+        );
+        // Forward mode and the Hessian-vector product go through long blocks too.
+        let (_, tangent) = long_chain_jvp(x, y, 0.5, -2.0);
+        near("long_chain_jvp", &[tangent], &[0.5 * g.0 - 2.0 * g.1]);
+        let (_, _, hv) = long_chain_hvp(x, y, 1.0, 0.0);
+        let h = 1e-5;
+        let (_, up) = long_chain_grad(x + h, y);
+        let (_, down) = long_chain_grad(x - h, y);
+        let column = [(up.0 - down.0) / (2.0 * h), (up.1 - down.1) / (2.0 * h)];
+        assert_all_close("long_chain_hvp", &[hv.0, hv.1], &column, 1e-6, 1e-6);
+    }
+}

@@ -190,3 +190,81 @@ fn random_programs_differentiate_like_num_dual() {
         indices.len()
     );
 }
+
+/// One long function, 1 200 statements (3 200 operations), built in the test's profile (with
+/// debug info in CI) and checked like the random ones, its `f64` twin too. A debug build of such
+/// a function's companions overflowed rustc's stack (LLVM's debug info nested a scope per `let`)
+/// until they declared their variables in groups.
+#[test]
+fn a_long_function_builds_and_differentiates() {
+    use autodiff_fuzz::ast::{BinOp, Expr, Function, Lit, Method, Shape, Stmt};
+    let var = |i: usize| Expr::Var(format!("v{i}"));
+    let lit = |v: f64| Expr::Lit(Lit::From(v));
+    let mut body = vec![Stmt::Let {
+        name: "v0".into(),
+        mutable: false,
+        value: Expr::bin(BinOp::Mul, Expr::Var("a".into()), Expr::Var("b".into())),
+    }];
+    for i in 1..1200 {
+        // Bounded values and derivatives: sin, tanh, and a difference that decays.
+        let value = match i % 3 {
+            0 => Expr::bin(
+                BinOp::Add,
+                Expr::Call(
+                    Method::Sin,
+                    Box::new(Expr::bin(BinOp::Mul, var(i - 1), lit(0.9))),
+                    Vec::new(),
+                ),
+                Expr::Var("a".into()),
+            ),
+            1 => Expr::bin(
+                BinOp::Add,
+                Expr::bin(
+                    BinOp::Mul,
+                    Expr::Call(Method::Tanh, Box::new(var(i - 1)), Vec::new()),
+                    lit(0.5),
+                ),
+                Expr::bin(BinOp::Mul, Expr::Var("b".into()), lit(0.25)),
+            ),
+            _ => Expr::bin(
+                BinOp::Sub,
+                var(i - 1),
+                Expr::bin(BinOp::Mul, var(i - 2), lit(0.5)),
+            ),
+        };
+        body.push(Stmt::Let {
+            name: format!("v{i}"),
+            mutable: false,
+            value,
+        });
+    }
+    let function = Function {
+        shape: Shape::Scalars,
+        wrt: None,
+        body,
+        tail: var(1199),
+    };
+    autodiff_fuzz::ast::check(&function).expect("a well-formed program");
+    let program = Program {
+        function,
+        point_seed: 7,
+        label: "the long function".into(),
+        twin: true,
+    };
+    let mut harness = Harness::for_test_binary();
+    // Its own scratch crate: the random programs' test may be building theirs.
+    harness.crate_dir = harness.target_dir.join("fuzz-crate-long");
+    harness.parts = 1;
+    let report = harness.run(std::slice::from_ref(&program));
+    let outcome = &report.outcomes[0];
+    assert!(
+        outcome.failures.is_empty(),
+        "{:?}",
+        outcome.failures.first()
+    );
+    assert!(outcome.checked > 0, "no point was checked");
+    eprintln!(
+        "autodiff-fuzz: the long function: built in {:.1?}, {} points checked",
+        report.build_time, outcome.checked
+    );
+}

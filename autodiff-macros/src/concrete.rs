@@ -18,7 +18,7 @@
 //! arguments are expressions. Anything else (a call to another function, a constant of the
 //! module, a struct) means no `NAME_hvp`, never an error in code the user did not write.
 
-use crate::hash::HashSet;
+use crate::hash::{HashMap, HashSet};
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, ToTokens};
@@ -224,15 +224,7 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
         locals: &locals,
         // The names bound to references to floats (`for v in x.iter()`, `let r = &x[0];`),
         // scope by scope: in the copy, arithmetic reads them through `*`, as `&__F` has none.
-        refs: References {
-            params: &sig.params,
-            scopes: vec![sig
-                .params
-                .iter()
-                .map(|p| (p.ident.to_string(), false))
-                .collect()],
-            unsure: false,
-        },
+        refs: References::new(&sig.params),
         casts: Vec::new(),
         ok: true,
         literal_template: syn::parse_quote!((<#generic as #rt::NumCast>::from(0.0).unwrap())),
@@ -367,25 +359,46 @@ impl<'ast> Visit<'ast> for Bindings<'_> {
 /// not know), `unsure`: no copy.
 struct References<'a> {
     params: &'a [crate::parse::Param],
-    /// The innermost last; the first holds the parameters.
-    scopes: Vec<Vec<(String, bool)>>,
+    /// The names each scope bound, the innermost last; the first holds the parameters.
+    scopes: Vec<Vec<String>>,
+    /// For each name, its bindings in the scopes open now, the innermost last: whether it is
+    /// a reference, and the scope's depth. (A map, not a search of the scopes: a long body
+    /// binds thousands of names.)
+    bound: HashMap<String, Vec<(bool, usize)>>,
     unsure: bool,
 }
 
 impl References<'_> {
+    /// The parameters' names, bound to values.
+    fn new(params: &[crate::parse::Param]) -> References<'_> {
+        let mut refs = References {
+            params,
+            scopes: vec![Vec::new()],
+            bound: HashMap::default(),
+            unsure: false,
+        };
+        for p in params {
+            refs.bind(p.ident.to_string(), false);
+        }
+        refs
+    }
+
     /// Whether `name` is bound to a reference here, and whether it is a parameter.
     fn lookup(&self, name: &str) -> Option<(bool, bool)> {
-        self.scopes
-            .iter()
-            .enumerate()
-            .rev()
-            .find_map(|(depth, scope)| {
-                scope
-                    .iter()
-                    .rev()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, r)| (*r, depth == 0))
-            })
+        let &(reference, depth) = self.bound.get(name)?.last()?;
+        Some((reference, depth == 0))
+    }
+
+    fn open_scope(&mut self) {
+        self.scopes.push(Vec::new());
+    }
+
+    fn close_scope(&mut self) {
+        for name in self.scopes.pop().unwrap_or_default() {
+            if let Some(stack) = self.bound.get_mut(&name) {
+                stack.pop();
+            }
+        }
     }
 
     fn is_reference(&self, e: &Expr) -> bool {
@@ -395,8 +408,13 @@ impl References<'_> {
     }
 
     fn bind(&mut self, name: String, reference: bool) {
+        let depth = self.scopes.len().saturating_sub(1);
         if let Some(scope) = self.scopes.last_mut() {
-            scope.push((name, reference));
+            self.bound
+                .entry(name.clone())
+                .or_default()
+                .push((reference, depth));
+            scope.push(name);
         }
     }
 
@@ -731,16 +749,16 @@ impl VisitMut for Rewrite<'_> {
     }
 
     fn visit_block_mut(&mut self, b: &mut syn::Block) {
-        self.refs.scopes.push(Vec::new());
+        self.refs.open_scope();
         syn::visit_mut::visit_block_mut(self, b);
-        self.refs.scopes.pop();
+        self.refs.close_scope();
     }
 
     fn visit_arm_mut(&mut self, arm: &mut syn::Arm) {
-        self.refs.scopes.push(Vec::new());
+        self.refs.open_scope();
         self.refs.plain_names(&arm.pat);
         syn::visit_mut::visit_arm_mut(self, arm);
-        self.refs.scopes.pop();
+        self.refs.close_scope();
     }
 
     fn visit_stmt_mut(&mut self, stmt: &mut syn::Stmt) {
@@ -904,10 +922,10 @@ impl VisitMut for Rewrite<'_> {
             Expr::ForLoop(f) => {
                 self.visit_expr_mut(&mut f.expr);
                 self.visit_pat_mut(&mut f.pat);
-                self.refs.scopes.push(Vec::new());
+                self.refs.open_scope();
                 self.refs.for_loop(&f.pat, &f.expr);
                 self.visit_block_mut(&mut f.body);
-                self.refs.scopes.pop();
+                self.refs.close_scope();
             }
             // Arithmetic on a reference to a float (a loop element taken by reference, a `let`
             // of one, `x * &y`): through `*` (see [`References`]).

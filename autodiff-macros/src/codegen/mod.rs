@@ -28,6 +28,7 @@ mod forward;
 mod graph;
 mod jvp;
 mod reverse;
+mod scopes;
 
 use crate::hash::{HashMap, HashSet};
 
@@ -886,7 +887,7 @@ impl<'a> Companions<'a> {
             #[doc = #doc]
             #(#attrs)*
             #[allow(dead_code, clippy::too_many_arguments, clippy::type_complexity, reason = "a companion the user may not call, with the parameters and types the function gives it")]
-            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, clippy::too_many_arguments, clippy::type_complexity, reason = "parameters the user declared `mut` or the companion does not need; code after a branch that panics")]
+            #[allow(unused_mut, unused_variables, unused_assignments, unreachable_code, clippy::diverging_sub_expression, clippy::too_many_arguments, clippy::type_complexity, reason = "parameters the user declared `mut` or the companion does not need; code after a branch that panics")]
         }
     }
 
@@ -965,11 +966,10 @@ impl<'a> Companions<'a> {
         let header = self.header(&doc);
         let jvp_all = self.emit_jvp_all(tangents, Some(TokenStream::new()));
         let rt_use = self.rt_use();
+        let body = scopes::grouped(quote!(#rt_use #use_of_original #body));
         quote! {
             #header
             #vis fn #jvp #impl_generics (#(#params,)* #(#tangent_params),*) -> (#ret, #ret_tangent) #where_clause {
-                #rt_use
-                #use_of_original
                 #body
             }
 
@@ -1215,9 +1215,9 @@ impl<'a> Companions<'a> {
         let mut inner = self.rt_use();
         inner.extend(use_of_original);
         inner.extend([vjp_body]);
-        let body = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, inner);
+        let body = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, scopes::grouped(inner));
         Some(quote! {
-            #[allow(unused_mut, unused_variables, unreachable_code, clippy::diverging_sub_expression, clippy::too_many_arguments, clippy::type_complexity, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
+            #[allow(unused_mut, unused_variables, unused_assignments, unreachable_code, clippy::diverging_sub_expression, clippy::too_many_arguments, clippy::type_complexity, reason = "parameters the user declared `mut`, or used only in code the companion does not need; code after a branch that panics")]
             #vis fn #vjp #impl_generics (#(#params,)* #d_out: #ret_tangent) -> (#ret, #grad_ty) #where_clause #body
         })
     }

@@ -801,7 +801,8 @@ impl Sweep<'_> {
                     }
                     let value = |x: ValueId| cx.graph.value_ident(x);
                     let reference = |x: ValueId| cx.reference(x);
-                    let inline = (!general && !c.view)
+                    // (Only tokens depend on it: a dry run skips it.)
+                    let inline = (!general && !c.view && !self.dry)
                         .then(|| {
                             // Floats passed by value: a reference (`x: &f64`) keeps the call.
                             let reads = c
