@@ -78,7 +78,8 @@
 //! # The body language
 //!
 //! - `let`, `let mut`, reassignment, `+= -= *= /= %=`, nested blocks, shadowing,
-//!   `let (a, b) = (e1, e2);`, `mut` parameters and `let mut a = a;`;
+//!   `let (a, b) = (e1, e2);`, `let [a, b, _] = x;` of a fixed array, `mut` parameters and
+//!   `let mut a = a;`;
 //! - `+ - * / %`, unary `-`, literals (also suffixed, and `2.0_f64.sqrt()`), constants such as
 //!   `std::f64::consts::PI` or `f64::EPSILON`, and `as` casts of inactive integers (a float cast
 //!   to an integer has derivative zero);

@@ -62,3 +62,30 @@ fn tuple_swap() {
     assert_eq!(value, 5.0 * 3.0 + 4.0);
     assert_eq!((dx, dy), (4.0, 3.0));
 }
+
+/// `let [a, b, c] = x;` of an active fixed array: each name one element.
+#[differentiate]
+fn array_pattern(p: [f64; 3], q: [f64; 3]) -> f64 {
+    let [px, py, pz] = p;
+    let [qx, _, mut qz] = q;
+    qz *= 2.0;
+    let r = ((px - qx).powi(2) + py * py + (pz - qz).powi(2)).sqrt();
+    r.ln() + qx * pz
+}
+
+#[test]
+fn array_pattern_on_an_active_argument() {
+    let (p, q) = ([0.3, -1.1, 0.7], [1.2, 0.4, -0.5]);
+    let (value, (gp, gq)) = array_pattern_grad(p, q);
+    assert_eq!(value.to_bits(), array_pattern(p, q).to_bits());
+    let all = [p[0], p[1], p[2], q[0], q[1], q[2]];
+    let grad = [gp[0], gp[1], gp[2], gq[0], gq[1], gq[2]];
+    autodiff::check_grad(
+        |v: &[f64]| array_pattern([v[0], v[1], v[2]], [v[3], v[4], v[5]]),
+        &all,
+        &grad,
+    )
+    .unwrap();
+    // `q[1]` is never read: its gradient is zero.
+    assert_eq!(gq[1], 0.0);
+}

@@ -864,6 +864,29 @@ impl<'a> Lowerer<'a> {
                     self.bind_pattern_as_written(pat, ty.as_ref(), e);
                 }
             }
+            // `let [a, b, _] = x;` of a fixed array (rustc checks the length on the function as
+            // written): `let a = x[0]; let b = x[1];`, every element read before any is bound.
+            (Pat::Slice(ps), Some(Expr::Path(array)))
+                if array.qself.is_none()
+                    && array.path.get_ident().is_some()
+                    && ps.elems.iter().all(|p| {
+                        matches!(p, Pat::Wild(_))
+                            || matches!(p, Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none())
+                    }) =>
+            {
+                let mut bound = Vec::new();
+                for (k, p) in ps.elems.iter().enumerate() {
+                    let Pat::Ident(pi) = p else { continue };
+                    let span = pi.ident.span();
+                    let index = syn::LitInt::new(&k.to_string(), span);
+                    let element: Expr = syn::parse_quote_spanned!(span=> #array[#index]);
+                    let v = self.lower_binding(&element, &pi.ident, None);
+                    bound.push((pi.ident.clone(), v, pi.mutability.is_some()));
+                }
+                for (ident, v, mutable) in bound {
+                    self.bind(&ident, Some(v), mutable);
+                }
+            }
             (_, Some(_)) => {
                 let before = self.diag.error_count();
                 if let Some(e) = init {
