@@ -1117,3 +1117,51 @@ fn a_result_written_into_an_array() {
         (0.0, vec![0.0, 0.0])
     );
 }
+
+// ----- labelled loops --------------------------------------------------------------------------
+
+/// Labels on loops, with `break 'label` and `continue 'label` naming the innermost loop (the
+/// same as plain ones).
+#[differentiate]
+fn labelled_loops<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    'rows: for i in 0..x.len() {
+        let mut k = 0;
+        'steps: while k < 3 {
+            k += 1;
+            if x[i] * c(k as f64) > c(2.5) {
+                break 'steps;
+            }
+            s = s + x[i] * x[i];
+        }
+        if x[i] < T::zero() {
+            continue 'rows;
+        }
+        let mut y = x[i];
+        'halve: loop {
+            y = y * c(0.5);
+            if y < c(0.1) {
+                break 'halve;
+            }
+        }
+        s = s + y.sin();
+    }
+    s
+}
+
+#[test]
+fn labels_naming_the_innermost_loop() {
+    for x in [
+        vec![0.3, -0.7, 1.9, 2.6],
+        vec![1.2, 0.05, -0.2],
+        vec![3.0, 0.9],
+    ] {
+        check(
+            "labelled_loops",
+            &x,
+            labelled_loops_grad(&x),
+            |v| labelled_loops(v),
+            |v| labelled_loops(v),
+        );
+    }
+}

@@ -4,9 +4,11 @@ use autodiff::differentiate;
 fn f(x: f64) -> f64 {
     let mut s = x;
     'outer: for _ in 0..3 {
-        s *= 2.0;
-        if s > 5.0 {
-            break 'outer;
+        for _ in 0..2 {
+            s *= 2.0;
+            if s > 5.0 {
+                break 'outer;
+            }
         }
     }
     s

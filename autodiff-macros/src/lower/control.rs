@@ -263,10 +263,17 @@ impl Lowerer<'_> {
     }
 
     pub(super) fn lower_break(&mut self, b: &syn::ExprBreak) {
-        if b.label.is_some() || b.expr.is_some() {
+        if b.expr.is_some() {
             self.diag.error_spanned(
                 b,
-                "`#[differentiate]` supports only a plain `break;` (no label, no value)",
+                "`#[differentiate]` supports only a plain `break;` (no value)",
+            );
+            return;
+        }
+        if !self.names_innermost_loop(b.label.as_ref()) {
+            self.diag.error_spanned(
+                b,
+                "`#[differentiate]` supports `break 'label` only out of the innermost loop: set a flag and `break`, then `break` the outer loop after the inner one when the flag is set",
             );
             return;
         }
@@ -280,11 +287,19 @@ impl Lowerer<'_> {
         self.assign_synthetic(&broke, yes);
     }
 
+    /// Whether a `break`/`continue` with this label (or none) leaves the innermost loop only.
+    fn names_innermost_loop(&self, label: Option<&syn::Lifetime>) -> bool {
+        match (label, self.loops.last()) {
+            (None, _) | (Some(_), None) => true,
+            (Some(l), Some(cx)) => cx.label.as_deref() == Some(&l.ident.to_string()),
+        }
+    }
+
     pub(super) fn lower_continue(&mut self, c: &syn::ExprContinue) {
-        if c.label.is_some() {
+        if !self.names_innermost_loop(c.label.as_ref()) {
             self.diag.error_spanned(
                 c,
-                "`#[differentiate]` supports only a plain `continue;` (no label)",
+                "`#[differentiate]` supports `continue 'label` only of the innermost loop: set a flag and `break`, then `continue` the outer loop after the inner one when the flag is set",
             );
             return;
         }
@@ -337,13 +352,6 @@ impl Lowerer<'_> {
 
     /// `for PAT in ITER { body }`.
     pub(super) fn lower_for(&mut self, f: &syn::ExprForLoop) {
-        if f.label.is_some() {
-            self.diag.error_spanned(
-                &f.label,
-                "labelled loops are not supported by `#[differentiate]`: remove the label",
-            );
-            return;
-        }
         // What the loop as written walks by value; then an active array it would consume
         // (`for v in y` of a `Vec` parameter) is walked by reference instead, since the reverse
         // pass still reads it. The elements are values either way.
@@ -458,6 +466,7 @@ impl Lowerer<'_> {
         let iter = self.lower_constant(&iter);
         let range = is_range(iter_expr);
         let pattern = &*f.pat;
+        self.next_label = label_of(f.label.as_ref());
         self.lower_loop_region(span, &f.body, None, move |this| {
             // Bind the pattern's variables for the iteration, and say how to write the pattern.
             match element_of {
@@ -596,6 +605,7 @@ impl Lowerer<'_> {
         let iter: Expr = syn::parse_quote!(::core::iter::Iterator::zip(#receiver, #other));
         let iter = self.lower_constant(&iter);
         let arrays = [sides[0].1, sides[1].1];
+        self.next_label = label_of(f.label.as_ref());
         self.lower_loop_region(span, &f.body, None, move |this| {
             let mut items = Vec::new();
             let mut counters = Vec::new();
@@ -672,30 +682,18 @@ impl Lowerer<'_> {
 
     /// `while cond { body }`: a `loop` whose body tests first.
     pub(super) fn lower_while(&mut self, w: &syn::ExprWhile) {
-        if w.label.is_some() {
-            self.diag.error_spanned(
-                &w.label,
-                "labelled loops are not supported by `#[differentiate]`: remove the label",
-            );
-            return;
-        }
         if let Expr::Let(l) = strip_parens(&w.cond) {
             self.diag.error_spanned(l, "`while let` is not supported by `#[differentiate]`: use `while` on a condition, or `loop` with `break`");
             return;
         }
         let span = w.while_token.span;
+        self.next_label = label_of(w.label.as_ref());
         self.lower_loop_region(span, &w.body, Some(&w.cond), |_| LoopKind::Loop);
     }
 
     /// `loop { body }`.
     pub(super) fn lower_loop(&mut self, l: &syn::ExprLoop) {
-        if l.label.is_some() {
-            self.diag.error_spanned(
-                &l.label,
-                "labelled loops are not supported by `#[differentiate]`: remove the label",
-            );
-            return;
-        }
+        self.next_label = label_of(l.label.as_ref());
         self.lower_loop_region(l.loop_token.span, &l.body, None, |_| LoopKind::Loop);
     }
 
@@ -947,9 +945,11 @@ impl Lowerer<'_> {
             let unused = proc_macro2::Ident::new("__no_flag", Span::mixed_site());
             (unused.clone(), unused)
         };
+        let label = self.next_label.take();
         self.loops.push(LoopCx {
             exit: exit.clone(),
             broke: broke.clone(),
+            label,
         });
         match cond {
             Some(cond) => {
@@ -1096,4 +1096,9 @@ fn strip_pattern(pat: &Pat) -> Option<(proc_macro2::Ident, bool)> {
         Pat::Paren(p) => strip_pattern(&p.pat),
         _ => None,
     }
+}
+
+/// A loop's label without its `'`, as [`LoopCx::label`] keeps it.
+fn label_of(label: Option<&syn::Label>) -> Option<String> {
+    label.map(|l| l.name.ident.to_string())
 }
