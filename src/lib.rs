@@ -90,8 +90,8 @@
 //!   derivative zero;
 //! - `if` / `else if` / `else` as statements and values, `match` on integers; `for` over ranges
 //!   (also `.rev()`) and over arrays (`x.iter()`, `&x`, `.enumerate()`), `while`, `loop`,
-//!   `break`, `continue`, and `return` anywhere; loop labels, a `break 'label` or
-//!   `continue 'label` naming the innermost loop;
+//!   `break`, `continue`, and `return` anywhere, also `break 'outer` and `continue 'outer`
+//!   from loops inside a labelled one;
 //! - array arguments (`[T; N]`, `&[T]`, `&Vec<T>`, `Vec<T>`, nested), local `[0.0; N]` and
 //!   `vec![0.0; n]`, element reads and writes;
 //! - the differentiable helpers [`sigmoid`], [`relu`] and [`softplus`], called by their path

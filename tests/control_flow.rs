@@ -1165,3 +1165,70 @@ fn labels_naming_the_innermost_loop() {
         );
     }
 }
+
+/// `break 'outer` and `continue 'outer` from loops inside: a search that stops at the first
+/// large product, rows skipped from a loop two levels down, a `while` left from a `for`.
+#[differentiate]
+fn leaving_outer_loops<T: Float>(x: &[T], a: T) -> T {
+    let mut s = T::zero();
+    'search: for i in 0..x.len() {
+        for j in 0..x.len() {
+            let p = x[i] * x[j] * a;
+            if p > c(3.0) {
+                s = s + p.sqrt();
+                break 'search;
+            }
+            s = s + p.sin();
+        }
+        s = s * c(0.9);
+    }
+    'rows: for i in 0..x.len() {
+        let mut k = 0;
+        while k < 2 {
+            k += 1;
+            for j in 0..i {
+                if x[j] < T::zero() {
+                    continue 'rows;
+                }
+                s = s + x[j] * a * c(k as f64);
+            }
+            s = s + x[i].cos();
+        }
+        s = s + a * x[i];
+    }
+    let mut t = a;
+    'newton: while t < c(10.0) {
+        for v in x.iter() {
+            t = t + *v * *v + c(0.5);
+            if t > c(4.0) {
+                break 'newton;
+            }
+        }
+        t = t * c(1.5);
+    }
+    s + t
+}
+
+#[test]
+fn breaks_and_continues_out_of_outer_loops() {
+    for (x, a) in [
+        (vec![0.3, -0.7, 1.9, 2.6], 0.8),
+        (vec![1.2, 0.05, -0.2], 1.7),
+        (vec![0.1, 0.2], 0.3),
+        (vec![-0.5, 0.4, 0.9, -1.1, 0.6], 2.5),
+    ] {
+        let (value, (gx, ga)) = leaving_outer_loops_grad(&x, a);
+        let mut all = x.clone();
+        all.push(a);
+        let mut grad = gx.clone();
+        grad.push(ga);
+        let n = x.len();
+        check(
+            "leaving_outer_loops",
+            &all,
+            (value, grad),
+            |v| leaving_outer_loops(&v[..n], v[n]),
+            |v| leaving_outer_loops(&v[..n], v[n]),
+        );
+    }
+}

@@ -26,7 +26,7 @@
 
 use crate::hash::HashSet;
 
-use proc_macro2::Span;
+use proc_macro2::{Ident, Span};
 use quote::{quote, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
@@ -270,46 +270,45 @@ impl Lowerer<'_> {
             );
             return;
         }
-        if !self.names_innermost_loop(b.label.as_ref()) {
-            self.diag.error_spanned(
-                b,
-                "`#[differentiate]` supports `break 'label` only out of the innermost loop: set a flag and `break`, then `break` the outer loop after the inner one when the flag is set",
-            );
-            return;
-        }
-        let Some(cx) = self.loops.last() else {
-            self.diag.left_to_rustc();
-            return;
-        };
-        let (exit, broke) = (cx.exit.clone(), cx.broke.clone());
-        let yes = self.verbatim(quote!(true), b.span());
-        self.assign_synthetic(&exit, yes);
-        self.assign_synthetic(&broke, yes);
-    }
-
-    /// Whether a `break`/`continue` with this label (or none) leaves the innermost loop only.
-    fn names_innermost_loop(&self, label: Option<&syn::Lifetime>) -> bool {
-        match (label, self.loops.last()) {
-            (None, _) | (Some(_), None) => true,
-            (Some(l), Some(cx)) => cx.label.as_deref() == Some(&l.ident.to_string()),
-        }
+        self.leave(b.label.as_ref(), true, b.span());
     }
 
     pub(super) fn lower_continue(&mut self, c: &syn::ExprContinue) {
-        if !self.names_innermost_loop(c.label.as_ref()) {
-            self.diag.error_spanned(
-                c,
-                "`#[differentiate]` supports `continue 'label` only of the innermost loop: set a flag and `break`, then `continue` the outer loop after the inner one when the flag is set",
-            );
-            return;
-        }
-        let Some(cx) = self.loops.last() else {
+        self.leave(c.label.as_ref(), false, c.span());
+    }
+
+    /// `break` (`ends`) or `continue`, of the innermost loop or of the one `label` names: the
+    /// loops inside that one end (their `exit` and `broke` flags set), and it skips the rest of
+    /// its iteration, and ends if `ends`.
+    fn leave(&mut self, label: Option<&syn::Lifetime>, ends: bool, span: Span) {
+        let target = match label {
+            None => self.loops.len().checked_sub(1),
+            Some(l) => {
+                let name = l.ident.to_string();
+                self.loops
+                    .iter()
+                    .rposition(|cx| cx.label.as_deref() == Some(name.as_str()))
+            }
+        };
+        // Outside a loop, or a label no loop has: rustc says what is wrong.
+        let Some(target) = target else {
             self.diag.left_to_rustc();
             return;
         };
-        let exit = cx.exit.clone();
-        let yes = self.verbatim(quote!(true), c.span());
-        self.assign_synthetic(&exit, yes);
+        let yes = self.verbatim(quote!(true), span);
+        let flags: Vec<(Ident, bool)> = self.loops[target..]
+            .iter()
+            .enumerate()
+            .flat_map(|(k, cx)| {
+                let inner = k > 0;
+                [(cx.exit.clone(), true), (cx.broke.clone(), inner || ends)]
+            })
+            .collect();
+        for (flag, set) in flags {
+            if set {
+                self.assign_synthetic(&flag, yes);
+            }
+        }
     }
 
     /// The statements after one that may leave: run only if nothing has left.
@@ -885,6 +884,30 @@ impl Lowerer<'_> {
         let mut carried_vars: Vec<(usize, usize)> = Vec::new();
         let names = scan::assigned_names(body, cond);
         let returns = scan::block_returns(body);
+        // `break 'l` / `continue 'l` in the body: of this loop (its flags are needed even when
+        // they come from a loop inside), or of a loop around it, whose flags, and those of
+        // every loop in between, the body then sets and carries.
+        let label = self.next_label.take();
+        let named = scan::labels_named(body);
+        let own = |kind: bool| {
+            named
+                .iter()
+                .any(|(l, k)| *k == kind && label.as_deref() == Some(l.as_str()))
+        };
+        let (own_breaks, own_continues) = (own(true), own(false));
+        let outermost_named = self.loops.iter().position(|cx| {
+            cx.label
+                .as_ref()
+                .is_some_and(|l| named.iter().any(|(n, _)| n == l))
+        });
+        let outer_flags: Vec<Ident> = outermost_named
+            .map(|j| {
+                self.loops[j..]
+                    .iter()
+                    .flat_map(|cx| [cx.exit.clone(), cx.broke.clone()])
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut seen: HashSet<(String, bool)> = HashSet::default();
         for (s, scope) in self.scopes.iter().enumerate().rev() {
             for (i, var) in scope.iter().enumerate().rev() {
@@ -894,11 +917,12 @@ impl Lowerer<'_> {
                     continue; // shadowed by a later binding
                 }
                 let flag = var.synthetic
-                    && returns
-                    && self
-                        .early_return
-                        .as_ref()
-                        .is_some_and(|(r, v)| *r == var.ident || *v == var.ident);
+                    && (returns
+                        && self
+                            .early_return
+                            .as_ref()
+                            .is_some_and(|(r, v)| *r == var.ident || *v == var.ident)
+                        || outer_flags.contains(&var.ident));
                 if (user || flag) && var.value.is_some() {
                     carried_vars.push((s, i));
                 }
@@ -938,6 +962,9 @@ impl Lowerer<'_> {
         let kind = bind(self);
         // The flags exist only when the body can leave early.
         let (breaks, continues) = scan::block_leaves(body);
+        // Leaving a loop around this one ends this one too.
+        let breaks = breaks || own_breaks || outermost_named.is_some();
+        let continues = continues || own_continues;
         let (exit, broke) = if cond.is_some() || breaks || continues || returns {
             let no = self.verbatim(quote!(false), span);
             (self.synthetic("__exit", no), self.synthetic("__broke", no))
@@ -945,7 +972,6 @@ impl Lowerer<'_> {
             let unused = proc_macro2::Ident::new("__no_flag", Span::mixed_site());
             (unused.clone(), unused)
         };
-        let label = self.next_label.take();
         self.loops.push(LoopCx {
             exit: exit.clone(),
             broke: broke.clone(),

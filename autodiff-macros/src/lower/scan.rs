@@ -338,6 +338,31 @@ pub fn block_leaves(block: &syn::Block) -> (bool, bool) {
     (leaves.breaks, leaves.continues)
 }
 
+/// The labels a block's `break 'label` (`true`) and `continue 'label` (`false`) name, at any
+/// depth (not in closures).
+pub fn labels_named(block: &syn::Block) -> Vec<(String, bool)> {
+    #[derive(Default)]
+    struct Named(Vec<(String, bool)>);
+    impl<'ast> Visit<'ast> for Named {
+        fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
+            if let Some(l) = &b.label {
+                self.0.push((l.ident.to_string(), true));
+            }
+            syn::visit::visit_expr_break(self, b);
+        }
+        fn visit_expr_continue(&mut self, c: &'ast syn::ExprContinue) {
+            if let Some(l) = &c.label {
+                self.0.push((l.ident.to_string(), false));
+            }
+        }
+    }
+    let mut named = Named::default();
+    named.visit_block(block);
+    named.0
+}
+
 /// Whether the function needs the early-return machinery: a `return` anywhere but as the last
 /// statement of the body.
 pub fn needs_early_return(block: &syn::Block) -> bool {
