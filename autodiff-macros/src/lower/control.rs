@@ -465,8 +465,7 @@ impl Lowerer<'_> {
         let iter = self.lower_constant(&iter);
         let range = is_range(iter_expr);
         let pattern = &*f.pat;
-        self.next_label = label_of(f.label.as_ref());
-        self.lower_loop_region(span, &f.body, None, move |this| {
+        self.lower_loop_region(span, &f.body, None, label_of(f.label.as_ref()), move |this| {
             // Bind the pattern's variables for the iteration, and say how to write the pattern.
             match element_of {
                 Some(array) => {
@@ -604,35 +603,40 @@ impl Lowerer<'_> {
         let iter: Expr = syn::parse_quote!(::core::iter::Iterator::zip(#receiver, #other));
         let iter = self.lower_constant(&iter);
         let arrays = [sides[0].1, sides[1].1];
-        self.next_label = label_of(f.label.as_ref());
-        self.lower_loop_region(span, &f.body, None, move |this| {
-            let mut items = Vec::new();
-            let mut counters = Vec::new();
-            for (i, (array, sub)) in arrays.into_iter().zip(&subpatterns).enumerate() {
-                match (array, strip_pattern(sub)) {
-                    (Some(array), Some((ident, by_ref))) => {
-                        let by_ref = by_ref && !by_value[i];
-                        // Each active side walks with its elements' positions, `(k, item)`.
-                        let counter = this.region_value(span, Some("k".to_owned()), false);
-                        counters.push(counter);
-                        let item =
-                            proc_macro2::Ident::new(&format!("__item_{i}"), Span::mixed_site());
-                        this.bind_element(array, counter, &item, (ident, by_ref), sub.span());
-                        let counter = this.value_ident(counter);
-                        items.push(quote!((#counter, #item)));
+        self.lower_loop_region(
+            span,
+            &f.body,
+            None,
+            label_of(f.label.as_ref()),
+            move |this| {
+                let mut items = Vec::new();
+                let mut counters = Vec::new();
+                for (i, (array, sub)) in arrays.into_iter().zip(&subpatterns).enumerate() {
+                    match (array, strip_pattern(sub)) {
+                        (Some(array), Some((ident, by_ref))) => {
+                            let by_ref = by_ref && !by_value[i];
+                            // Each active side walks with its elements' positions, `(k, item)`.
+                            let counter = this.region_value(span, Some("k".to_owned()), false);
+                            counters.push(counter);
+                            let item =
+                                proc_macro2::Ident::new(&format!("__item_{i}"), Span::mixed_site());
+                            this.bind_element(array, counter, &item, (ident, by_ref), sub.span());
+                            let counter = this.value_ident(counter);
+                            items.push(quote!((#counter, #item)));
+                        }
+                        // An inactive side: its pattern as written.
+                        _ => items.push(this.bind_loop_pattern(sub, side_references[i])),
                     }
-                    // An inactive side: its pattern as written.
-                    _ => items.push(this.bind_loop_pattern(sub, side_references[i])),
                 }
-            }
-            let (a, b) = (&items[0], &items[1]);
-            LoopKind::For {
-                iter,
-                pattern: quote!((#a, #b)),
-                bound: counters,
-                range: false,
-            }
-        });
+                let (a, b) = (&items[0], &items[1]);
+                LoopKind::For {
+                    iter,
+                    pattern: quote!((#a, #b)),
+                    bound: counters,
+                    range: false,
+                }
+            },
+        );
     }
 
     /// Binds `name` (with whether the user's binding is a reference) to the element of `array`
@@ -686,14 +690,14 @@ impl Lowerer<'_> {
             return;
         }
         let span = w.while_token.span;
-        self.next_label = label_of(w.label.as_ref());
-        self.lower_loop_region(span, &w.body, Some(&w.cond), |_| LoopKind::Loop);
+        let label = label_of(w.label.as_ref());
+        self.lower_loop_region(span, &w.body, Some(&w.cond), label, |_| LoopKind::Loop);
     }
 
     /// `loop { body }`.
     pub(super) fn lower_loop(&mut self, l: &syn::ExprLoop) {
-        self.next_label = label_of(l.label.as_ref());
-        self.lower_loop_region(l.loop_token.span, &l.body, None, |_| LoopKind::Loop);
+        let label = label_of(l.label.as_ref());
+        self.lower_loop_region(l.loop_token.span, &l.body, None, label, |_| LoopKind::Loop);
     }
 
     /// The active array a `for` loop walks element by element, if it does: `x.iter()`, `&x`,
@@ -870,12 +874,14 @@ struct ActiveIteration<'e> {
 
 impl Lowerer<'_> {
     /// A loop region: carried variables, the body (with `cond` tested first, for `while`), the
-    /// exit flags. `bind` binds the loop's own variables inside the body and says how to iterate.
+    /// exit flags. `label` is the loop's (see [`LoopCx::label`]); `bind` binds the loop's own
+    /// variables inside the body and says how to iterate.
     fn lower_loop_region(
         &mut self,
         span: Span,
         body: &syn::Block,
         cond: Option<&Expr>,
+        label: Option<String>,
         bind: impl FnOnce(&mut Self) -> LoopKind,
     ) {
         self.ordinal += 1;
@@ -887,7 +893,6 @@ impl Lowerer<'_> {
         // `break 'l` / `continue 'l` in the body: of this loop (its flags are needed even when
         // they come from a loop inside), or of a loop around it, whose flags, and those of
         // every loop in between, the body then sets and carries.
-        let label = self.next_label.take();
         let named = scan::labels_named(body);
         let own = |kind: bool| {
             named

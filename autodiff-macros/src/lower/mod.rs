@@ -195,8 +195,6 @@ struct Lowerer<'a> {
     /// `autodiff::sigmoid(x)` are to its differentiable helpers.
     krate_name: String,
     loops: Vec<LoopCx>,
-    /// The label of the loop about to be lowered (see [`LoopCx::label`]).
-    next_label: Option<String>,
     /// `Some((returned, ret))` when the function returns from inside a branch or a loop.
     early_return: Option<(Ident, Ident)>,
     /// Variables assumed active from the start (found active by an earlier attempt).
@@ -274,7 +272,6 @@ impl<'a> Lowerer<'a> {
             rt: rt.clone(),
             krate_name: krate_name(rt),
             loops: Vec::new(),
-            next_label: None,
             early_return: None,
             forced,
             discovered: HashSet::default(),
