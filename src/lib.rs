@@ -194,6 +194,9 @@
 //! An associated function without a receiver (`fn energy(x: f64) -> f64` inside an `impl`) is
 //! not supported: its companions call one another by their plain names, which inside an `impl`
 //! need `Self::`; rustc reports it. Write it as a free function, or give it a `&self`.
+//! A method of a trait `impl` cannot have the attribute: its companions are methods the trait
+//! does not declare (rustc: "method `e_vjp` is not a member of trait `Energy`"). Differentiate a
+//! free function (or an inherent method) and call it from the trait's method.
 //!
 //! # Calls between differentiated functions
 //!
