@@ -1232,3 +1232,34 @@ fn breaks_and_continues_out_of_outer_loops() {
         );
     }
 }
+
+/// A labelled loop inside another loop, left by its own `break 'label`: the statements after it
+/// in the outer loop are not guarded by a flag the outer loop does not have (found by the fuzzer:
+/// the expansion read `!()`).
+#[differentiate]
+fn labelled_inner_loop<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        'inner: for j in 0..x.len() {
+            if x[j] > x[i] {
+                break 'inner;
+            }
+            s = s + x[i] * x[j];
+        }
+        s = s * c(0.5) + x[i].sin();
+    }
+    s
+}
+
+#[test]
+fn a_labelled_loop_left_by_its_own_break() {
+    for x in [vec![0.3, -0.7, 1.9, 2.6], vec![1.2, 0.05, -0.2]] {
+        check(
+            "labelled_inner_loop",
+            &x,
+            labelled_inner_loop_grad(&x),
+            |v| labelled_inner_loop(v),
+            |v| labelled_inner_loop(v),
+        );
+    }
+}

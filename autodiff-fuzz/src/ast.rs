@@ -1106,6 +1106,45 @@ fn push_indent(out: &mut String, indent: usize) {
     }
 }
 
+thread_local! {
+    /// The labels of the loops being written, innermost last (`None`: an unlabelled loop).
+    static LOOP_LABELS: std::cell::RefCell<Vec<Option<String>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The label a loop written at `indent` gets: loops at even depths are labelled (`'l4:`) when a
+/// `break` or `continue` of their own names it, so that labels, and `break 'l4;` beside plain
+/// `break;`, are generated too (with no label left unused).
+fn loop_label(indent: usize, leaves: bool) -> Option<String> {
+    (indent % 2 == 0 && leaves).then(|| format!("'l{indent}"))
+}
+
+/// Whether a loop body has a `break` or `continue` of its own (not one of a loop inside it).
+fn leaves_here(body: &[Stmt]) -> bool {
+    body.iter().any(|s| match s {
+        Stmt::Break | Stmt::Continue => true,
+        Stmt::If { then, els, .. } => leaves_here(then) || els.as_deref().is_some_and(leaves_here),
+        Stmt::Match { arms, .. } => arms.iter().any(|a| leaves_here(a)),
+        Stmt::Block(b) => leaves_here(b),
+        _ => false,
+    })
+}
+
+/// Writes a loop's body with `label` as the innermost loop's.
+fn with_loop_label(label: Option<String>, write: impl FnOnce()) {
+    LOOP_LABELS.with(|l| l.borrow_mut().push(label));
+    write();
+    LOOP_LABELS.with(|l| l.borrow_mut().pop());
+}
+
+/// ` 'l4` when the innermost loop is labelled, else nothing: what follows `break`/`continue`.
+fn innermost_label() -> String {
+    LOOP_LABELS.with(|l| match l.borrow().last() {
+        Some(Some(label)) => format!(" {label}"),
+        _ => String::new(),
+    })
+}
+
 fn write_block(b: &[Stmt], out: &mut String, indent: usize, d: Dialect) {
     for s in b {
         write_stmt(s, out, indent, d);
@@ -1197,6 +1236,10 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
             out.push_str("}\n");
         }
         Stmt::For { head, body } => {
+            let label = loop_label(indent, leaves_here(body));
+            if let Some(l) = &label {
+                let _ = write!(out, "{l}: ");
+            }
             out.push_str("for ");
             match head {
                 ForHead::Range { var, lo, hi, rev } => {
@@ -1252,7 +1295,7 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
                 }
             }
             out.push_str(" {\n");
-            write_block(body, out, indent + 1, d);
+            with_loop_label(label, || write_block(body, out, indent + 1, d));
             push_indent(out, indent);
             out.push_str("}\n");
         }
@@ -1264,6 +1307,10 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
         } => {
             write_counter(counter, bound, out);
             push_indent(out, indent);
+            let label = loop_label(indent, leaves_here(body));
+            if let Some(l) = &label {
+                let _ = write!(out, "{l}: ");
+            }
             let _ = write!(out, "while {counter} < ");
             bound.write(out);
             if let Some(c) = extra {
@@ -1273,7 +1320,7 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
             out.push_str(" {\n");
             push_indent(out, indent + 1);
             let _ = writeln!(out, "{counter} += 1;");
-            write_block(body, out, indent + 1, d);
+            with_loop_label(label, || write_block(body, out, indent + 1, d));
             push_indent(out, indent);
             out.push_str("}\n");
         }
@@ -1285,14 +1332,20 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
         } => {
             write_counter(counter, bound, out);
             push_indent(out, indent);
+            // Its own check always `break`s it.
+            let label = loop_label(indent, true);
+            if let Some(l) = &label {
+                let _ = write!(out, "{l}: ");
+            }
             out.push_str("loop {\n");
+            let named = label.as_ref().map(|l| format!(" {l}")).unwrap_or_default();
             let check = |out: &mut String| {
                 push_indent(out, indent + 1);
                 let _ = write!(out, "if {counter} >= ");
                 bound.write(out);
                 out.push_str(" {\n");
                 push_indent(out, indent + 2);
-                out.push_str("break;\n");
+                let _ = writeln!(out, "break{named};");
                 push_indent(out, indent + 1);
                 out.push_str("}\n");
             };
@@ -1301,7 +1354,7 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
             }
             push_indent(out, indent + 1);
             let _ = writeln!(out, "{counter} += 1;");
-            write_block(body, out, indent + 1, d);
+            with_loop_label(label, || write_block(body, out, indent + 1, d));
             if !*break_first {
                 check(out);
             }
@@ -1314,8 +1367,12 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
             push_indent(out, indent);
             out.push_str("}\n");
         }
-        Stmt::Continue => out.push_str("continue;\n"),
-        Stmt::Break => out.push_str("break;\n"),
+        Stmt::Continue => {
+            let _ = writeln!(out, "continue{};", innermost_label());
+        }
+        Stmt::Break => {
+            let _ = writeln!(out, "break{};", innermost_label());
+        }
         Stmt::Return(e) => {
             out.push_str("return ");
             e.write(out, d);

@@ -215,6 +215,9 @@ struct Flow {
     /// Whether anything at all is assigned (also elements and fields).
     assigns: bool,
     loop_depth: usize,
+    /// The labels of the loops being scanned inside the code, innermost last: a `break` or
+    /// `continue` naming one of them does not leave the code.
+    labels: Vec<String>,
 }
 
 impl<'ast> Visit<'ast> for Flow {
@@ -225,32 +228,28 @@ impl<'ast> Visit<'ast> for Flow {
         syn::visit::visit_expr_return(self, r);
     }
     fn visit_expr_break(&mut self, b: &'ast syn::ExprBreak) {
-        if self.loop_depth == 0 || b.label.is_some() {
-            self.leaves_loop = true;
-        }
+        self.leaves_loop |= self.leaves(b.label.as_ref());
         syn::visit::visit_expr_break(self, b);
     }
     fn visit_expr_continue(&mut self, c: &'ast syn::ExprContinue) {
-        if self.loop_depth == 0 || c.label.is_some() {
-            self.leaves_loop = true;
-        }
+        self.leaves_loop |= self.leaves(c.label.as_ref());
     }
     fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
         self.visit_expr(&f.expr);
-        self.loop_depth += 1;
+        self.enter(f.label.as_ref());
         self.visit_block(&f.body);
-        self.loop_depth -= 1;
+        self.exit();
     }
     fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
-        self.loop_depth += 1;
+        self.enter(w.label.as_ref());
         self.visit_expr(&w.cond);
         self.visit_block(&w.body);
-        self.loop_depth -= 1;
+        self.exit();
     }
     fn visit_expr_loop(&mut self, l: &'ast syn::ExprLoop) {
-        self.loop_depth += 1;
+        self.enter(l.label.as_ref());
         self.visit_block(&l.body);
-        self.loop_depth -= 1;
+        self.exit();
     }
     fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
         self.target(&a.left);
@@ -265,6 +264,26 @@ impl<'ast> Visit<'ast> for Flow {
 }
 
 impl Flow {
+    /// Whether a `break`/`continue` (naming `label`) leaves the code scanned: a plain one
+    /// outside the loops in it, a labelled one naming none of them.
+    fn leaves(&self, label: Option<&syn::Lifetime>) -> bool {
+        match label {
+            None => self.loop_depth == 0,
+            Some(l) => !self.labels.iter().any(|inner| l.ident == inner),
+        }
+    }
+
+    fn enter(&mut self, label: Option<&syn::Label>) {
+        self.loop_depth += 1;
+        self.labels
+            .push(label.map(|l| l.name.ident.to_string()).unwrap_or_default());
+    }
+
+    fn exit(&mut self) {
+        self.loop_depth -= 1;
+        self.labels.pop();
+    }
+
     fn target(&mut self, target: &Expr) {
         self.assigns = true;
         if let Expr::Path(p) = strip_parens(target) {
