@@ -944,6 +944,10 @@ pub enum Stmt {
     Continue,
     /// `break;`
     Break,
+    /// `break 'l;` of the loop this many loops out from the innermost (1: the one around it).
+    BreakOut(usize),
+    /// `continue 'l;` of the loop this many loops out from the innermost.
+    ContinueOut(usize),
     /// `return value;`
     Return(Expr),
 }
@@ -1115,19 +1119,49 @@ thread_local! {
 /// The label a loop written at `indent` gets: loops at even depths are labelled (`'l4:`) when a
 /// `break` or `continue` of their own names it, so that labels, and `break 'l4;` beside plain
 /// `break;`, are generated too (with no label left unused).
-fn loop_label(indent: usize, leaves: bool) -> Option<String> {
-    (indent % 2 == 0 && leaves).then(|| format!("'l{indent}"))
+fn loop_label(indent: usize, body: &[Stmt]) -> Option<String> {
+    (indent % 2 == 0 && leaves_here(body) || named_from_inside(body)).then(|| format!("'l{indent}"))
 }
 
-/// Whether a loop body has a `break` or `continue` of its own (not one of a loop inside it).
+/// Whether a loop body has a `break` or `continue` of its own (not one of a loop inside it),
+/// or one from a loop inside naming it (`levels` loops down, a `break 'l` of `levels` out).
 fn leaves_here(body: &[Stmt]) -> bool {
-    body.iter().any(|s| match s {
-        Stmt::Break | Stmt::Continue => true,
-        Stmt::If { then, els, .. } => leaves_here(then) || els.as_deref().is_some_and(leaves_here),
-        Stmt::Match { arms, .. } => arms.iter().any(|a| leaves_here(a)),
-        Stmt::Block(b) => leaves_here(b),
-        _ => false,
-    })
+    fn named(body: &[Stmt], levels: usize) -> bool {
+        body.iter().any(|s| match s {
+            Stmt::Break | Stmt::Continue => levels == 0,
+            Stmt::BreakOut(up) | Stmt::ContinueOut(up) => *up == levels,
+            Stmt::If { then, els, .. } => {
+                named(then, levels) || els.as_deref().is_some_and(|e| named(e, levels))
+            }
+            Stmt::Match { arms, .. } => arms.iter().any(|a| named(a, levels)),
+            Stmt::Block(b) => named(b, levels),
+            Stmt::For { body, .. } | Stmt::While { body, .. } | Stmt::Loop { body, .. } => {
+                named(body, levels + 1)
+            }
+            _ => false,
+        })
+    }
+    named(body, 0)
+}
+
+/// Whether a loop body has a `break 'l`/`continue 'l` naming it from a loop inside: it must
+/// then have a label, whatever its depth.
+fn named_from_inside(body: &[Stmt]) -> bool {
+    fn named(body: &[Stmt], levels: usize) -> bool {
+        body.iter().any(|s| match s {
+            Stmt::BreakOut(up) | Stmt::ContinueOut(up) => *up == levels && levels > 0,
+            Stmt::If { then, els, .. } => {
+                named(then, levels) || els.as_deref().is_some_and(|e| named(e, levels))
+            }
+            Stmt::Match { arms, .. } => arms.iter().any(|a| named(a, levels)),
+            Stmt::Block(b) => named(b, levels),
+            Stmt::For { body, .. } | Stmt::While { body, .. } | Stmt::Loop { body, .. } => {
+                named(body, levels + 1)
+            }
+            _ => false,
+        })
+    }
+    named(body, 0)
 }
 
 /// Writes a loop's body with `label` as the innermost loop's.
@@ -1137,11 +1171,19 @@ fn with_loop_label(label: Option<String>, write: impl FnOnce()) {
     LOOP_LABELS.with(|l| l.borrow_mut().pop());
 }
 
-/// ` 'l4` when the innermost loop is labelled, else nothing: what follows `break`/`continue`.
-fn innermost_label() -> String {
-    LOOP_LABELS.with(|l| match l.borrow().last() {
-        Some(Some(label)) => format!(" {label}"),
-        _ => String::new(),
+/// ` 'l4` when the loop `up` loops out from the innermost (0: the innermost) is labelled, else
+/// nothing: what follows `break`/`continue`.
+fn loop_label_out(up: usize) -> String {
+    LOOP_LABELS.with(|l| {
+        let labels = l.borrow();
+        match labels
+            .len()
+            .checked_sub(up + 1)
+            .and_then(|k| labels[k].as_ref())
+        {
+            Some(label) => format!(" {label}"),
+            None => String::new(),
+        }
     })
 }
 
@@ -1236,7 +1278,7 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
             out.push_str("}\n");
         }
         Stmt::For { head, body } => {
-            let label = loop_label(indent, leaves_here(body));
+            let label = loop_label(indent, body);
             if let Some(l) = &label {
                 let _ = write!(out, "{l}: ");
             }
@@ -1307,7 +1349,7 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
         } => {
             write_counter(counter, bound, out);
             push_indent(out, indent);
-            let label = loop_label(indent, leaves_here(body));
+            let label = loop_label(indent, body);
             if let Some(l) = &label {
                 let _ = write!(out, "{l}: ");
             }
@@ -1333,7 +1375,7 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
             write_counter(counter, bound, out);
             push_indent(out, indent);
             // Its own check always `break`s it.
-            let label = loop_label(indent, true);
+            let label = (indent % 2 == 0 || named_from_inside(body)).then(|| format!("'l{indent}"));
             if let Some(l) = &label {
                 let _ = write!(out, "{l}: ");
             }
@@ -1368,10 +1410,16 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
             out.push_str("}\n");
         }
         Stmt::Continue => {
-            let _ = writeln!(out, "continue{};", innermost_label());
+            let _ = writeln!(out, "continue{};", loop_label_out(0));
         }
         Stmt::Break => {
-            let _ = writeln!(out, "break{};", innermost_label());
+            let _ = writeln!(out, "break{};", loop_label_out(0));
+        }
+        Stmt::ContinueOut(up) => {
+            let _ = writeln!(out, "continue{};", loop_label_out(*up));
+        }
+        Stmt::BreakOut(up) => {
+            let _ = writeln!(out, "break{};", loop_label_out(*up));
         }
         Stmt::Return(e) => {
             out.push_str("return ");
@@ -1771,6 +1819,17 @@ impl Env {
     pub fn continue_ok(&self) -> bool {
         self.loops.last().copied().unwrap_or(false)
     }
+    /// How many loops are around here.
+    pub fn loop_depth(&self) -> usize {
+        self.loops.len()
+    }
+    /// Whether a `continue` of the loop `up` loops out from the innermost is allowed.
+    pub fn continue_out_ok(&self, up: usize) -> bool {
+        self.loops
+            .len()
+            .checked_sub(up + 1)
+            .is_some_and(|k| self.loops[k])
+    }
 }
 
 /// Checks scoping and types of a function: every name bound with the right kind, assignments to
@@ -1796,7 +1855,14 @@ fn check_block(b: &[Stmt], env: &mut Env, top: bool) -> Result<(), String> {
         env.push();
     }
     for (k, s) in b.iter().enumerate() {
-        let terminal = matches!(s, Stmt::Continue | Stmt::Break | Stmt::Return(_));
+        let terminal = matches!(
+            s,
+            Stmt::Continue
+                | Stmt::Break
+                | Stmt::BreakOut(_)
+                | Stmt::ContinueOut(_)
+                | Stmt::Return(_)
+        );
         if terminal && (top || k + 1 != b.len()) {
             return Err("`return`/`break`/`continue` not last in a nested block".into());
         }
@@ -1972,6 +2038,27 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
         Stmt::Break => {
             if !env.in_loop() {
                 return Err("`break` outside a loop".into());
+            }
+        }
+        Stmt::BreakOut(up) => {
+            if env.loops.len() <= *up || *up == 0 {
+                return Err(format!(
+                    "`break` of the loop {up} out, in {} loops",
+                    env.loops.len()
+                ));
+            }
+        }
+        Stmt::ContinueOut(up) => {
+            let ok = env
+                .loops
+                .len()
+                .checked_sub(up + 1)
+                .is_some_and(|k| env.loops[k])
+                && *up > 0;
+            if !ok {
+                return Err(format!(
+                    "`continue` of the loop {up} out, which does not allow it"
+                ));
             }
         }
         Stmt::Return(e) => check_expr(e, env)?,

@@ -864,10 +864,16 @@ impl Gen<'_> {
             }
             self.read(&sink);
             *self.assigned.entry(sink.clone()).or_insert(0) += 1;
-            let at = if out
-                .last()
-                .is_some_and(|s| matches!(s, Stmt::Return(_) | Stmt::Break | Stmt::Continue))
-            {
+            let at = if out.last().is_some_and(|s| {
+                matches!(
+                    s,
+                    Stmt::Return(_)
+                        | Stmt::Break
+                        | Stmt::Continue
+                        | Stmt::BreakOut(_)
+                        | Stmt::ContinueOut(_)
+                )
+            }) {
                 out.len() - 1
             } else {
                 out.len()
@@ -1088,9 +1094,23 @@ impl Gen<'_> {
             }
             _ => {
                 let cond = self.cond(1);
+                // Now and then a `continue` (or a `break`) of a loop further out, by its label.
+                let depth = self.env.loop_depth();
+                let up = if depth >= 2 && self.rng.chance(0.3) {
+                    1 + self.rng.below(depth - 1)
+                } else {
+                    0
+                };
+                let leave = if up == 0 {
+                    Stmt::Continue
+                } else if self.env.continue_out_ok(up) && self.rng.chance(0.5) {
+                    Stmt::ContinueOut(up)
+                } else {
+                    Stmt::BreakOut(up)
+                };
                 vec![Stmt::If {
                     cond,
-                    then: vec![Stmt::Continue],
+                    then: vec![leave],
                     els: None,
                 }]
             }
@@ -1272,10 +1292,16 @@ impl Gen<'_> {
             .any(|s| matches!(s, Stmt::Assign { name, .. } if acc.contains(name)));
         if !updates {
             let stmt = self.assign();
-            let at = if body
-                .last()
-                .is_some_and(|s| matches!(s, Stmt::Return(_) | Stmt::Break | Stmt::Continue))
-            {
+            let at = if body.last().is_some_and(|s| {
+                matches!(
+                    s,
+                    Stmt::Return(_)
+                        | Stmt::Break
+                        | Stmt::Continue
+                        | Stmt::BreakOut(_)
+                        | Stmt::ContinueOut(_)
+                )
+            }) {
                 body.len() - 1
             } else {
                 body.len()

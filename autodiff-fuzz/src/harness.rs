@@ -117,6 +117,9 @@ pub struct Harness {
     /// Member crates the batch is split into: cargo builds them in parallel (rustc's front end,
     /// which expands the macro, uses one core per crate).
     pub parts: usize,
+    /// The member crates' names, `{package}{part}`: two harnesses building at once in one
+    /// target directory need different ones (their binaries land side by side).
+    pub package: String,
 }
 
 /// Diagnostics of one build, by file.
@@ -204,6 +207,7 @@ impl Harness {
             run_timeout: Duration::from_secs(300),
             verbose: false,
             parts: std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8)),
+            package: "autodiff-fuzz-part".to_string(),
         }
     }
 
@@ -248,9 +252,9 @@ impl Harness {
             write_if_changed(
                 &dir.join("Cargo.toml"),
                 &format!(
-                    "[package]\nname = \"autodiff-fuzz-part{part}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
+                    "[package]\nname = \"{}{part}\"\nversion = \"0.0.0\"\nedition = \"2021\"\npublish = false\n\n\
                      [dependencies]\nautodiff = {{ path = {:?} }}\nautodiff-fuzz = {{ path = {:?} }}\nnum-traits = \"0.2\"\n",
-                    self.autodiff, self.fuzz
+                    self.package, self.autodiff, self.fuzz
                 ),
             )?;
             write_if_changed(
@@ -260,7 +264,8 @@ impl Harness {
             write_if_changed(
                 &src.join("main.rs"),
                 &format!(
-                    "fn main() {{\n    autodiff_fuzz::oracle::main_with_args(&autodiff_fuzz_part{part}::cases::cases());\n}}\n"
+                    "fn main() {{\n    autodiff_fuzz::oracle::main_with_args(&{}{part}::cases::cases());\n}}\n",
+                    self.package.replace('-', "_")
                 ),
             )?;
             let mut ad = String::from("//! The functions under `#[differentiate]`.\n\n");
@@ -366,7 +371,8 @@ impl Harness {
     fn run_checks(&self, programs: &[Program], include: &[bool], outcomes: &mut [Outcome]) {
         for part in 0..self.parts.max(1) {
             let exe = self.profile_dir().join(format!(
-                "autodiff-fuzz-part{part}{}",
+                "{}{part}{}",
+                self.package,
                 std::env::consts::EXE_SUFFIX
             ));
             let mine: Vec<bool> = (0..programs.len())

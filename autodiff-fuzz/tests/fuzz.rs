@@ -252,8 +252,10 @@ fn a_long_function_builds_and_differentiates() {
         twin: true,
     };
     let mut harness = Harness::for_test_binary();
-    // Its own scratch crate: the random programs' test may be building theirs.
+    // Its own scratch crate and binary: the random programs' test may be building and running
+    // theirs at the same time, in the same target directory.
     harness.crate_dir = harness.target_dir.join("fuzz-crate-long");
+    harness.package = "autodiff-fuzz-long".into();
     harness.parts = 1;
     let report = harness.run(std::slice::from_ref(&program));
     let outcome = &report.outcomes[0];
