@@ -373,11 +373,13 @@
 //! float type (literals, `as` casts and `f64::consts` rewritten to the generic type), whose
 //! reverse pass `NAME_hvp` runs. The copy is made only where it is sure to compile and to
 //! compute what the original computes: the body reads only its own parameters and variables
-//! (and `std::f64::consts`, imported or by path),
+//! (and `std::f64::consts`, imported or by path, and its const generics, as in
+//! `fn f<const N: usize>(x: [f64; N])`),
 //! names only `f64`, integer, `bool` and `char` types (and slices, arrays, `Vec`s of them),
 //! calls only float methods and the runtime's helpers, and its `for` loops run over ranges or
 //! over arrays (`for &v in x.iter()`, `for v in &x`, `for (i, v) in x.iter().enumerate()`, a
-//! `zip`; a collection the body made is walked through `.iter()` or `&`). Elements and `let`s
+//! `zip`, and by value over an array or `Vec` the body made from values: `[0.0; N]`,
+//! `vec![0.0; n]`). Elements and `let`s
 //! taken by reference (`v`, `let r = &x[0];`) are read through `*` where the copy does
 //! arithmetic on them, since a reference to a generic float has none. A function that reads a module's `const`, calls
 //! another function, is a method, or works on `f32` (where Rust gives an untyped literal the

@@ -9,8 +9,8 @@
 //! the runtime (branches and integer results there are decided on the real part, as the
 //! original decides them on its `f64`).
 //!
-//! The functions: Rosenbrock in two scalars; extended Rosenbrock over `&[f64]`, `Vec<f64>` and
-//! `[f64; 4]`; float literals in every form (`2.0`, `1e-3`, `3f64`, `0.5_f64`, `2.5E+1`,
+//! The functions: Rosenbrock in two scalars; extended Rosenbrock over `&[f64]`, `Vec<f64>`,
+//! `[f64; 4]` and `[f64; N]` (a const generic, with a local `[0.0; N]`); float literals in every form (`2.0`, `1e-3`, `3f64`, `0.5_f64`, `2.5E+1`,
 //! `1_000.0e-3`, `7_f64.sqrt()`) with `as` casts (`i as f64`, `x.len() as f64`, `n as i32` in
 //! `powi`, inactive indices `(k as f64 * 1.5) as usize` and `(x[0] * 10.0) as usize`, the
 //! latter also in an `if`), `std::f64::consts::PI`,
@@ -336,6 +336,22 @@ fn ext_rosen_array(x: [f64; 4]) -> f64 {
     s
 }
 
+/// On `[f64; N]` for any `N` (a const generic), through a local `[0.0; N]` of the terms.
+#[differentiate]
+fn ext_rosen_const<const N: usize>(x: [f64; N]) -> f64 {
+    let mut terms = [0.0; N];
+    for i in 0..N - 1 {
+        let a = 1.0 - x[i];
+        let b = x[i + 1] - x[i].powi(2);
+        terms[i] = a * a + 100.0 * b * b;
+    }
+    let mut s = 0.0;
+    for t in terms {
+        s += t;
+    }
+    s
+}
+
 #[differentiate]
 fn ext_rosen_generic<T: Float>(x: &[T]) -> T {
     let mut s = T::zero();
@@ -474,6 +490,28 @@ fn extended_rosenbrock_over_an_array() {
         },
     };
     check_points(&gen, &ext_rosen_ref, &ext_rosen_points(4));
+}
+
+#[test]
+fn extended_rosenbrock_over_an_array_of_any_length() {
+    let arr = |x: &[f64]| -> [f64; 5] { x.try_into().unwrap() };
+    let gen = Generated {
+        name: "ext_rosen_const",
+        plain: &|x| ext_rosen_const(arr(x)),
+        grad: &|x| {
+            let (f, g) = ext_rosen_const_grad(arr(x));
+            (f, g.to_vec())
+        },
+        hvp: &|x, v| {
+            let (f, g, hv) = ext_rosen_const_hvp(arr(x), arr(v));
+            (f, g.to_vec(), hv.to_vec())
+        },
+        hessian: &|x| {
+            let (f, h) = ext_rosen_const_hessian(arr(x));
+            (f, h.iter().map(|r| r.to_vec()).collect())
+        },
+    };
+    check_points(&gen, &ext_rosen_ref, &ext_rosen_points(5));
 }
 
 // ----- float literals, `as` casts, constants ------------------------------------------------

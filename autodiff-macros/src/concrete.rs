@@ -168,13 +168,14 @@ const CONSTANTS: &[(&str, &str)] = &[
 /// type's name (`f64`), or `None` where the copy might not compile.
 pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<(ItemFn, Ident)> {
     let s = &item.sig;
-    let only_lifetimes = s
+    // Lifetimes and const generics (`[f64; N]`) are kept; a type parameter might be anything.
+    let no_types = s
         .generics
         .params
         .iter()
-        .all(|p| matches!(p, syn::GenericParam::Lifetime(_)));
+        .all(|p| !matches!(p, syn::GenericParam::Type(_)));
     if !sig.float_generics.is_empty()
-        || !only_lifetimes
+        || !no_types
         || s.generics.where_clause.is_some()
         || s.asyncness.is_some()
         || s.constness.is_some()
@@ -208,6 +209,10 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
     if s.inputs.len() != sig.params.len() {
         return None;
     }
+    // A const generic is read as a variable is (`for i in 0..N`).
+    for p in s.generics.const_params() {
+        locals.insert(p.ident.to_string());
+    }
     let mut bindings = Bindings(&mut locals);
     bindings.visit_block(&item.block);
     if Names::new(other).in_block(&item.block) {
@@ -240,13 +245,26 @@ pub fn generic_copy(item: &ItemFn, sig: &Signature, rt: &TokenStream) -> Option<
         return None;
     }
     let casts = rewrite.casts;
-    let lifetimes = s.generics.params.iter();
-    copy.sig.generics = syn::parse_quote!(<#(#lifetimes,)* #generic: #rt::Real + ::core::ops::RemAssign + ::core::fmt::LowerExp + ::core::fmt::UpperExp>);
+    // `<'a, __F: ..., const N: usize>`: the float type first after the lifetimes, so a caller
+    // names it and then the constants (see [`const_arguments`]).
+    let lifetimes = s.generics.lifetimes();
+    let consts = s.generics.const_params();
+    copy.sig.generics = syn::parse_quote!(<#(#lifetimes,)* #generic: #rt::Real + ::core::ops::RemAssign + ::core::fmt::LowerExp + ::core::fmt::UpperExp, #(#consts),*>);
     if !casts.is_empty() {
         copy.sig.generics.where_clause =
             Some(syn::parse_quote!(where #generic: #(#rt::CastTo<#casts>)+*));
     }
     Some((copy, Ident::new(float, Span::call_site())))
+}
+
+/// The const generics of `item` as arguments, in order (`N, M`): what follows the float type in
+/// a call of the copy, `f_vjp::<Dual<f64>, N, M>`.
+pub fn const_arguments(item: &ItemFn) -> Vec<Ident> {
+    item.sig
+        .generics
+        .const_params()
+        .map(|p| p.ident.clone())
+        .collect()
 }
 
 /// Finds the type `float` named anywhere in a syntax tree (as an identifier or a literal's
@@ -362,9 +380,10 @@ struct References<'a> {
     /// The names each scope bound, the innermost last; the first holds the parameters.
     scopes: Vec<Vec<String>>,
     /// For each name, its bindings in the scopes open now, the innermost last: whether it is
-    /// a reference, and the scope's depth. (A map, not a search of the scopes: a long body
-    /// binds thousands of names.)
-    bound: HashMap<String, Vec<(bool, usize)>>,
+    /// a reference, whether it is an array or `Vec` the body made (`[0.0; N]`, `vec![..]`:
+    /// walked by value, its items are values), and the scope's depth. (A map, not a search of
+    /// the scopes: a long body binds thousands of names.)
+    bound: HashMap<String, Vec<(bool, bool, usize)>>,
     unsure: bool,
 }
 
@@ -385,8 +404,16 @@ impl References<'_> {
 
     /// Whether `name` is bound to a reference here, and whether it is a parameter.
     fn lookup(&self, name: &str) -> Option<(bool, bool)> {
-        let &(reference, depth) = self.bound.get(name)?.last()?;
+        let &(reference, _, depth) = self.bound.get(name)?.last()?;
         Some((reference, depth == 0))
+    }
+
+    /// Whether `name` is bound here to an array or `Vec` the body made.
+    fn is_made_collection(&self, name: &str) -> bool {
+        self.bound
+            .get(name)
+            .and_then(|b| b.last())
+            .is_some_and(|&(_, made, _)| made)
     }
 
     fn open_scope(&mut self) {
@@ -408,12 +435,16 @@ impl References<'_> {
     }
 
     fn bind(&mut self, name: String, reference: bool) {
+        self.bind_as(name, reference, false);
+    }
+
+    fn bind_as(&mut self, name: String, reference: bool, made_collection: bool) {
         let depth = self.scopes.len().saturating_sub(1);
         if let Some(scope) = self.scopes.last_mut() {
             self.bound
                 .entry(name.clone())
                 .or_default()
-                .push((reference, depth));
+                .push((reference, made_collection, depth));
             scope.push(name);
         }
     }
@@ -437,7 +468,7 @@ impl References<'_> {
                         Some(matches!(param.ty, Type::Reference(_)))
                     }
                     (true, false) => Some(true),
-                    (false, false) => None,
+                    (false, false) => self.is_made_collection(&name).then_some(false),
                 }
             }
             _ => None,
@@ -481,7 +512,19 @@ impl References<'_> {
         match (pat, init.map(crate::lower::strip_parens)) {
             (syn::Pat::Ident(pi), Some(e)) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let reference = self.gives_reference(e);
-                self.bind(pi.ident.to_string(), reference);
+                // `[0.0; N]`, `[a, b]`, `vec![..]` of values (not `[&a, &b]`): walked by value,
+                // the items are values.
+                let made = match e {
+                    Expr::Repeat(r) => !self.gives_reference(&r.expr),
+                    Expr::Array(a) => !a.elems.iter().any(|x| self.gives_reference(x)),
+                    Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+                        !m.mac.tokens.clone().into_iter().next().is_some_and(
+                            |t| matches!(t, proc_macro2::TokenTree::Punct(p) if p.as_char() == '&'),
+                        )
+                    }
+                    _ => false,
+                };
+                self.bind_as(pi.ident.to_string(), reference, made);
             }
             // `let (a, b) = (&x[0], y);`: element by element.
             (syn::Pat::Tuple(pt), Some(Expr::Tuple(te))) if pt.elems.len() == te.elems.len() => {

@@ -633,7 +633,14 @@ impl<'a> Companions<'a> {
             #vjp_fn
         };
         let (vjp, _) = companions.names();
-        let hvp = self.emit_hvp_calling(&float, &quote!(#vjp::<#rt::Dual<#float>>), &prelude)?;
+        // The float type, then the function's const generics (`[f64; N]`) by name.
+        let mut arguments = vec![quote!(#rt::Dual<#float>)];
+        arguments.extend(
+            crate::concrete::const_arguments(self.item)
+                .into_iter()
+                .map(|c| quote!(#c)),
+        );
+        let hvp = self.emit_hvp_calling(&float, &quote!(#vjp::<#(#arguments),*>), &prelude)?;
         Some((hvp, float))
     }
 
