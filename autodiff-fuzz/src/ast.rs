@@ -952,6 +952,20 @@ pub enum Stmt {
     Return(Expr),
 }
 
+impl Stmt {
+    /// Whether control never goes on past it: `return`, `break`, `continue` (labelled or not).
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            Stmt::Return(_)
+                | Stmt::Break
+                | Stmt::Continue
+                | Stmt::BreakOut(_)
+                | Stmt::ContinueOut(_)
+        )
+    }
+}
+
 /// A generated function: `fn NAME<T: Float>(shape…) -> T { body; tail }`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Function {
@@ -1126,42 +1140,32 @@ fn loop_label(indent: usize, body: &[Stmt]) -> Option<String> {
 /// Whether a loop body has a `break` or `continue` of its own (not one of a loop inside it),
 /// or one from a loop inside naming it (`levels` loops down, a `break 'l` of `levels` out).
 fn leaves_here(body: &[Stmt]) -> bool {
-    fn named(body: &[Stmt], levels: usize) -> bool {
-        body.iter().any(|s| match s {
-            Stmt::Break | Stmt::Continue => levels == 0,
-            Stmt::BreakOut(up) | Stmt::ContinueOut(up) => *up == levels,
-            Stmt::If { then, els, .. } => {
-                named(then, levels) || els.as_deref().is_some_and(|e| named(e, levels))
-            }
-            Stmt::Match { arms, .. } => arms.iter().any(|a| named(a, levels)),
-            Stmt::Block(b) => named(b, levels),
-            Stmt::For { body, .. } | Stmt::While { body, .. } | Stmt::Loop { body, .. } => {
-                named(body, levels + 1)
-            }
-            _ => false,
-        })
-    }
-    named(body, 0)
+    names_loop(body, 0, true)
 }
 
 /// Whether a loop body has a `break 'l`/`continue 'l` naming it from a loop inside: it must
 /// then have a label, whatever its depth.
 fn named_from_inside(body: &[Stmt]) -> bool {
-    fn named(body: &[Stmt], levels: usize) -> bool {
-        body.iter().any(|s| match s {
-            Stmt::BreakOut(up) | Stmt::ContinueOut(up) => *up == levels && levels > 0,
-            Stmt::If { then, els, .. } => {
-                named(then, levels) || els.as_deref().is_some_and(|e| named(e, levels))
-            }
-            Stmt::Match { arms, .. } => arms.iter().any(|a| named(a, levels)),
-            Stmt::Block(b) => named(b, levels),
-            Stmt::For { body, .. } | Stmt::While { body, .. } | Stmt::Loop { body, .. } => {
-                named(body, levels + 1)
-            }
-            _ => false,
-        })
-    }
-    named(body, 0)
+    names_loop(body, 0, false)
+}
+
+/// Whether `body`, `levels` loops inside the loop in question, leaves that loop: by a
+/// `break 'l`/`continue 'l` of `levels` out, or (`plain`) by a plain one at its own level.
+fn names_loop(body: &[Stmt], levels: usize, plain: bool) -> bool {
+    body.iter().any(|s| match s {
+        Stmt::Break | Stmt::Continue => plain && levels == 0,
+        Stmt::BreakOut(up) | Stmt::ContinueOut(up) => *up == levels && levels > 0,
+        Stmt::If { then, els, .. } => {
+            names_loop(then, levels, plain)
+                || els.as_deref().is_some_and(|e| names_loop(e, levels, plain))
+        }
+        Stmt::Match { arms, .. } => arms.iter().any(|a| names_loop(a, levels, plain)),
+        Stmt::Block(b) => names_loop(b, levels, plain),
+        Stmt::For { body, .. } | Stmt::While { body, .. } | Stmt::Loop { body, .. } => {
+            names_loop(body, levels + 1, plain)
+        }
+        _ => false,
+    })
 }
 
 /// Writes a loop's body with `label` as the innermost loop's.
@@ -1855,14 +1859,7 @@ fn check_block(b: &[Stmt], env: &mut Env, top: bool) -> Result<(), String> {
         env.push();
     }
     for (k, s) in b.iter().enumerate() {
-        let terminal = matches!(
-            s,
-            Stmt::Continue
-                | Stmt::Break
-                | Stmt::BreakOut(_)
-                | Stmt::ContinueOut(_)
-                | Stmt::Return(_)
-        );
+        let terminal = s.is_terminal();
         if terminal && (top || k + 1 != b.len()) {
             return Err("`return`/`break`/`continue` not last in a nested block".into());
         }

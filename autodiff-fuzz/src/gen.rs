@@ -864,16 +864,7 @@ impl Gen<'_> {
             }
             self.read(&sink);
             *self.assigned.entry(sink.clone()).or_insert(0) += 1;
-            let at = if out.last().is_some_and(|s| {
-                matches!(
-                    s,
-                    Stmt::Return(_)
-                        | Stmt::Break
-                        | Stmt::Continue
-                        | Stmt::BreakOut(_)
-                        | Stmt::ContinueOut(_)
-                )
-            }) {
+            let at = if out.last().is_some_and(Stmt::is_terminal) {
                 out.len() - 1
             } else {
                 out.len()
@@ -1292,16 +1283,7 @@ impl Gen<'_> {
             .any(|s| matches!(s, Stmt::Assign { name, .. } if acc.contains(name)));
         if !updates {
             let stmt = self.assign();
-            let at = if body.last().is_some_and(|s| {
-                matches!(
-                    s,
-                    Stmt::Return(_)
-                        | Stmt::Break
-                        | Stmt::Continue
-                        | Stmt::BreakOut(_)
-                        | Stmt::ContinueOut(_)
-                )
-            }) {
+            let at = if body.last().is_some_and(Stmt::is_terminal) {
                 body.len() - 1
             } else {
                 body.len()
