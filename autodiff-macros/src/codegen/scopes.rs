@@ -140,13 +140,17 @@ fn walk(
     if !current.tokens.is_empty() {
         statements.push(current);
     }
-    for statement in &statements {
-        idents.extend(statement.idents.iter().cloned());
-        *calls_macro |= statement.calls_macro;
-    }
+    *calls_macro |= statements.iter().any(|s| s.calls_macro);
     let lets = statements.iter().filter(|s| s.simple.is_some()).count();
     if lets <= long {
+        // Nothing here needs its statements' identifiers again: they move to the caller.
+        for statement in &mut statements {
+            idents.append(&mut statement.idents);
+        }
         return changed.then(|| statements.into_iter().flat_map(|s| s.tokens).collect());
+    }
+    for statement in &statements {
+        idents.extend(statement.idents.iter().cloned());
     }
     // Gathered as trees and made a stream once: inside rustc, each `extend` is a call to it.
     let mut out: Vec<TokenTree> = Vec::new();
