@@ -1263,3 +1263,35 @@ fn a_labelled_loop_left_by_its_own_break() {
         );
     }
 }
+
+/// An array made in each iteration of a loop that sums into the result, written and read in
+/// the iteration. That loop's reverse runs inside the forward loop, iteration by iteration, and
+/// the array's adjoint was never declared there: its writes' and reads' contributions were
+/// dropped and the gradient was zero (found writing array literals; now a missing adjoint is a
+/// compile error, never a wrong gradient).
+#[differentiate]
+fn scratch_made_in_each_iteration<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() - 1 {
+        let mut pair = [T::zero(); 2];
+        pair[0] = x[i];
+        pair[1] = x[i + 1] * pair[0];
+        let mut v = vec![T::zero(); 2];
+        v[1] = pair[1].sin();
+        s = s + (pair[0] * pair[1] + v[1]);
+    }
+    s
+}
+
+#[test]
+fn an_array_made_in_each_iteration_of_a_summing_loop() {
+    for x in [vec![0.3, -0.2, 1.5, 0.8], vec![-1.1, 0.6, 0.25]] {
+        check(
+            "scratch_made_in_each_iteration",
+            &x,
+            scratch_made_in_each_iteration_grad(&x),
+            |v| scratch_made_in_each_iteration(v),
+            |v| scratch_made_in_each_iteration(v),
+        );
+    }
+}

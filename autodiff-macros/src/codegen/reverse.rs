@@ -459,6 +459,17 @@ impl Sweep<'_> {
         self.cx.graph.value_ident(v)
     }
 
+    /// An active array without an adjoint in scope: its contributions would be lost, a wrong
+    /// gradient; a compile error instead (a bug of ours, never expected).
+    fn missing_adjoint(&mut self, array: ValueId, span: Span) {
+        if self.cx.activity.is_active(array) {
+            self.error(
+                span,
+                "`#[differentiate]` lost track of this array's derivative (a bug in autodiff: please report it); the gradient would be wrong, so no gradient is generated",
+            );
+        }
+    }
+
     fn error(&mut self, span: Span, message: &str) {
         let e = syn::Error::new(span, message);
         match &mut self.errors {
@@ -568,6 +579,10 @@ impl Sweep<'_> {
         let mut out = TokenStream::new();
         if b.id != 0 && self.in_scope != Some(b.id) {
             self.recompute(b, &mut out);
+        }
+        // A fused loop's body has its values in scope, but the adjoints of its arrays start
+        // here all the same.
+        if b.id != 0 {
             self.declare_local_arrays(b, &mut out);
         }
         for (target, expr) in seeds {
@@ -584,6 +599,7 @@ impl Sweep<'_> {
                     span,
                 } => {
                     let Some(d_array) = self.lookup(*array) else {
+                        self.missing_adjoint(*array, *span);
                         continue;
                     };
                     let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
@@ -690,6 +706,7 @@ impl Sweep<'_> {
             Op::Index(..) if cx.layout.hoisted.contains_key(&v) => {}
             Op::Index(array, indices) => {
                 let Some(d_array) = self.lookup(*array) else {
+                    self.missing_adjoint(*array, node.span);
                     return;
                 };
                 let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
