@@ -130,7 +130,14 @@ impl Lowerer<'_> {
             Expr::Closure(_) => self.unsupported(expr, "closures are not supported on active values: write the computation inline, or as a `#[differentiate]` function"),
             Expr::Struct(_) => self.unsupported(expr, "struct literals of active values are not supported: use the float values directly instead of packing them in a struct"),
             Expr::Tuple(_) => self.unsupported(expr, "tuples of active values are supported only in `let (a, b) = (x, y);`"),
-            Expr::Array(_) | Expr::Repeat(_) => self.unsupported(expr, "array literals of active values are not supported by `#[differentiate]`: start from `[0.0; N]` or `vec![0.0; n]` and write the elements with `a[i] = ...`"),
+            Expr::Array(a) => {
+                let elems: Vec<&Expr> = a.elems.iter().collect();
+                self.lower_array_literal(&elems, false, span)
+            }
+            Expr::Repeat(r) => match repeat_count(&r.len) {
+                Some(n) => self.lower_array_literal(&vec![&*r.expr; n], false, span),
+                None => self.unsupported(expr, "`[x; N]` of an active value is supported only with a literal length of at most 64: start from `[0.0; N]` and write the elements in a loop, `for i in 0..N { a[i] = x; }`"),
+            },
             Expr::Index(_) => match self.lower_place(expr) {
                 Some((array, indices)) => self.read_element(array, indices, span),
                 None => self.poisoned(span),
@@ -141,7 +148,22 @@ impl Lowerer<'_> {
             Expr::Reference(_) => self.unsupported(expr, "mutable references to active values are not supported: use the value itself"),
             // `panic!()`, `todo!()`: no value, of any type; evaluated as written.
             Expr::Macro(m) if super::scan::is_diverging_macro(m) => self.lower_constant(expr),
-            Expr::Macro(m) if m.mac.path.is_ident("vec") => self.unsupported(expr, "`vec![...]` of active values cannot be differentiated: start from `vec![0.0; n]` and write the elements, as in `let mut v = vec![0.0; 2]; v[0] = x;`"),
+            Expr::Macro(m) if m.mac.path.is_ident("vec") => {
+                let parser = syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated;
+                match syn::parse::Parser::parse2(parser, m.mac.tokens.clone()) {
+                    Ok(elems) => {
+                        let elems: Vec<&Expr> = elems.iter().collect();
+                        self.lower_array_literal(&elems, true, span)
+                    }
+                    Err(_) => match syn::parse::Parser::parse2(parse_repeat, m.mac.tokens.clone()) {
+                        Ok((elem, len)) if repeat_count(&len).is_some() => {
+                            let n = repeat_count(&len).unwrap_or(0);
+                            self.lower_array_literal(&vec![&elem; n], true, span)
+                        }
+                        _ => self.unsupported(expr, "`vec![x; n]` of an active value is supported only with a literal length of at most 64: start from `vec![0.0; n]` and write the elements in a loop, `for i in 0..n { v[i] = x; }`"),
+                    },
+                }
+            }
             Expr::Macro(m) => self.unsupported(expr, format!("the macro `{}!` cannot be differentiated: compute the value without it", m.mac.path.to_token_stream())),
             // A function returning a float cannot use `?`: rustc says so.
             Expr::Try(_) => {
@@ -645,6 +667,29 @@ impl Lowerer<'_> {
     }
 
     /// Whether `expr` reads a variable whose value depends on an active parameter.
+    /// `[a, b, c]` or `vec![a, b, c]` with active elements: the array as written, made from
+    /// the elements' values, then each element written into it (`t[0] = a;`), so that the
+    /// writes carry the derivatives as `let mut t = [0.0; 3]; t[0] = a; ...` would. The writes
+    /// store what is there already: the values are those the user's literal makes.
+    fn lower_array_literal(&mut self, elems: &[&Expr], vec: bool, span: Span) -> ValueId {
+        let values: Vec<ValueId> = elems.iter().map(|e| self.lower_expr(e)).collect();
+        let idents: Vec<Ident> = values.iter().map(|v| self.value_ident(*v)).collect();
+        let tokens = if vec {
+            quote!(::std::vec![#(#idents),*])
+        } else {
+            quote!([#(#idents),*])
+        };
+        let array = self.eval(Op::Verbatim(tokens, values.clone()), span);
+        self.mark_varied(array);
+        for (i, value) in values.into_iter().enumerate() {
+            if self.is_varied(value) {
+                let index = self.verbatim(quote!(#i), span);
+                self.store_element(array, vec![index], value, span);
+            }
+        }
+        array
+    }
+
     pub(super) fn reads_varied(&self, expr: &Expr) -> bool {
         let mut finder = VariableReads {
             read: |n: &str| matches!(self.lookup(n), Some(Var { value: Some(v), .. }) if self.is_varied(*v)),
@@ -805,4 +850,23 @@ impl VisitMut for Renamer<'_, '_> {
     fn visit_macro_mut(&mut self, m: &mut syn::Macro) {
         collect_words(m.tokens.clone(), &mut self.macro_words);
     }
+}
+
+/// The length of `[x; N]` when it is an integer literal of at most 64.
+fn repeat_count(len: &Expr) -> Option<usize> {
+    match strip_parens(len) {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(n),
+            ..
+        }) => n.base10_parse::<usize>().ok().filter(|n| *n <= 64),
+        _ => None,
+    }
+}
+
+/// The tokens of `vec![x; n]`: `x` and `n`.
+fn parse_repeat(input: syn::parse::ParseStream<'_>) -> syn::Result<(Expr, Expr)> {
+    let elem: Expr = input.parse()?;
+    input.parse::<syn::Token![;]>()?;
+    let len: Expr = input.parse()?;
+    Ok((elem, len))
 }

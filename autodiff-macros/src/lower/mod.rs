@@ -1073,6 +1073,11 @@ impl<'a> Lowerer<'a> {
                 self.binary_node(name, current, rhs, whole.span())
             }
         };
+        self.store_element(array, indices, v, whole.span());
+    }
+
+    /// Writes `v` into `array[indices]`.
+    fn store_element(&mut self, array: ValueId, indices: Vec<ValueId>, v: ValueId, span: Span) {
         if self.is_varied(v) && !self.is_varied(array) {
             // Reads of this array before this point were lowered as constants: start again.
             if let Some(key) = self.keys.get(&array) {
@@ -1088,7 +1093,7 @@ impl<'a> Lowerer<'a> {
             array,
             indices,
             value: v,
-            span: whole.span(),
+            span,
         });
     }
 

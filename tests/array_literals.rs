@@ -1,0 +1,218 @@
+//! Array literals of active values: `[a, b, c]`, `[x; 3]` and `vec![a, b]`, as locals, inside
+//! loops, nested, and as the returned value. Each function is written once, generic over
+//! `T: Float`, and checked against forward-mode dual numbers (`num-dual`, through
+//! `common::Fwd`) and central differences; the value bit for bit against the original.
+
+#![allow(
+    clippy::needless_range_loop,
+    clippy::useless_vec,
+    clippy::redundant_closure,
+    reason = "index loops and `vec!` literals are what these tests differentiate; each closure is instantiated at two types"
+)]
+
+mod common;
+
+use autodiff::{check_grad, differentiate};
+use common::{assert_all_close, dual_grad, Fwd, GradVec, F64_ABS, F64_REL};
+use num_traits::Float;
+
+/// `v` in any float type.
+fn c<T: Float>(v: f64) -> T {
+    T::from(v).unwrap()
+}
+
+/// `|a × b|`: the cross product as an array literal, then iterated by value.
+#[differentiate(forward)]
+fn cross_norm<T: Float>(a: [T; 3], b: [T; 3]) -> T {
+    let cross = [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ];
+    let mut s = T::zero();
+    for v in cross {
+        s = s + v * v;
+    }
+    s.sqrt()
+}
+
+/// Literals mixing active and constant elements, `vec!` literals, and a repeat `[x; 4]`
+/// written in place afterwards.
+#[differentiate(forward)]
+fn mixed<T: Float>(x: T, y: T) -> T {
+    let p = [x, y, c(1.0), x * y];
+    let w = vec![y.sin(), c(2.0), x];
+    let mut r = [x; 4];
+    r[1] = r[1] * c(2.0);
+    r[3] = r[3] + p[3];
+    let q = vec![y * x; 2];
+    let mut s = p[3] * q[1];
+    for i in 0..3 {
+        s = s + p[i] * w[i];
+    }
+    for v in &r {
+        s = s + *v * *v;
+    }
+    s
+}
+
+/// A 2×2 matrix as nested literals: its determinant.
+#[differentiate]
+fn det2<T: Float>(x: T, y: T) -> T {
+    let m = [[x, y], [y * y, c(1.5)]];
+    m[0][0] * m[1][1] - m[0][1] * m[1][0]
+}
+
+/// A literal made in every iteration of a loop that sums into the result (the loop whose
+/// reverse runs iteration by iteration, inside the forward loop).
+#[differentiate]
+fn pairs<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() - 1 {
+        let pair = [x[i], x[i + 1] * x[i]];
+        s = s + pair[0] * pair[1];
+    }
+    s
+}
+
+/// The same literal in a loop whose reverse runs backwards over a tape.
+#[differentiate]
+fn pairs_carried<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for i in 0..x.len() - 1 {
+        let pair = vec![x[i].sin(), x[i + 1]];
+        s = s * c(0.5) + pair[0] * pair[1];
+    }
+    s
+}
+
+/// An array literal as the result: `NAME_vjp` takes a cotangent of the same type.
+#[differentiate]
+fn products<T: Float>(x: [T; 3]) -> [T; 3] {
+    [x[0] * x[1], x[1] * x[2].exp(), c::<T>(2.0) * x[0]]
+}
+
+/// A `vec!` literal as the result.
+#[differentiate]
+fn powers<T: Float>(x: T) -> Vec<T> {
+    vec![x, x * x, c(3.0), x.powi(3)]
+}
+
+/// Checks a scalar function's gradient at `x`: value bit for bit, num-dual, central differences.
+fn check(
+    name: &str,
+    x: &[f64],
+    (value, grad): (f64, Vec<f64>),
+    plain: impl Fn(&[f64]) -> f64,
+    dual: impl Fn(&[Fwd]) -> Fwd,
+) {
+    assert_eq!(
+        value.to_bits(),
+        plain(x).to_bits(),
+        "{name}: value differs from the original"
+    );
+    let (_, want) = dual_grad(dual, x);
+    assert_all_close(name, &grad, &want, F64_REL, F64_ABS);
+    if let Err(e) = check_grad(plain, x, &grad) {
+        panic!("{name} at {x:?}: {e}");
+    }
+}
+
+fn with_vec(out: (f64, (f64, f64))) -> (f64, Vec<f64>) {
+    (out.0, out.1.to_vec())
+}
+
+fn arr3<T: Copy>(x: &[T]) -> [T; 3] {
+    [x[0], x[1], x[2]]
+}
+
+#[test]
+fn literals_as_locals() {
+    for x in [
+        [1.0, 0.5, -0.3, 0.2, -1.0, 0.7],
+        [-2.0, 0.1, 0.4, 1.3, 0.9, -0.6],
+    ] {
+        let (v, (ga, gb)) = cross_norm_grad(arr3(&x), arr3(&x[3..]));
+        let g: Vec<f64> = ga.into_iter().chain(gb).collect();
+        check(
+            "cross_norm",
+            &x,
+            (v, g.clone()),
+            |x| cross_norm(arr3(x), arr3(&x[3..])),
+            |x| cross_norm(arr3(x), arr3(&x[3..])),
+        );
+        // Forward mode along a direction: the gradient's dot product with it.
+        let t = [0.3, -0.7, 1.1, 0.5, 0.2, -0.4];
+        let (_, along) = cross_norm_jvp(arr3(&x), arr3(&x[3..]), arr3(&t), arr3(&t[3..]));
+        let want: f64 = g.iter().zip(&t).map(|(g, t)| g * t).sum();
+        assert_all_close("cross_norm_jvp", &[along], &[want], F64_REL, F64_ABS);
+    }
+    for x in [[0.3, 0.9], [-1.2, 0.4], [2.0, -0.5]] {
+        check(
+            "mixed",
+            &x,
+            with_vec(mixed_grad(x[0], x[1])),
+            |x| mixed(x[0], x[1]),
+            |x| mixed(x[0], x[1]),
+        );
+        let (_, along) = mixed_jvp(x[0], x[1], 1.0, -2.0);
+        let (_, (gx, gy)) = mixed_grad(x[0], x[1]);
+        assert_all_close("mixed_jvp", &[along], &[gx - 2.0 * gy], F64_REL, F64_ABS);
+        // Second order: the HVP against central differences of the (checked) gradient.
+        let (value, g, (hx, hy)) = mixed_hvp(x[0], x[1], 0.6, -0.8);
+        assert_eq!(value.to_bits(), mixed(x[0], x[1]).to_bits());
+        assert_eq!(g, mixed_grad(x[0], x[1]).1);
+        let h = 1e-5;
+        let (_, (px, py)) = mixed_grad(x[0] + 0.6 * h, x[1] - 0.8 * h);
+        let (_, (mx, my)) = mixed_grad(x[0] - 0.6 * h, x[1] + 0.8 * h);
+        let want = [(px - mx) / (2.0 * h), (py - my) / (2.0 * h)];
+        assert_all_close("mixed_hvp", &[hx, hy], &want, 1e-7, 1e-7);
+        check(
+            "det2",
+            &x,
+            with_vec(det2_grad(x[0], x[1])),
+            |x| det2(x[0], x[1]),
+            |x| det2(x[0], x[1]),
+        );
+    }
+}
+
+#[test]
+fn literals_in_loops() {
+    for x in [
+        vec![0.3, -0.2, 1.5, 0.8],
+        vec![1.1, 0.7, -0.4, 2.0, 0.5, -1.3],
+    ] {
+        check("pairs", &x, pairs_grad(&x), |x| pairs(x), |x| pairs(x));
+        check(
+            "pairs_carried",
+            &x,
+            pairs_carried_grad(&x),
+            |x| pairs_carried(x),
+            |x| pairs_carried(x),
+        );
+    }
+}
+
+#[test]
+fn literals_as_results() {
+    let x = [0.7, -0.4, 1.2];
+    let w = [1.0, -0.5, 2.0];
+    let (value, g) = products_vjp(x, w);
+    assert_eq!(value, products(x));
+    // The vjp with cotangent `w` is the gradient of `w · products(x)`.
+    let weighted = |x: &[Fwd]| {
+        let y = products(arr3(x));
+        y[0] * Fwd::cst(w[0]) + y[1] * Fwd::cst(w[1]) + y[2] * Fwd::cst(w[2])
+    };
+    let (_, want) = dual_grad(weighted, &x);
+    assert_all_close("products_vjp", &g, &want, F64_REL, F64_ABS);
+
+    for x in [0.6, -1.4] {
+        let w = vec![0.5, -1.0, 3.0, 0.25];
+        let (value, g) = powers_vjp(x, w.clone());
+        assert_eq!(value, powers(x));
+        let want = 0.5 - 2.0 * x + 0.75 * x * x;
+        assert_all_close("powers_vjp", &[g], &[want], F64_REL, F64_ABS);
+    }
+}
