@@ -93,7 +93,9 @@
 //!   `break`, `continue`, and `return` anywhere, also `break 'outer` and `continue 'outer`
 //!   from loops inside a labelled one;
 //! - array arguments (`[T; N]`, `&[T]`, `&Vec<T>`, `Vec<T>`, nested), local `[0.0; N]` and
-//!   `vec![0.0; n]`, element reads and writes;
+//!   `vec![0.0; n]`, literals of active values (`[a, b]`, `[x; 3]`, `vec![a, b]`: made as
+//!   written, then each element written in again, so the writes carry the derivatives), element
+//!   reads and writes;
 //! - the differentiable helpers [`sigmoid`], [`relu`] and [`softplus`], called by their path
 //!   (`autodiff::sigmoid(z)`), so a function of the user's with the same name is never taken for
 //!   them;

@@ -98,6 +98,54 @@ fn powers<T: Float>(x: T) -> Vec<T> {
     vec![x, x * x, c(3.0), x.powi(3)]
 }
 
+/// Loops straight over literals (by value, `.iter()`, `&[..]`), a literal destructured by
+/// `let [a, b] = [..]`, and a literal indexed where it is written.
+#[differentiate]
+fn walked<T: Float>(x: T, y: T, z: T, k: usize) -> T {
+    let mut s = T::zero();
+    for v in [x, y, z] {
+        s = s + v.exp();
+    }
+    for v in [x * y, z].iter() {
+        s = s + *v * c(2.0);
+    }
+    for &v in &[y, z] {
+        s = s - v * v;
+    }
+    let [a, _, b] = [x * z, y.sin(), y];
+    s + a * b + [x, y, x * y][k % 3] * [z; 2][1]
+}
+
+/// The same on `f64`, which gets `NAME_hvp` through a generic copy of the body.
+#[differentiate]
+fn walked_f64(x: f64, y: f64, z: f64) -> f64 {
+    let mut s = 0.0;
+    for v in [x, y * z, z] {
+        s += v * v.sin();
+    }
+    for &v in &[x * y, z] {
+        s += v.exp();
+    }
+    let [a, b] = [x * z, y];
+    s + a * b
+}
+
+/// A callee over a slice.
+#[differentiate]
+fn norm<T: Float>(v: &[T]) -> T {
+    let mut s = T::zero();
+    for &x in v {
+        s = s + x * x;
+    }
+    s.sqrt()
+}
+
+/// Literals passed to a differentiated callee.
+#[differentiate]
+fn norms<T: Float>(x: T, y: T) -> T {
+    norm(&[x, y * c(2.0)]) + norm(&vec![x.sin(), c(1.0), y])
+}
+
 /// Checks a scalar function's gradient at `x`: value bit for bit, num-dual, central differences.
 fn check(
     name: &str,
@@ -214,5 +262,64 @@ fn literals_as_results() {
         assert_eq!(value, powers(x));
         let want = 0.5 - 2.0 * x + 0.75 * x * x;
         assert_all_close("powers_vjp", &[g], &[want], F64_REL, F64_ABS);
+    }
+}
+
+#[test]
+fn literals_walked_destructured_and_passed() {
+    for x in [[0.3, 0.8, -0.5], [-1.2, 0.4, 0.9]] {
+        for k in 0..3 {
+            check(
+                &format!("walked, k = {k}"),
+                &x,
+                {
+                    let (v, (a, b, cz)) = walked_grad(x[0], x[1], x[2], k);
+                    (v, vec![a, b, cz])
+                },
+                |x| walked(x[0], x[1], x[2], k),
+                |x| walked(x[0], x[1], x[2], k),
+            );
+        }
+        let (v, (a, b, cz)) = walked_f64_grad(x[0], x[1], x[2]);
+        check(
+            "walked_f64",
+            &x,
+            (v, vec![a, b, cz]),
+            |x| walked_f64(x[0], x[1], x[2]),
+            |x| {
+                // The same function on dual numbers, written again (the original is on `f64`).
+                let (px, py, pz) = (x[0], x[1], x[2]);
+                let mut s = Fwd::cst(0.0);
+                for v in [px, py * pz, pz] {
+                    s += v * v.sin();
+                }
+                for v in [px * py, pz] {
+                    s += v.exp();
+                }
+                s + px * pz * py
+            },
+        );
+        // Second order through the generic copy: the HVP against differences of the gradient.
+        let dir = [0.5, -1.0, 0.25];
+        let (value, g, (hx, hy, hz)) = walked_f64_hvp(x[0], x[1], x[2], dir[0], dir[1], dir[2]);
+        assert_eq!(value.to_bits(), walked_f64(x[0], x[1], x[2]).to_bits());
+        assert_eq!(g, (a, b, cz));
+        let h = 1e-5;
+        let at = |s: f64| {
+            let (_, (a, b, c)) =
+                walked_f64_grad(x[0] + s * dir[0], x[1] + s * dir[1], x[2] + s * dir[2]);
+            [a, b, c]
+        };
+        let (p, m) = (at(h), at(-h));
+        let want: Vec<f64> = (0..3).map(|i| (p[i] - m[i]) / (2.0 * h)).collect();
+        assert_all_close("walked_f64_hvp", &[hx, hy, hz], &want, 1e-7, 1e-7);
+
+        check(
+            "norms",
+            &x[..2],
+            with_vec(norms_grad(x[0], x[1])),
+            |x| norms(x[0], x[1]),
+            |x| norms(x[0], x[1]),
+        );
     }
 }

@@ -455,6 +455,9 @@ impl References<'_> {
     fn yields_references(&self, e: &Expr) -> Option<bool> {
         match crate::lower::strip_adaptors(e) {
             Expr::Range(_) => Some(false),
+            // `for v in [a, b]` of values (not `[&a, &b]`): the items are the values.
+            Expr::Array(a) => (!a.elems.iter().any(|x| self.gives_reference(x))).then_some(false),
+            Expr::Repeat(r) => (!self.gives_reference(&r.expr)).then_some(false),
             Expr::Reference(r) => r.mutability.is_none().then_some(true),
             Expr::MethodCall(m) if m.args.is_empty() && m.method == "iter" => Some(true),
             Expr::MethodCall(m) if m.args.is_empty() && m.method == "into_iter" => {

@@ -351,6 +351,31 @@ impl Lowerer<'_> {
 
     /// `for PAT in ITER { body }`.
     pub(super) fn lower_for(&mut self, f: &syn::ExprForLoop) {
+        // `for v in [a, b]`, `for v in vec![a, b].iter()`: the literal made first, in a variable
+        // of its own, and the loop walks that variable.
+        let mut walked = (*f.expr).clone();
+        let mut hoist = LiteralHoist {
+            cx: self,
+            found: Vec::new(),
+        };
+        syn::visit_mut::VisitMut::visit_expr_mut(&mut hoist, &mut walked);
+        let found = hoist.found;
+        if !found.is_empty() {
+            self.push_scope();
+            for (ident, literal) in &found {
+                let fresh_from = self.nodes.len();
+                let v = self.lower_expr(literal);
+                if v.index() >= fresh_from {
+                    self.nodes[v.index()].hint = Some("literal".to_string());
+                }
+                self.bind(ident, Some(v), false);
+            }
+            let mut f = f.clone();
+            *f.expr = walked;
+            self.lower_for(&f);
+            self.pop_scope();
+            return;
+        }
         // What the loop as written walks by value; then an active array it would consume
         // (`for v in y` of a `Vec` parameter) is walked by reference instead, since the reverse
         // pass still reads it. The elements are values either way.
@@ -1132,4 +1157,33 @@ fn strip_pattern(pat: &Pat) -> Option<(proc_macro2::Ident, bool)> {
 /// A loop's label without its `'`, as [`LoopCx::label`] keeps it.
 fn label_of(label: Option<&syn::Label>) -> Option<String> {
     label.map(|l| l.name.ident.to_string())
+}
+
+/// Replaces the array literals of active values in a loop's iterated expression (`[a, b]`,
+/// `vec![a, b]`, `[x; 3]`) by fresh variables, collecting each with its literal.
+struct LiteralHoist<'a, 'b> {
+    cx: &'a Lowerer<'b>,
+    found: Vec<(Ident, Expr)>,
+}
+
+impl syn::visit_mut::VisitMut for LiteralHoist<'_, '_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        let literal = match e {
+            Expr::Array(_) | Expr::Repeat(_) => true,
+            Expr::Macro(m) => m.mac.path.is_ident("vec"),
+            // Closures are refused with their own message.
+            Expr::Closure(_) => return,
+            _ => false,
+        };
+        if literal && self.cx.reads_varied(e) {
+            let ident = Ident::new(
+                &format!("__autodiff_literal{}", self.found.len()),
+                Span::mixed_site(),
+            );
+            let replaced = std::mem::replace(e, syn::parse_quote!(#ident));
+            self.found.push((ident, replaced));
+            return;
+        }
+        syn::visit_mut::visit_expr_mut(self, e);
+    }
 }

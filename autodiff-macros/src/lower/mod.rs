@@ -890,6 +890,30 @@ impl<'a> Lowerer<'a> {
                     self.bind(&ident, Some(v), mutable);
                 }
             }
+            // `let [a, b, _] = [e0, e1, e2];`: each element evaluated, in order, then bound.
+            (Pat::Slice(ps), Some(Expr::Array(arr)))
+                if ps.elems.len() == arr.elems.len()
+                    && ps.elems.iter().all(|p| {
+                        matches!(p, Pat::Wild(_))
+                            || matches!(p, Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none())
+                    }) =>
+            {
+                let mut bound = Vec::new();
+                for (p, element) in ps.elems.iter().zip(&arr.elems) {
+                    match p {
+                        Pat::Ident(pi) => {
+                            let v = self.lower_binding(element, &pi.ident, None);
+                            bound.push((pi.ident.clone(), v, pi.mutability.is_some()));
+                        }
+                        _ => {
+                            self.lower_expr(element);
+                        }
+                    }
+                }
+                for (ident, v, mutable) in bound {
+                    self.bind(&ident, Some(v), mutable);
+                }
+            }
             (_, Some(_)) => {
                 let before = self.diag.error_count();
                 if let Some(e) = init {
@@ -1114,6 +1138,11 @@ impl<'a> Lowerer<'a> {
                 .and_then(|v| v.value),
             // An array field of a parameter struct: `params.w[i]`.
             Expr::Field(_) if self.reads_varied(e) => Some(self.lower_expr(e)),
+            // An array literal read at once: `[a, b, c][k]`.
+            Expr::Array(_) | Expr::Repeat(_) if self.reads_varied(e) => Some(self.lower_expr(e)),
+            Expr::Macro(m) if m.mac.path.is_ident("vec") && self.reads_varied(e) => {
+                Some(self.lower_expr(e))
+            }
             _ => None,
         };
         let Some(array) = array else {
