@@ -63,6 +63,11 @@ pub struct Features {
     /// `s = <literals only>;` in the `f64` twin; when off, an assigned value always reads a
     /// variable.
     pub untyped_reassign: bool,
+    /// A `for` loop of the function body that sums into a fresh variable read nowhere but in
+    /// its update (`sum = sum + e;`, last in the body) and in the result (`… + sum`): the loop
+    /// whose reverse runs inside the forward loop, iteration by iteration. Its body often
+    /// starts with a vector filled by a loop of its own.
+    pub sum_loops: bool,
 }
 
 impl Default for Features {
@@ -95,6 +100,7 @@ impl Default for Features {
             shadowed_guards: true,
             dead_initializers: true,
             untyped_reassign: true,
+            sum_loops: true,
         }
     }
 }
@@ -186,6 +192,7 @@ pub fn generate(seed: u64, index: u64, cfg: &Config) -> Function {
         shape,
         hidden: None,
         x_active: shape.has_x() && wrt.as_ref().is_none_or(|w| w.iter().any(|p| p == "x")),
+        sums: Vec::new(),
     };
     let mut body = g.stmts(budget.clamp(1, 6), true);
     let mut tail = g.expr(cfg.max_depth);
@@ -223,6 +230,11 @@ pub fn generate(seed: u64, index: u64, cfg: &Config) -> Function {
                 tail = Expr::bin(BinOp::Add, tail, param);
             }
         }
+    }
+    // The sums last, outermost: `(… ± rest) + sum`.
+    for (sum, op) in std::mem::take(&mut g.sums) {
+        g.read(&sum);
+        tail = Expr::bin(op, tail, Expr::Var(sum));
     }
     unmut(&mut body, &g.assigned);
     Function {
@@ -281,6 +293,9 @@ struct Gen<'a> {
     hidden: Option<String>,
     /// Whether `x` is an active parameter.
     x_active: bool,
+    /// The variables of summing loops (see [`Features::sum_loops`]), with the sign each is
+    /// added to the result with.
+    sums: Vec<(String, BinOp)>,
 }
 
 const LITERALS: [f64; 16] = [
@@ -952,6 +967,11 @@ impl Gen<'_> {
             } else {
                 0
             }, // continue
+            if f.sum_loops && top && can_loop && has_x {
+                6
+            } else {
+                0
+            }, // summing loop
         ];
         match self.rng.weighted(&w) {
             0 => {
@@ -978,45 +998,8 @@ impl Gen<'_> {
                     values: Box::new([v0, v1]),
                 }]
             }
-            2 => {
-                let name = self.fresh("y");
-                self.env.bind(&name, Kind::Array { writable: true }, true);
-                let mut out = vec![Stmt::LetVec {
-                    name: name.clone(),
-                    mutable: true,
-                }];
-                if can_loop && self.budget > 0 && self.rng.chance(0.6) {
-                    // Filled at once: `for i in 0..y.len() { y[i] = …; }`.
-                    self.budget -= 1;
-                    self.read(&name);
-                    *self.assigned.entry(name.clone()).or_insert(0) += 1;
-                    let var = self.fresh("i");
-                    self.env.push();
-                    self.env.bind(&var, Kind::Int { in_bounds: true }, false);
-                    self.env.enter_loop(true, &[]);
-                    self.loop_depth += 1;
-                    let value = self.expr(self.cfg.max_depth);
-                    self.loop_depth -= 1;
-                    self.env.leave_loop(&[]);
-                    self.env.pop();
-                    self.read(&var);
-                    out.push(Stmt::For {
-                        head: ForHead::Range {
-                            var: var.clone(),
-                            lo: IntExpr::Lit(0),
-                            hi: IntExpr::Len(name.clone()),
-                            rev: false,
-                        },
-                        body: vec![Stmt::Store {
-                            array: name,
-                            index: IntExpr::Var(var),
-                            op: AssignOp::Set,
-                            value,
-                        }],
-                    });
-                }
-                out
-            }
+            2 => self.filled_vec(can_loop),
+            15 => self.sum_loop(),
             3 => {
                 let params: Vec<&str> = ["a", "b"]
                     .into_iter()
@@ -1106,6 +1089,47 @@ impl Gen<'_> {
                 }]
             }
         }
+    }
+
+    /// `let mut y = vec![T::zero(); x.len()];`, often filled at once by a loop of its own.
+    fn filled_vec(&mut self, can_loop: bool) -> Vec<Stmt> {
+        let name = self.fresh("y");
+        self.env.bind(&name, Kind::Array { writable: true }, true);
+        let mut out = vec![Stmt::LetVec {
+            name: name.clone(),
+            mutable: true,
+        }];
+        if can_loop && self.budget > 0 && self.rng.chance(0.6) {
+            // Filled at once: `for i in 0..y.len() { y[i] = …; }`.
+            self.budget -= 1;
+            self.read(&name);
+            *self.assigned.entry(name.clone()).or_insert(0) += 1;
+            let var = self.fresh("i");
+            self.env.push();
+            self.env.bind(&var, Kind::Int { in_bounds: true }, false);
+            self.env.enter_loop(true, &[]);
+            self.loop_depth += 1;
+            let value = self.expr(self.cfg.max_depth);
+            self.loop_depth -= 1;
+            self.env.leave_loop(&[]);
+            self.env.pop();
+            self.read(&var);
+            out.push(Stmt::For {
+                head: ForHead::Range {
+                    var: var.clone(),
+                    lo: IntExpr::Lit(0),
+                    hi: IntExpr::Len(name.clone()),
+                    rev: false,
+                },
+                body: vec![Stmt::Store {
+                    array: name,
+                    index: IntExpr::Var(var),
+                    op: AssignOp::Set,
+                    value,
+                }],
+            });
+        }
+        out
     }
 
     fn assign(&mut self) -> Stmt {
@@ -1296,10 +1320,30 @@ impl Gen<'_> {
     }
 
     fn for_loop(&mut self) -> Vec<Stmt> {
+        self.for_loop_summing(false)
+    }
+
+    /// A loop of the function body summing into a fresh variable (see [`Features::sum_loops`]).
+    fn sum_loop(&mut self) -> Vec<Stmt> {
+        self.for_loop_summing(true)
+    }
+
+    fn for_loop_summing(&mut self, summing: bool) -> Vec<Stmt> {
         let f = self.f().clone();
         let has_x = self.env.lookup("x").is_some();
         let mut out = Vec::new();
-        self.ensure_accumulator(&mut out);
+        // The sum is never bound in the environment: nothing but its update reads or writes it.
+        let sum = summing.then(|| self.fresh("sum"));
+        if let Some(sum) = &sum {
+            out.push(Stmt::Let {
+                name: sum.clone(),
+                mutable: true,
+                value: Expr::Lit(Lit::Zero),
+            });
+            *self.assigned.entry(sum.clone()).or_insert(0) += 1;
+        } else {
+            self.ensure_accumulator(&mut out);
+        }
         let acc = self.mutable_floats();
         let arrays = self.arrays();
         let kind = self.rng.weighted(&[
@@ -1422,12 +1466,47 @@ impl Gen<'_> {
         };
         let borrows: Vec<&str> = borrow.iter().map(String::as_str).collect();
         self.env.enter_loop(true, &borrows);
-        let body = self.loop_body(&acc);
+        let body = match &sum {
+            Some(sum) => self.sum_body(sum),
+            None => self.loop_body(&acc),
+        };
         self.env.leave_loop(&borrows);
         self.env.pop();
         let head = underscore_unread(head, &self.reads);
         out.push(Stmt::For { head, body });
+        if let Some(sum) = sum {
+            let op = *self.rng.pick(&[BinOp::Add, BinOp::Add, BinOp::Sub]);
+            self.sums.push((sum, op));
+        }
         out
+    }
+
+    /// A summing loop's body: now and then a vector made and filled in the iteration, some
+    /// statements, and last the update `sum = sum ± e;` (before a final `break`/`continue`).
+    fn sum_body(&mut self, sum: &str) -> Vec<Stmt> {
+        self.loop_depth += 1;
+        let mut body = if self.rng.chance(0.5) {
+            let can_loop = self.loop_depth < self.cfg.max_loop_nesting;
+            self.filled_vec(can_loop)
+        } else {
+            Vec::new()
+        };
+        body.extend(self.block(3));
+        let e = self.expr(self.cfg.max_depth);
+        self.loop_depth -= 1;
+        let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub]);
+        let update = Stmt::Assign {
+            name: sum.to_string(),
+            op: AssignOp::Set,
+            value: Expr::bin(op, Expr::Var(sum.to_string()), e),
+        };
+        let at = if body.last().is_some_and(Stmt::is_terminal) {
+            body.len() - 1
+        } else {
+            body.len()
+        };
+        body.insert(at, update);
+        body
     }
 
     fn counted_loop(&mut self) -> Vec<Stmt> {
