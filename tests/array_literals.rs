@@ -1,5 +1,5 @@
 //! Array literals of active values: `[a, b, c]`, `[x; 3]` and `vec![a, b]`, as locals, inside
-//! loops, nested, and as the returned value. Each function is written once, generic over
+//! loops, nested, and as the returned value; and whole arrays chosen by a branch. Each function is written once, generic over
 //! `T: Float`, and checked against forward-mode dual numbers (`num-dual`, through
 //! `common::Fwd`) and central differences; the value bit for bit against the original.
 
@@ -144,6 +144,32 @@ fn norm<T: Float>(v: &[T]) -> T {
 #[differentiate]
 fn norms<T: Float>(x: T, y: T) -> T {
     norm(&[x, y * c(2.0)]) + norm(&vec![x.sin(), c(1.0), y])
+}
+
+/// An array parameter chosen by a branch (the adjoint of the chosen array was never declared:
+/// the expansion did not compile).
+#[differentiate]
+fn choose<T: Float>(x: [T; 2], y: [T; 2]) -> T {
+    let v = if x[0] > y[0] { x } else { y };
+    v[0] * v[1].sin()
+}
+
+/// Literals chosen by a branch, then written (the merged array is a `mut` binding), a whole
+/// array assigned in a branch, and a branch's array in a loop.
+#[differentiate(forward)]
+fn chosen_literals<T: Float>(x: T, y: T) -> T {
+    let mut v = if x > y { [x, y * c(2.0)] } else { [y, x * x] };
+    v[1] = v[1] * v[0];
+    let mut w = [x, y];
+    if x > c(0.0) {
+        w = [y * y, x];
+    }
+    let mut s = v[0] + v[1].sin() + w[0] * w[1];
+    for i in 0..3 {
+        let p = if i % 2 == 0 { [x, c(1.0)] } else { [y * y, x] };
+        s = s * c(0.5) + p[0] * p[1];
+    }
+    s
 }
 
 /// Checks a scalar function's gradient at `x`: value bit for bit, num-dual, central differences.
@@ -321,5 +347,47 @@ fn literals_walked_destructured_and_passed() {
             |x| norms(x[0], x[1]),
             |x| norms(x[0], x[1]),
         );
+    }
+}
+
+#[test]
+fn arrays_chosen_by_branches() {
+    for x in [
+        [0.5, 0.3, 0.2, 0.9],
+        [-0.4, 1.2, 0.1, -0.6],
+        [1.5, -0.2, 1.7, 0.4],
+    ] {
+        let (v, (gx, gy)) = choose_grad([x[0], x[1]], [x[2], x[3]]);
+        let g: Vec<f64> = gx.into_iter().chain(gy).collect();
+        check(
+            "choose",
+            &x,
+            (v, g),
+            |x| choose([x[0], x[1]], [x[2], x[3]]),
+            |x| choose([x[0], x[1]], [x[2], x[3]]),
+        );
+        let p = [x[0], x[1]];
+        check(
+            "chosen_literals",
+            &p,
+            with_vec(chosen_literals_grad(p[0], p[1])),
+            |x| chosen_literals(x[0], x[1]),
+            |x| chosen_literals(x[0], x[1]),
+        );
+        let (_, (gx, gy)) = chosen_literals_grad(p[0], p[1]);
+        let (_, along) = chosen_literals_jvp(p[0], p[1], 0.5, -1.5);
+        assert_all_close(
+            "chosen_literals_jvp",
+            &[along],
+            &[0.5 * gx - 1.5 * gy],
+            F64_REL,
+            F64_ABS,
+        );
+        let (_, _, (hx, hy)) = chosen_literals_hvp(p[0], p[1], 1.0, 0.0);
+        let h = 1e-5;
+        let (_, (px, py)) = chosen_literals_grad(p[0] + h, p[1]);
+        let (_, (mx, my)) = chosen_literals_grad(p[0] - h, p[1]);
+        let want = [(px - mx) / (2.0 * h), (py - my) / (2.0 * h)];
+        assert_all_close("chosen_literals_hvp", &[hx, hy], &want, 1e-6, 1e-6);
     }
 }

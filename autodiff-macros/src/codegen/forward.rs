@@ -161,18 +161,23 @@ fn if_region(cx: &Context<'_>, plan: &Plan, r: &IfRegion) -> TokenStream {
     let cond = graph.value_ident(r.cond);
     let then_body = block(cx, plan, &r.then_block);
     let else_body = block(cx, plan, &r.else_block);
-    let mut outs: Vec<Ident> = r
+    // An array the branches leave and the code after them writes is a `mut` binding.
+    let mut outs: Vec<TokenStream> = r
         .merges
         .iter()
-        .map(|(o, _, _)| graph.value_ident(*o))
+        .map(|(o, _, _)| {
+            let name = graph.value_ident(*o);
+            let mutability = graph.node(*o).mutable.then(|| quote!(mut));
+            quote!(#mutability #name)
+        })
         .collect();
     let mut then_vals: Vec<TokenStream> =
         r.merges.iter().map(|(_, t, _)| cx.owned_copy(*t)).collect();
     let mut else_vals: Vec<TokenStream> =
         r.merges.iter().map(|(_, _, e)| cx.owned_copy(*e)).collect();
     if plan.has_reverse.contains(&r.then_saved) {
-        outs.push(graph.value_ident(r.then_saved));
-        outs.push(graph.value_ident(r.else_saved));
+        outs.push(graph.value_ident(r.then_saved).into_token_stream());
+        outs.push(graph.value_ident(r.else_saved).into_token_stream());
         let then_saved = saved_tuple(cx, plan, r.then_block.id);
         let else_saved = saved_tuple(cx, plan, r.else_block.id);
         then_vals.push(quote!(::core::option::Option::Some(#then_saved)));
@@ -186,6 +191,14 @@ fn if_region(cx: &Context<'_>, plan: &Plan, r: &IfRegion) -> TokenStream {
         }
         return quote!(if #cond { #then_body } else { #else_body });
     }
+    // An array the branches leave (`let v = if c { x } else { y };`): its adjoint is made
+    // with it, as for any array of the function body.
+    let arrays = cx.forward_arrays();
+    let adjoints = r.merges.iter().filter_map(|(o, _, _)| {
+        let (_, zero) = arrays.iter().find(|(a, _)| a == o)?;
+        let adjoint = graph.adjoint_ident(*o);
+        Some(quote!(let mut #adjoint = #zero;))
+    });
     quote! {
         let (#(#outs,)*) = if #cond {
             #then_body
@@ -194,6 +207,7 @@ fn if_region(cx: &Context<'_>, plan: &Plan, r: &IfRegion) -> TokenStream {
             #else_body
             (#(#else_vals,)*)
         };
+        #(#adjoints)*
     }
 }
 

@@ -419,14 +419,16 @@ impl Jvp<'_> {
             .merges
             .iter()
             .map(|(o, _, _)| {
-                let o = cx.graph.value_ident(*o);
-                quote!(#o)
+                let name = cx.graph.value_ident(*o);
+                let mutability = cx.graph.node(*o).mutable.then(|| quote!(mut));
+                quote!(#mutability #name)
             })
             .collect();
         for (o, _, _) in &r.merges {
             if self.active(*o) {
                 let t = self.name(*o);
-                outs.push(quote!(#t));
+                let mutability = cx.graph.node(*o).mutable.then(|| quote!(mut));
+                outs.push(quote!(#mutability #t));
                 self.tangent.insert(*o, t);
             }
         }
