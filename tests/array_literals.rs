@@ -172,6 +172,33 @@ fn chosen_literals<T: Float>(x: T, y: T) -> T {
     s
 }
 
+/// An early `return` of a fixed array (its result started from `return_start`, which was a
+/// float's zero: the expansion did not compile).
+#[differentiate]
+fn early_array<T: Float>(x: T) -> [T; 2] {
+    if x < T::zero() {
+        return [x, -x * x];
+    }
+    [x.sin(), x]
+}
+
+/// The same with a `Vec` and with an ndarray array.
+#[differentiate]
+fn early_vec(x: f64) -> Vec<f64> {
+    if x < 0.0 {
+        return vec![x; 3];
+    }
+    vec![x * x, 1.0, x.exp()]
+}
+
+#[differentiate]
+fn early_tensor(x: &ndarray::Array1<f64>, c: f64) -> ndarray::Array1<f64> {
+    if c > 0.0 {
+        return x.mapv(f64::exp) * c;
+    }
+    x * 2.0
+}
+
 /// Checks a scalar function's gradient at `x`: value bit for bit, num-dual, central differences.
 fn check(
     name: &str,
@@ -389,5 +416,50 @@ fn arrays_chosen_by_branches() {
         let (_, (mx, my)) = chosen_literals_grad(p[0] - h, p[1]);
         let want = [(px - mx) / (2.0 * h), (py - my) / (2.0 * h)];
         assert_all_close("chosen_literals_hvp", &[hx, hy], &want, 1e-6, 1e-6);
+    }
+}
+
+#[test]
+fn arrays_returned_early() {
+    for x in [-0.7, 0.4] {
+        // The vjp with cotangent `w` is the derivative of `w · f(x)`.
+        let w = [1.5, -0.5];
+        let (value, g) = early_array_vjp(x, w);
+        assert_eq!(value, early_array(x));
+        let weighted = |x: &[Fwd]| {
+            let y = early_array(x[0]);
+            y[0] * Fwd::cst(w[0]) + y[1] * Fwd::cst(w[1])
+        };
+        let (_, want) = dual_grad(weighted, &[x]);
+        assert_all_close("early_array_vjp", &[g], &want, F64_REL, F64_ABS);
+
+        let w = vec![0.5, 2.0, -1.0];
+        let (value, g) = early_vec_vjp(x, w.clone());
+        assert_eq!(value, early_vec(x));
+        let want = if x < 0.0 {
+            0.5 + 2.0 - 1.0
+        } else {
+            0.5 * 2.0 * x - x.exp()
+        };
+        assert_all_close("early_vec_vjp", &[g], &[want], F64_REL, F64_ABS);
+    }
+    let x = ndarray::Array1::from_vec(vec![0.5, -1.0]);
+    let w = ndarray::Array1::from_vec(vec![1.0, 3.0]);
+    for c in [2.0, -1.0] {
+        let (value, (gx, gc)) = early_tensor_vjp(&x, c, w.clone());
+        assert_eq!(value, early_tensor(&x, c));
+        let (want_x, want_c) = if c > 0.0 {
+            (x.mapv(f64::exp) * c * &w, (x.mapv(f64::exp) * &w).sum())
+        } else {
+            (&w * 2.0, 0.0)
+        };
+        assert_all_close(
+            "early_tensor_vjp",
+            gx.as_slice().unwrap_or(&[]),
+            want_x.as_slice().unwrap_or(&[]),
+            F64_REL,
+            F64_ABS,
+        );
+        assert_all_close("early_tensor_vjp c", &[gc], &[want_c], F64_REL, F64_ABS);
     }
 }

@@ -313,6 +313,49 @@ pub fn zero<T: Real>() -> T {
     T::zero()
 }
 
+/// A value of a function's result type for an early `return` to start from: the function's
+/// result is this until a `return` (or the end of the body) sets it, so the value itself is
+/// never returned. Zero for floats, zeros for fixed arrays, empty for a `Vec` or an ndarray
+/// array.
+pub trait ReturnStart {
+    /// The starting value.
+    fn return_start() -> Self;
+}
+
+impl<T: Real> ReturnStart for T {
+    #[inline(always)]
+    fn return_start() -> Self {
+        T::zero()
+    }
+}
+
+impl<T: Real, const N: usize> ReturnStart for [T; N] {
+    #[inline(always)]
+    fn return_start() -> Self {
+        [T::zero(); N]
+    }
+}
+
+impl<T> ReturnStart for Vec<T> {
+    #[inline(always)]
+    fn return_start() -> Self {
+        Vec::new()
+    }
+}
+
+impl<A: Clone + num_traits::Zero, D: ndarray::Dimension> ReturnStart for ndarray::Array<A, D> {
+    #[inline(always)]
+    fn return_start() -> Self {
+        ndarray::Array::zeros(D::zeros(D::NDIM.unwrap_or(1)))
+    }
+}
+
+/// [`ReturnStart::return_start`] of the result type `T`.
+#[inline(always)]
+pub fn return_start<T: ReturnStart>() -> T {
+    T::return_start()
+}
+
 /// The seed `1` that `NAME_grad` passes to `NAME_vjp`.
 #[inline(always)]
 pub fn one<T: Real>() -> T {

@@ -97,6 +97,9 @@ struct Layout {
     /// its phi, with the value after the loop and the step. The reverse pass counts them back
     /// down from the value after the loop instead of saving them (integer steps invert exactly).
     counters: HashMap<ValueId, (ValueId, TokenStream)>,
+    /// The arrays and the values a branch or a loop makes of them (`let v = if c { x } else
+    /// { y };`, an early `return` of one): copied by `Clone`, since a `Vec` moves.
+    whole_arrays: HashSet<ValueId>,
 }
 
 impl Layout {
@@ -113,6 +116,7 @@ impl Layout {
             hoisted: HashMap::default(),
             index_ops: HashMap::default(),
             counters: HashMap::default(),
+            whole_arrays: HashSet::default(),
         };
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
@@ -142,10 +146,50 @@ impl Layout {
                 }
             }
         }
+        layout.find_whole_arrays(&graph.body);
         layout.find_rematerializable(graph);
         layout.find_invariant_reads(&graph.body);
         layout.find_counters(graph, &graph.body);
         layout
+    }
+
+    /// [`Layout::whole_arrays`]: the arrays, then, to a fixed point, every value a branch's
+    /// merge or a loop's carried value joins with one.
+    fn find_whole_arrays(&mut self, body: &Block) {
+        fn joins(b: &Block, out: &mut Vec<Vec<ValueId>>) {
+            for stmt in &b.stmts {
+                match stmt {
+                    Stmt::If(r) => {
+                        out.extend(r.merges.iter().map(|(o, t, e)| vec![*o, *t, *e]));
+                        joins(&r.then_block, out);
+                        joins(&r.else_block, out);
+                    }
+                    Stmt::Loop(l) => {
+                        out.extend(
+                            l.carried
+                                .iter()
+                                .map(|c| vec![c.init, c.phi, c.next, c.exit]),
+                        );
+                        joins(&l.body, out);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut groups = Vec::new();
+        joins(body, &mut groups);
+        self.whole_arrays = self.arrays.clone();
+        loop {
+            let before = self.whole_arrays.len();
+            for g in &groups {
+                if g.iter().any(|v| self.whole_arrays.contains(v)) {
+                    self.whole_arrays.extend(g.iter().copied());
+                }
+            }
+            if self.whole_arrays.len() == before {
+                break;
+            }
+        }
     }
 
     /// Values the reverse pass of a loop body or branch computes again instead of saving:

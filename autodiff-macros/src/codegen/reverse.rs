@@ -145,7 +145,10 @@ impl Context<'_> {
     /// value itself for a float, a clone otherwise.
     pub fn owned_copy(&self, v: ValueId) -> TokenStream {
         let ident = self.graph.value_ident(v);
-        if self.is_scalar(v) && !self.is_reference(v) {
+        // An array in a function without tensors is of the scalar kind, but a `Vec` moves: a
+        // branch that gives `y` (`return y;`, `if c { y } else { z }`) keeps it for the code
+        // after, and the reverse pass reads it.
+        if self.is_scalar(v) && !self.is_reference(v) && !self.layout.whole_arrays.contains(&v) {
             quote!(#ident)
         } else {
             // A field's value and a loop variable over an inactive array are references

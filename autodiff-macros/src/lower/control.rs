@@ -249,6 +249,14 @@ impl Lowerer<'_> {
             self.diag.left_to_rustc();
             return Ending::Diverged;
         };
+        if !self.ret_scalar && !self.loops.is_empty() {
+            // The result would be carried through the loop's iterations and saved in each.
+            self.diag.error_spanned(
+                ret,
+                "`#[differentiate]` returns an array, `Vec` or tensor early only from outside loops: `break` out of the loop (`'outer` for nested ones) and return after it",
+            );
+            return Ending::Diverged;
+        }
         let v = self.lower_expr(value);
         match self.early_return.clone() {
             Some((returned, result)) => {

@@ -190,6 +190,8 @@ struct Lowerer<'a> {
     float_generics: HashSet<String>,
     /// The function's return type and the runtime path, for the early-return machinery.
     ret_ty: Option<Type>,
+    /// Whether the function returns a float (not an array, `Vec` or tensor).
+    ret_scalar: bool,
     rt: TokenStream,
     /// The facade crate's name (`autodiff`, or the last segment of `crate = path`): calls
     /// `autodiff::sigmoid(x)` are to its differentiable helpers.
@@ -269,6 +271,7 @@ impl<'a> Lowerer<'a> {
             param_names: sig.params.iter().map(|p| p.ident.clone()).collect(),
             float_generics: sig.float_generics.iter().map(ToString::to_string).collect(),
             ret_ty: sig.ret.clone(),
+            ret_scalar: sig.ret_scalar,
             rt: rt.clone(),
             krate_name: krate_name(rt),
             loops: Vec::new(),
@@ -552,7 +555,7 @@ impl<'a> Lowerer<'a> {
             let zero = match &self.ret_ty {
                 Some(ty) => {
                     let rt = &self.rt;
-                    quote!(#rt::zero::<#ty>())
+                    quote!(#rt::return_start::<#ty>())
                 }
                 None => quote!(()),
             };
