@@ -90,7 +90,8 @@
 //!   derivative zero;
 //! - `if` / `else if` / `else` as statements and values, `match` on integers; `for` over ranges
 //!   (also `.rev()`) and over arrays (`x.iter()`, `&x`, `.enumerate()`), `while`, `loop`,
-//!   `break`, `continue`, and `return` anywhere, also `break 'outer` and `continue 'outer`
+//!   `break`, `continue`, and `return` anywhere (from outside loops only in a function returning
+//!   an array, `Vec` or tensor), also `break 'outer` and `continue 'outer`
 //!   from loops inside a labelled one;
 //! - array arguments (`[T; N]`, `&[T]`, `&Vec<T>`, `Vec<T>`, nested), local `[0.0; N]` and
 //!   `vec![0.0; n]`, literals of active values (`[a, b]`, `[x; 3]`, `vec![a, b]`: made as
