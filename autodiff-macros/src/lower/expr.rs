@@ -51,6 +51,10 @@ impl Lowerer<'_> {
             return self.lower_constant(expr);
         }
         let span = super::span::span_of(expr);
+        // `*x.last().unwrap()`, `x.first().copied().unwrap()`: the element read they are.
+        if let Some(read) = end_element(expr) {
+            return self.lower_expr(&read);
+        }
         match expr {
             Expr::Paren(p) => self.lower_expr(&p.expr),
             Expr::Group(g) => self.lower_expr(&g.expr),
@@ -869,4 +873,47 @@ fn parse_repeat(input: syn::parse::ParseStream<'_>) -> syn::Result<(Expr, Expr)>
     input.parse::<syn::Token![;]>()?;
     let len: Expr = input.parse()?;
     Ok((elem, len))
+}
+
+/// `*x.last().unwrap()` (or `.expect(..)`), `x.first().copied().unwrap()`, `x.last().cloned()
+/// .unwrap()`: the element read `x[x.len() - 1]` or `x[0]` they make (an empty `x` panics
+/// either way), spanned as the user's expression. `None` for anything else.
+fn end_element(expr: &Expr) -> Option<Expr> {
+    let unwrapped = |e: &Expr| -> Option<Expr> {
+        let Expr::MethodCall(m) = strip_parens(e) else {
+            return None;
+        };
+        let unwrap = (m.method == "unwrap" && m.args.is_empty())
+            || (m.method == "expect" && m.args.len() == 1);
+        if !unwrap {
+            return None;
+        }
+        Some((*m.receiver).clone())
+    };
+    let (option, by_value) = match strip_parens(expr) {
+        Expr::Unary(u) if matches!(u.op, UnOp::Deref(_)) => (unwrapped(&u.expr)?, false),
+        e => (unwrapped(e)?, true),
+    };
+    let option = match (strip_parens(&option), by_value) {
+        (Expr::MethodCall(m), true)
+            if (m.method == "copied" || m.method == "cloned") && m.args.is_empty() =>
+        {
+            (*m.receiver).clone()
+        }
+        (_, true) => return None,
+        (other, false) => other.clone(),
+    };
+    let Expr::MethodCall(end) = strip_parens(&option) else {
+        return None;
+    };
+    if !end.args.is_empty() || end.turbofish.is_some() {
+        return None;
+    }
+    let array = &end.receiver;
+    let span = super::span::span_of(expr);
+    match end.method.to_string().as_str() {
+        "first" => Some(syn::parse_quote_spanned!(span=> #array[0])),
+        "last" => Some(syn::parse_quote_spanned!(span=> #array[#array.len() - 1])),
+        _ => None,
+    }
 }

@@ -1,5 +1,6 @@
-//! Array literals of active values: `[a, b, c]`, `[x; 3]` and `vec![a, b]`, as locals, inside
-//! loops, nested, and as the returned value; and whole arrays chosen by a branch. Each function is written once, generic over
+//! Arrays as whole values: literals of active values (`[a, b, c]`, `[x; 3]`, `vec![a, b]`) as
+//! locals, inside loops, nested, and as the returned value; whole arrays chosen by a branch or
+//! returned early; and the ends `*x.first().unwrap()`, `x.last().copied().unwrap()`. Each function is written once, generic over
 //! `T: Float`, and checked against forward-mode dual numbers (`num-dual`, through
 //! `common::Fwd`) and central differences; the value bit for bit against the original.
 
@@ -197,6 +198,16 @@ fn early_tensor(x: &ndarray::Array1<f64>, c: f64) -> ndarray::Array1<f64> {
         return x.mapv(f64::exp) * c;
     }
     x * 2.0
+}
+
+/// The ends of a slice through `Option` (`first`, `last`, with `*`, `copied`, `cloned`,
+/// `expect`): the element reads they are.
+#[differentiate]
+fn ends<T: Float>(x: &[T]) -> T {
+    let a = *x.last().unwrap();
+    let b = x.first().copied().unwrap();
+    let c = x.last().cloned().expect("not empty");
+    a * b + c.sin() * *x.first().unwrap()
 }
 
 /// Checks a scalar function's gradient at `x`: value bit for bit, num-dual, central differences.
@@ -461,5 +472,12 @@ fn arrays_returned_early() {
             F64_ABS,
         );
         assert_all_close("early_tensor_vjp c", &[gc], &[want_c], F64_REL, F64_ABS);
+    }
+}
+
+#[test]
+fn ends_of_a_slice() {
+    for x in [vec![0.5, -1.0, 2.0], vec![1.3], vec![-0.2, 0.7]] {
+        check("ends", &x, ends_grad(&x), |x| ends(x), |x| ends(x));
     }
 }
