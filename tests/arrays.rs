@@ -1,6 +1,7 @@
 //! Arrays as whole values: literals of active values (`[a, b, c]`, `[x; 3]`, `vec![a, b]`) as
 //! locals, inside loops, nested, and as the returned value; whole arrays chosen by a branch or
-//! returned early; and the ends `*x.first().unwrap()`, `x.last().copied().unwrap()`. Each function is written once, generic over
+//! returned early; the ends `*x.first().unwrap()`, `x.last().copied().unwrap()`; and loops over
+//! `x.windows(k)` and `x.chunks(k)`. Each function is written once, generic over
 //! `T: Float`, and checked against forward-mode dual numbers (`num-dual`, through
 //! `common::Fwd`) and central differences; the value bit for bit against the original.
 
@@ -208,6 +209,27 @@ fn ends<T: Float>(x: &[T]) -> T {
     let b = x.first().copied().unwrap();
     let c = x.last().cloned().expect("not empty");
     a * b + c.sin() * *x.first().unwrap()
+}
+
+/// Total variation and a weighted moving sum over `windows`, products over `chunks` (the
+/// last one shorter): loops over positions, `w[j]` read as `x[i + j]`.
+#[differentiate]
+fn windowed<T: Float>(x: &[T], k: usize) -> T {
+    let mut s = T::zero();
+    for w in x.windows(2) {
+        s = s + (w[1] - w[0]).powi(2);
+    }
+    for w in x.windows(k) {
+        let mut m = T::zero();
+        for j in 0..w.len() {
+            m = m + w[j] * c(j as f64 + 1.0);
+        }
+        s = s * c(0.5) + m.sin();
+    }
+    for ch in x.chunks(k) {
+        s = s + ch[0] * ch[ch.len() - 1];
+    }
+    s
 }
 
 /// Checks a scalar function's gradient at `x`: value bit for bit, num-dual, central differences.
@@ -480,4 +502,37 @@ fn ends_of_a_slice() {
     for x in [vec![0.5, -1.0, 2.0], vec![1.3], vec![-0.2, 0.7]] {
         check("ends", &x, ends_grad(&x), |x| ends(x), |x| ends(x));
     }
+}
+
+#[test]
+fn windows_and_chunks() {
+    for x in [vec![0.5, -1.0, 2.0, 0.3, 0.9], vec![1.2, -0.4, 0.8]] {
+        // Windows of 3 (some, or one), and of 7 (none: the loop never runs).
+        for k in [2, 3, 7] {
+            check(
+                &format!("windowed, k = {k}"),
+                &x,
+                windowed_grad(&x, k),
+                |x| windowed(x, k),
+                |x| windowed(x, k),
+            );
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "index out of bounds: the len is 2 but the index is 2")]
+fn a_window_read_past_its_end_panics_as_in_the_function() {
+    let _ = windowed_past_end_grad(&[1.0, 2.0, 3.0]);
+}
+
+/// Reads `w[2]` of windows of 2: the function panics, and so must its gradient (the position
+/// `x[i + 2]` is in bounds for the first window).
+#[differentiate]
+fn windowed_past_end(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for w in x.windows(2) {
+        s += w[2];
+    }
+    s
 }

@@ -356,6 +356,19 @@ pub fn return_start<T: ReturnStart>() -> T {
     T::return_start()
 }
 
+/// The position in the array of element `j` of a window (or chunk) starting at `start` of
+/// length `len`: what `w[j]` reads in `for w in x.windows(k)`. Panics, as `w[j]` does, when `j`
+/// is past the window.
+#[inline(always)]
+#[track_caller]
+pub fn window_index(start: usize, j: usize, len: usize) -> usize {
+    assert!(
+        j < len,
+        "index out of bounds: the len is {len} but the index is {j}"
+    );
+    start + j
+}
+
 /// The seed `1` that `NAME_grad` passes to `NAME_vjp`.
 #[inline(always)]
 pub fn one<T: Real>() -> T {

@@ -384,6 +384,14 @@ impl Lowerer<'_> {
             self.pop_scope();
             return;
         }
+        // `for w in x.windows(k)`, `for c in x.chunks(k)` of an active `x`: a loop over the
+        // positions, `w[j]` read as `x[i + j]`.
+        if let Some(rewritten) = self.windows_as_positions(f) {
+            if let Some(f) = rewritten {
+                self.lower_for(&f);
+            }
+            return;
+        }
         // What the loop as written walks by value; then an active array it would consume
         // (`for v in y` of a `Vec` parameter) is walked by reference instead, since the reverse
         // pass still reads it. The elements are values either way.
@@ -1165,6 +1173,124 @@ fn strip_pattern(pat: &Pat) -> Option<(proc_macro2::Ident, bool)> {
 /// A loop's label without its `'`, as [`LoopCx::label`] keeps it.
 fn label_of(label: Option<&syn::Label>) -> Option<String> {
     label.map(|l| l.name.ident.to_string())
+}
+
+impl Lowerer<'_> {
+    /// `for w in x.windows(k) { .. w[j] .. w.len() .. }` with `x` active and `k` a literal or a
+    /// variable: `for i in 0..x.windows(k).len() { .. x[window_index(i, j, k)] .. (k) .. }`, and
+    /// `x.chunks(k)` likewise over chunk starts `i * k` of length `x.len().min(i * k + k) - i * k`.
+    /// `window_index` panics as `w[j]` would for `j` past the window. `None`: not such a loop;
+    /// `Some(None)`: one whose body uses the window otherwise (reported).
+    fn windows_as_positions(&mut self, f: &syn::ExprForLoop) -> Option<Option<syn::ExprForLoop>> {
+        let Expr::MethodCall(m) = strip_parens(&f.expr) else {
+            return None;
+        };
+        let chunks = match m.method.to_string().as_str() {
+            "windows" => false,
+            "chunks" => true,
+            _ => return None,
+        };
+        if m.args.len() != 1 || !self.reads_varied(&m.receiver) {
+            return None;
+        }
+        let size = &m.args[0];
+        let simple = matches!(strip_parens(size), Expr::Lit(_))
+            || matches!(strip_parens(size), Expr::Path(p) if p.path.get_ident().is_some());
+        let window = match &*f.pat {
+            Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() && simple => {
+                pi.ident.clone()
+            }
+            Pat::Ident(_) => {
+                self.diag.error_spanned(
+                    size,
+                    format!("`#[differentiate]` walks `{}(k)` of an active array with `k` a literal or a variable: bind the size to a variable first (`let k = ...;`)", m.method),
+                );
+                return Some(None);
+            }
+            _ => {
+                self.diag.error_spanned(
+                    &f.pat,
+                    format!("`#[differentiate]` walks `{}(k)` of an active array with a plain name for each window, as in `for w in x.{}(2) {{ s += w[1] - w[0]; }}`", m.method, m.method),
+                );
+                return Some(None);
+            }
+        };
+        let array = &m.receiver;
+        let rt = &self.rt;
+        let position = Ident::new(&format!("__autodiff_{}", m.method), Span::mixed_site());
+        let (start, len): (Expr, Expr) = if chunks {
+            (
+                syn::parse_quote!((#position * #size)),
+                syn::parse_quote!((#array.len().min(#position * #size + #size) - #position * #size)),
+            )
+        } else {
+            (syn::parse_quote!(#position), syn::parse_quote!((#size)))
+        };
+        let mut rewrite = WindowUses {
+            window: &window,
+            array,
+            start: &start,
+            len: &len,
+            rt,
+            other: None,
+        };
+        let mut body = f.body.clone();
+        rewrite.visit_block_mut(&mut body);
+        if let Some(span) = rewrite.other {
+            self.diag.error(
+                span,
+                format!("`#[differentiate]` reads the window of `{}(k)` over an active array only as `{window}[j]` and `{window}.len()`: write the other uses with those", m.method),
+            );
+            return Some(None);
+        }
+        let mut out = f.clone();
+        out.pat = Box::new(syn::parse_quote!(#position));
+        let method = &m.method;
+        *out.expr = syn::parse_quote!(0..#array.#method(#size).len());
+        out.body = body;
+        Some(Some(out))
+    }
+}
+
+/// The uses of a `windows`/`chunks` loop's window in its body (see
+/// [`Lowerer::windows_as_positions`]); `other`: where it is used some other way.
+struct WindowUses<'a> {
+    window: &'a Ident,
+    array: &'a Expr,
+    start: &'a Expr,
+    len: &'a Expr,
+    rt: &'a proc_macro2::TokenStream,
+    other: Option<Span>,
+}
+
+impl WindowUses<'_> {
+    fn is_window(&self, e: &Expr) -> bool {
+        matches!(strip_parens(e), Expr::Path(p) if p.path.is_ident(self.window))
+    }
+}
+
+impl VisitMut for WindowUses<'_> {
+    fn visit_expr_mut(&mut self, e: &mut Expr) {
+        match e {
+            Expr::Index(ix) if self.is_window(&ix.expr) => {
+                self.visit_expr_mut(&mut ix.index);
+                let (array, start, len, rt, j) =
+                    (self.array, self.start, self.len, self.rt, &ix.index);
+                let span = ix.span();
+                *e = syn::parse_quote_spanned!(span=> #array[#rt::window_index(#start, #j, #len)]);
+            }
+            Expr::MethodCall(m)
+                if self.is_window(&m.receiver) && m.method == "len" && m.args.is_empty() =>
+            {
+                *e = self.len.clone();
+            }
+            Expr::Path(p) if p.path.is_ident(self.window) => {
+                self.other.get_or_insert(p.span());
+            }
+            // A closure or a nested item may bind the name again: left to the checks on them.
+            _ => syn::visit_mut::visit_expr_mut(self, e),
+        }
+    }
 }
 
 /// Replaces the array literals of active values in a loop's iterated expression (`[a, b]`,
