@@ -7,3 +7,9 @@ fn f(x: f64) -> f64 {
 }
 
 fn main() {}
+
+#[differentiate]
+fn through_a_local_closure(x: f64) -> f64 {
+    let square = |t: f64| t * t;
+    square(x) + 1.0
+}

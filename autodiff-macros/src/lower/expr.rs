@@ -293,6 +293,15 @@ impl Lowerer<'_> {
                     }
                 }
             }
+            // A closure (or a function pointer) bound to a local variable: nothing to call.
+            if let Some(name) = fp.path.get_ident().filter(|_| fp.qself.is_none()) {
+                if self.lookup(&name.to_string()).is_some() {
+                    return self.unsupported(
+                        expr,
+                        format!("`{name}` is a local variable: calling a closure on active values is not supported by `#[differentiate]`: write the computation inline, or as a `#[differentiate]` function"),
+                    );
+                }
+            }
             // A call to another differentiated function: its `_vjp_all` companion gives the
             // reverse pass. A function without one is reported by rustc at this call.
             let args: Vec<&Expr> = call.args.iter().collect();
