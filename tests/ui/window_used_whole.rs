@@ -23,4 +23,15 @@ fn sizes(x: &[f64], k: &[usize]) -> f64 {
     s
 }
 
+#[differentiate]
+fn shadowed(x: &[f64], y: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for w in x.windows(2) {
+        s += w[0];
+        let w = y;
+        s += w[1];
+    }
+    s
+}
+
 fn main() {}

@@ -1226,6 +1226,17 @@ impl Lowerer<'_> {
         } else {
             (syn::parse_quote!(#position), syn::parse_quote!((#size)))
         };
+        // A body that binds the window's name again would have its own `w[j]` taken for the
+        // window's.
+        let mut bound = PatternIdents::default();
+        bound.visit_block(&f.body);
+        if bound.0.contains(&window.to_string()) {
+            self.diag.error_spanned(
+                &f.pat,
+                format!("`#[differentiate]` walks `{}(k)` of an active array with a window name the loop's body does not bind again: rename one of them", m.method),
+            );
+            return Some(None);
+        }
         let mut rewrite = WindowUses {
             window: &window,
             array,
@@ -1302,14 +1313,11 @@ struct LiteralHoist<'a, 'b> {
 
 impl syn::visit_mut::VisitMut for LiteralHoist<'_, '_> {
     fn visit_expr_mut(&mut self, e: &mut Expr) {
-        let literal = match e {
-            Expr::Array(_) | Expr::Repeat(_) => true,
-            Expr::Macro(m) => m.mac.path.is_ident("vec"),
-            // Closures are refused with their own message.
-            Expr::Closure(_) => return,
-            _ => false,
-        };
-        if literal && self.cx.reads_varied(e) {
+        // Closures are refused with their own message.
+        if matches!(e, Expr::Closure(_)) {
+            return;
+        }
+        if scan::is_array_literal(e) && self.cx.reads_varied(e) {
             let ident = Ident::new(
                 &format!("__autodiff_literal{}", self.found.len()),
                 Span::mixed_site(),

@@ -159,12 +159,12 @@ impl Lowerer<'_> {
                         let elems: Vec<&Expr> = elems.iter().collect();
                         self.lower_array_literal(&elems, true, span)
                     }
-                    Err(_) => match syn::parse::Parser::parse2(parse_repeat, m.mac.tokens.clone()) {
-                        Ok((elem, len)) if repeat_count(&len).is_some() => {
-                            let n = repeat_count(&len).unwrap_or(0);
-                            self.lower_array_literal(&vec![&elem; n], true, span)
-                        }
-                        _ => self.unsupported(expr, "`vec![x; n]` of an active value is supported only with a literal length of at most 64: start from `vec![0.0; n]` and write the elements in a loop, `for i in 0..n { v[i] = x; }`"),
+                    Err(_) => match syn::parse::Parser::parse2(parse_repeat, m.mac.tokens.clone())
+                        .ok()
+                        .and_then(|(elem, len)| Some((elem, repeat_count(&len)?)))
+                    {
+                        Some((elem, n)) => self.lower_array_literal(&vec![&elem; n], true, span),
+                        None => self.unsupported(expr, "`vec![x; n]` of an active value is supported only with a literal length of at most 64: start from `vec![0.0; n]` and write the elements in a loop, `for i in 0..n { v[i] = x; }`"),
                     },
                 }
             }
@@ -679,7 +679,6 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Whether `expr` reads a variable whose value depends on an active parameter.
     /// `[a, b, c]` or `vec![a, b, c]` with active elements: the array as written, made from
     /// the elements' values, then each element written into it (`t[0] = a;`), so that the
     /// writes carry the derivatives as `let mut t = [0.0; 3]; t[0] = a; ...` would. The writes
@@ -703,6 +702,7 @@ impl Lowerer<'_> {
         array
     }
 
+    /// Whether `expr` reads a variable whose value depends on an active parameter.
     pub(super) fn reads_varied(&self, expr: &Expr) -> bool {
         let mut finder = VariableReads {
             read: |n: &str| matches!(self.lookup(n), Some(Var { value: Some(v), .. }) if self.is_varied(*v)),

@@ -1142,10 +1142,7 @@ impl<'a> Lowerer<'a> {
             // An array field of a parameter struct: `params.w[i]`.
             Expr::Field(_) if self.reads_varied(e) => Some(self.lower_expr(e)),
             // An array literal read at once: `[a, b, c][k]`.
-            Expr::Array(_) | Expr::Repeat(_) if self.reads_varied(e) => Some(self.lower_expr(e)),
-            Expr::Macro(m) if m.mac.path.is_ident("vec") && self.reads_varied(e) => {
-                Some(self.lower_expr(e))
-            }
+            _ if scan::is_array_literal(e) && self.reads_varied(e) => Some(self.lower_expr(e)),
             _ => None,
         };
         let Some(array) = array else {

@@ -532,3 +532,12 @@ pub fn keeps_positions(m: &syn::ExprMethodCall) -> bool {
         _ => false,
     }
 }
+
+/// Whether `e` is an array literal: `[a, b]`, `[x; n]`, `vec![..]`.
+pub(crate) fn is_array_literal(e: &Expr) -> bool {
+    match strip_parens(e) {
+        Expr::Array(_) | Expr::Repeat(_) => true,
+        Expr::Macro(m) => m.mac.path.is_ident("vec"),
+        _ => false,
+    }
+}
