@@ -1065,7 +1065,10 @@ impl<'a> Lowerer<'a> {
                 // function on `f64` alone, a bare literal assigned is an `f64` (the generated
                 // code binds it to a name of its own, which a method call may use before
                 // anything fixes its type: `s = 1.5; s.powi(2)`).
-                let bare_literal = matches!(strip_parens(value), Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. }) if f.suffix().is_empty());
+                let unsuffixed = |e: &Expr| matches!(strip_parens(e), Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. }) if f.suffix().is_empty());
+                // `s = 1.5;` or `s = -2.0;`
+                let bare_literal = unsuffixed(value)
+                    || matches!(strip_parens(value), Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) && unsuffixed(&u.expr));
                 let declared = self.lookup(&ident.to_string()).and_then(|var| var.ty.clone()).or_else(|| {
                     let suffix = self.float_suffix.filter(|_| bare_literal)?;
                     Some(Type::Verbatim(Ident::new(suffix, Span::call_site()).to_token_stream()))
