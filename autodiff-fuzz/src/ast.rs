@@ -415,6 +415,8 @@ pub enum Expr {
     Match(IntExpr, Box<[Expr; 3]>, Pats),
     /// `T::method(args…)` / `f64::method(args…)`: the receiver is the first argument.
     PathCall(Method, Vec<Expr>),
+    /// `[a, b, c][int % 3]`: an array literal indexed where it is written.
+    Pick(Box<[Expr; 3]>, IntExpr),
 }
 
 impl Expr {
@@ -462,7 +464,7 @@ impl Expr {
             Expr::Lit(Lit::Pi | Lit::Epsilon) => true,
             Expr::Lit(_) => false,
             Expr::If(_, a, b) => a.typed() || b.typed(),
-            Expr::Match(_, arms, _) => arms.iter().any(Expr::typed),
+            Expr::Match(_, arms, _) | Expr::Pick(arms, _) => arms.iter().any(Expr::typed),
             Expr::PathCall(..) => true,
             Expr::Call(_, r, _) | Expr::Powi(r, _) => r.typed(),
             Expr::Neg(e) => e.typed(),
@@ -603,6 +605,18 @@ impl Expr {
                 }
                 out.push_str(" }");
             }
+            Expr::Pick(elems, i) => {
+                out.push('[');
+                for (k, e) in elems.iter().enumerate() {
+                    if k > 0 {
+                        out.push_str(", ");
+                    }
+                    e.write(out, d);
+                }
+                out.push_str("][");
+                paren_int(i, 3, out);
+                out.push_str(" % 3]");
+            }
             Expr::PathCall(m, args) => {
                 let ty = if d.is_f64() { "f64" } else { "T" };
                 let _ = write!(out, "{ty}::{}(", m.name());
@@ -638,7 +652,7 @@ impl Expr {
         match self {
             Expr::Var(v) | Expr::Deref(v) => v == name,
             Expr::Read(a, i) => a == name || int(i, name),
-            Expr::FromInt(i) | Expr::Match(i, ..) if int(i, name) => true,
+            Expr::FromInt(i) | Expr::Match(i, ..) | Expr::Pick(_, i) if int(i, name) => true,
             Expr::Powi(_, PowiExp::Int(v)) if v == name => true,
             _ => self.children().iter().any(|c| c.mentions(name)),
         }
@@ -659,7 +673,7 @@ impl Expr {
             Expr::Bin(_, l, r) => l.size() + r.size(),
             Expr::Call(_, r, args) => r.size() + args.iter().map(Expr::size).sum::<usize>(),
             Expr::If(c, a, b) => c.size() + a.size() + b.size(),
-            Expr::Match(_, arms, _) => arms.iter().map(Expr::size).sum(),
+            Expr::Match(_, arms, _) | Expr::Pick(arms, _) => arms.iter().map(Expr::size).sum(),
             Expr::PathCall(_, args) => args.iter().map(Expr::size).sum(),
             _ => 0,
         }
@@ -680,7 +694,7 @@ impl Expr {
                 v.extend(c.exprs());
                 v
             }
-            Expr::Match(_, arms, _) => arms.iter().collect(),
+            Expr::Match(_, arms, _) | Expr::Pick(arms, _) => arms.iter().collect(),
             Expr::PathCall(_, args) => args.iter().collect(),
             _ => vec![],
         }
@@ -701,7 +715,7 @@ impl Expr {
                 v.extend(c.exprs_mut());
                 v
             }
-            Expr::Match(_, arms, _) => arms.iter_mut().collect(),
+            Expr::Match(_, arms, _) | Expr::Pick(arms, _) => arms.iter_mut().collect(),
             Expr::PathCall(_, args) => args.iter_mut().collect(),
             _ => vec![],
         }
@@ -2182,7 +2196,7 @@ fn check_expr(e: &Expr, env: &Env) -> Result<(), String> {
             check_expr(a, env)?;
             check_expr(b, env)
         }
-        Expr::Match(i, arms, _) => {
+        Expr::Match(i, arms, _) | Expr::Pick(arms, i) => {
             check_int(i, env)?;
             arms.iter().try_for_each(|a| check_expr(a, env))
         }

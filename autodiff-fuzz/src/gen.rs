@@ -68,6 +68,8 @@ pub struct Features {
     /// whose reverse runs inside the forward loop, iteration by iteration. Its body often
     /// starts with a vector filled by a loop of its own.
     pub sum_loops: bool,
+    /// `[a, b, c][int % 3]`: array literals of active values, made and indexed in place.
+    pub array_literals: bool,
 }
 
 impl Default for Features {
@@ -101,6 +103,7 @@ impl Default for Features {
             dead_initializers: true,
             untyped_reassign: true,
             sum_loops: true,
+            array_literals: true,
         }
     }
 }
@@ -573,6 +576,7 @@ impl Gen<'_> {
             3,
             if f.rounding { 1 } else { 0 },
             1,
+            if f.array_literals && has_int { 2 } else { 0 },
         ]) {
             0 => {
                 let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul]);
@@ -611,6 +615,10 @@ impl Gen<'_> {
                 let arms = [self.expr(d), self.expr(d), self.expr(d)];
                 let pats = self.pats();
                 Expr::Match(IntExpr::Var(v), Box::new(arms), pats)
+            }
+            11 => {
+                let elems = [self.expr(d), self.expr(d), self.expr(d)];
+                Expr::Pick(Box::new(elems), self.int_expr())
             }
             7 => {
                 let e = self.expr(d);
