@@ -149,3 +149,41 @@ fn generic_functions_without_an_hvp_still_differentiate() {
     assert_eq!((dx.to_vec(), ds), (vec![3.0, 3.0], 3.0));
     assert_eq!(extra_bound_grad(3.0), (9.0, 6.0));
 }
+
+/// `T: Float + NumAssign` (or `+ AddAssign`), what generic code with `+=` needs: dual numbers
+/// have those operations, so such a function gets `NAME_hvp` too (it got none).
+#[differentiate]
+fn with_compound_assignment<T: Float + num_traits::NumAssign>(x: &[T], b: T) -> T {
+    let mut s = T::zero();
+    for &v in x {
+        s += v * v * b;
+        s *= T::from(0.5).unwrap();
+    }
+    s
+}
+
+#[differentiate]
+fn with_add_assign<T>(x: T, y: T) -> T
+where
+    T: Float + std::ops::AddAssign,
+{
+    let mut s = x * y;
+    s += y * y * x;
+    s
+}
+
+#[test]
+fn compound_assignment_bounds_get_an_hvp() {
+    let x = [0.5, -1.5, 2.0];
+    let (v, (gx, gb), (hx, hb)) = with_compound_assignment_hvp(&x, 1.5, &[0.0, 1.0, 0.0], 0.0);
+    assert_eq!(v, with_compound_assignment(&x, 1.5));
+    assert_eq!((gx.clone(), gb), with_compound_assignment_grad(&x, 1.5).1);
+    // s = Σ_i b x_i² 0.5^(n - i): along e_1, H e_1 = (0, 2 b 0.5², 0; 2 x_1 0.5²).
+    assert_eq!(hx, vec![0.0, 2.0 * 1.5 * 0.25, 0.0]);
+    assert_eq!(hb, 2.0 * -1.5 * 0.25);
+    // x y + x y²: H = [[0, 1 + 2y], [1 + 2y, 2x]].
+    let (_, _, (h1, h2)) = with_add_assign_hvp(2.0, 3.0, 1.0, 0.0);
+    assert_eq!((h1, h2), (0.0, 7.0));
+    let (_, _, (h1, h2)) = with_add_assign_hvp(2.0, 3.0, 0.0, 1.0);
+    assert_eq!((h1, h2), (7.0, 4.0));
+}

@@ -571,6 +571,16 @@ impl<'a> Companions<'a> {
             "ToPrimitive",
             "Zero",
             "One",
+            "NumOps",
+            "NumAssign",
+            "NumAssignOps",
+            "AddAssign",
+            "SubAssign",
+            "MulAssign",
+            "DivAssign",
+            "RemAssign",
+            "LowerExp",
+            "UpperExp",
         ];
         let bound_ok = |b: &syn::TypeParamBound| match b {
             syn::TypeParamBound::Trait(t) => t
