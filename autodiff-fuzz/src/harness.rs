@@ -78,6 +78,8 @@ pub struct Outcome {
     pub skipped: usize,
     /// Components compared with central differences.
     pub cd: usize,
+    /// Components of Hessian-vector products compared with central differences.
+    pub hvp: usize,
     /// Warnings of the plain function (the generator's, not failures).
     pub plain_warnings: Vec<String>,
 }
@@ -451,11 +453,16 @@ impl Harness {
                         });
                     }
                     "DONE" => {
-                        let nums: Vec<usize> = w.filter_map(|s| s.parse().ok()).collect();
-                        if let [c, s, d] = nums[..] {
+                        let nums: Vec<usize> = line
+                            .split(' ')
+                            .skip(2)
+                            .filter_map(|s| s.parse().ok())
+                            .collect();
+                        if let [c, s, d, h] = nums[..] {
                             outcomes[id].checked += c;
                             outcomes[id].skipped += s;
                             outcomes[id].cd += d;
+                            outcomes[id].hvp += h;
                         }
                         done.insert(id);
                         running = None;
@@ -631,6 +638,47 @@ fn case_entry(i: usize, p: &Program) -> String {
             "            grad: |{}| {{\n                let (v, {pattern}) = crate::ad::{grad_name}({args});\n                let mut g = Vec::new();{flatten}\n                (v, g)\n            }},",
             params(&sig)
         );
+        // Second order: the generic function's `_hvp`, its direction unflattened like the
+        // gradient is flattened.
+        if *twin {
+            let _ = writeln!(s, "            hvp: None,");
+        } else {
+            let mut unflatten = String::from("let mut at = 0;");
+            let mut dirs = Vec::new();
+            for q in &active {
+                if *q == "x" {
+                    let _ = write!(
+                        unflatten,
+                        " let dx = &dir[at..at + x.len()]; at += x.len();"
+                    );
+                    dirs.push("dx".to_string());
+                } else {
+                    let _ = write!(unflatten, " let d{q} = dir[at]; at += 1;");
+                    dirs.push(format!("d{q}"));
+                }
+            }
+            let _ = write!(unflatten, " let _ = at;");
+            let hv_names: Vec<String> = (0..active.len()).map(|k| format!("h{k}")).collect();
+            let hv_pattern = if hv_names.len() == 1 {
+                hv_names[0].clone()
+            } else {
+                format!("({})", hv_names.join(", "))
+            };
+            let mut hv_flatten = String::new();
+            for (k, q) in active.iter().enumerate() {
+                if *q == "x" {
+                    let _ = write!(hv_flatten, " h.extend(h{k});");
+                } else {
+                    let _ = write!(hv_flatten, " h.push(h{k});");
+                }
+            }
+            let _ = writeln!(
+                s,
+                "            hvp: Some(|{}, dir| {{\n                {unflatten}\n                let (v, {pattern}, {hv_pattern}) = crate::ad::f{i}_hvp::<f64>({args}, {});\n                let mut g = Vec::new();{flatten}\n                let mut h = Vec::new();{hv_flatten}\n                (v, g, h)\n            }}),",
+                params(&sig),
+                dirs.join(", ")
+            );
+        }
         let _ = writeln!(s, "        }},");
     }
     s

@@ -544,6 +544,9 @@ pub type ValueFn<T> = fn(&[T], T, T, usize) -> T;
 /// A generated `_grad` at `f64`: the value and the gradient flattened in argument order
 /// (`x`'s components, then `a`, then `b`, for the active ones).
 pub type GradFn = fn(&[f64], f64, f64, usize) -> (f64, Vec<f64>);
+/// A generated `_hvp` at `f64`: given the direction flattened like the gradient, the value, the
+/// gradient and the Hessian-vector product, flattened.
+pub type HvpFn = fn(&[f64], f64, f64, usize, &[f64]) -> (f64, Vec<f64>, Vec<f64>);
 
 /// One generated function and its companions, as the generated crate lists them.
 pub struct Case {
@@ -564,6 +567,8 @@ pub struct Case {
     pub dual: ValueFn<Fwd>,
     /// `f_grad::<f64>`, flattened.
     pub grad: GradFn,
+    /// `f_hvp::<f64>`, flattened (the generic function's; `None` for the `f64` twin).
+    pub hvp: Option<HvpFn>,
 }
 
 /// A point: `x`, `a`, `b`, `n`.
@@ -626,6 +631,12 @@ pub mod kind {
     pub const GRAD_DUAL: &str = "grad-dual";
     /// The gradient agrees with `num-dual` but not with central differences.
     pub const GRAD_CD: &str = "grad-cd";
+    /// `f_hvp` panicked where `f_grad` did not.
+    pub const PANIC_HVP: &str = "panic-hvp";
+    /// The value or the gradient `f_hvp` returns is not bit-identical to `f_grad`'s.
+    pub const HVP_BITS: &str = "hvp-bits";
+    /// The Hessian-vector product differs from central differences of `num-dual`'s gradient.
+    pub const HVP_CD: &str = "hvp-cd";
 }
 
 /// Relative tolerance of the gradient against `num-dual` (both exact up to rounding).
@@ -657,6 +668,9 @@ pub struct Tally {
     pub skipped: usize,
     /// Gradient components also compared with central differences.
     pub cd: usize,
+    /// Components of Hessian-vector products compared with central differences of `num-dual`'s
+    /// gradient.
+    pub hvp: usize,
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -749,18 +763,24 @@ fn active_mask(case: &Case, p: &Point) -> Vec<bool> {
     m
 }
 
+/// `p` moved by `s` along flattened component `j`.
+fn shifted(case: &Case, p: &Point, j: usize, s: f64) -> Point {
+    let mut q = p.clone();
+    let nx = if case.shape.has_x() { q.x.len() } else { 0 };
+    if j < nx {
+        q.x[j] += s;
+    } else if j == nx && case.shape.has_a() {
+        q.a += s;
+    } else {
+        q.b += s;
+    }
+    q
+}
+
 /// `(value at +h, value at -h)` along flattened component `j`.
 fn perturbed(case: &Case, p: &Point, j: usize, h: f64) -> Option<(f64, f64)> {
     let eval = |s: f64| {
-        let mut q = p.clone();
-        let nx = if case.shape.has_x() { q.x.len() } else { 0 };
-        if j < nx {
-            q.x[j] += s;
-        } else if j == nx && case.shape.has_a() {
-            q.a += s;
-        } else {
-            q.b += s;
-        }
+        let q = shifted(case, p, j, s);
         catch_unwind(|| (case.value)(&q.x, q.a, q.b, q.n)).ok()
     };
     Some((eval(h)?, eval(-h)?))
@@ -899,6 +919,115 @@ pub fn check_point(
             break;
         }
     }
+    check_hvp(case, p, value, &grad, &reference, &mask, tally)
+}
+
+/// Bit for bit, except that any NaN equals any NaN.
+fn same_bits(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+/// Checks `f_hvp` at `p` along one active coordinate `e_j` (chosen by the point): its value
+/// and gradient are `f_grad`'s bit for bit (the reverse pass on dual numbers does the same real
+/// arithmetic), and its `H e_j` matches central differences of `num-dual`'s gradient along
+/// `e_j` where no kink is near and the differences converge (steps `h` and `2h` agreeing to 1%,
+/// as for the gradient).
+fn check_hvp(
+    case: &Case,
+    p: &Point,
+    value: f64,
+    grad: &[f64],
+    at_p: &Reference,
+    mask: &[bool],
+    tally: &mut Tally,
+) -> Result<(), (&'static str, String)> {
+    let Some(hvp) = case.hvp else {
+        return Ok(());
+    };
+    let idx: Vec<usize> = (0..mask.len()).filter(|&j| mask[j]).collect();
+    if idx.is_empty() {
+        return Ok(());
+    }
+    let k = (p.n + p.x.len()) % idx.len();
+    let j = idx[k];
+    let mut dir = vec![0.0; idx.len()];
+    dir[k] = 1.0;
+    let (hvalue, hgrad, hv) = catch_unwind(|| hvp(&p.x, p.a, p.b, p.n, &dir))
+        .map_err(|e| (kind::PANIC_HVP, panic_message(&*e)))?;
+    if !same_bits(hvalue, value)
+        || hgrad.len() != grad.len()
+        || hgrad.iter().zip(grad).any(|(a, b)| !same_bits(*a, *b))
+    {
+        return Err((
+            kind::HVP_BITS,
+            format!("_hvp returns {hvalue:e} and {hgrad:?}, _grad {value:e} and {grad:?}"),
+        ));
+    }
+    if hv.len() != grad.len() {
+        return Err((
+            kind::HVP_BITS,
+            format!("{} Hv components, want {}", hv.len(), grad.len()),
+        ));
+    }
+    let pick = |v: &[f64]| -> Vec<f64> {
+        v.iter()
+            .zip(mask)
+            .filter(|(_, &m)| m)
+            .map(|(g, _)| *g)
+            .collect()
+    };
+    let bound = pick(&at_p.bound);
+    let unit = coordinate(case, p, j).abs().max(1.0);
+    let gradient_at = |s: f64| -> Option<Vec<f64>> {
+        let q = shifted(case, p, j, s);
+        let r = catch_unwind(AssertUnwindSafe(|| reference(case, &q))).ok()?;
+        let aliased = ALIASED.with(Cell::get);
+        let g = pick(&r.grad);
+        (!aliased && MAGNITUDE.with(Cell::get) <= MAX_MAGNITUDE && g.iter().all(|v| v.is_finite()))
+            .then_some(g)
+    };
+    for step in [1e-5, 1e-6, 1e-7] {
+        let h = step * unit;
+        if at_p.kink[j] < 1e3 * h {
+            continue;
+        }
+        let (Some(gp), Some(gm), Some(gp2), Some(gm2)) = (
+            gradient_at(h),
+            gradient_at(-h),
+            gradient_at(2.0 * h),
+            gradient_at(-2.0 * h),
+        ) else {
+            return Ok(());
+        };
+        let cds: Vec<(f64, f64, f64)> = (0..grad.len())
+            .map(|c| {
+                let cd = (gp[c] - gm[c]) / (2.0 * h);
+                let cd2 = (gp2[c] - gm2[c]) / (4.0 * h);
+                // The gradient's rounding error, amplified by the division by the step.
+                let roundoff = CD_ABS * cd.abs().max(1.0) + 10.0 * DUAL_BOUND * bound[c] / h;
+                (cd, cd2, roundoff)
+            })
+            .collect();
+        if cds
+            .iter()
+            .any(|&(cd, cd2, roundoff)| !close(cd, cd2, 1e-2, roundoff))
+        {
+            continue;
+        }
+        for (c, &(cd, cd2, roundoff)) in cds.iter().enumerate() {
+            tally.hvp += 1;
+            if !close(hv[c], cd, CD_REL, roundoff + (cd - cd2).abs()) {
+                return Err((
+                    kind::HVP_CD,
+                    format!(
+                        "along component {k}: Hv[{c}] = {:e}, central differences of num-dual's gradient {cd:e} (with twice the step {cd2:e}; h = {h:e}); all Hv: {hv:?}",
+                        hv[c]
+                    ),
+                ));
+            }
+        }
+        break;
+    }
     Ok(())
 }
 
@@ -927,8 +1056,8 @@ pub fn run_cases(cases: &[Case], points: u64, skip: &[usize]) {
         }
         let _ = writeln!(
             out,
-            "DONE {} {} {} {}",
-            case.id, tally.checked, tally.skipped, tally.cd
+            "DONE {} {} {} {} {}",
+            case.id, tally.checked, tally.skipped, tally.cd, tally.hvp
         );
     }
     let _ = out.flush();
@@ -979,6 +1108,7 @@ mod tests {
                 g.push((f(x, a, b + h, n) - f(x, a, b - h, n)) / (2.0 * h));
                 (f(x, a, b, n), g)
             },
+            hvp: None,
         };
         for k in 0..20 {
             let p = Point::sample(9, k);

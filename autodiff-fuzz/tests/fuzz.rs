@@ -1,6 +1,7 @@
 //! Differential fuzzing of `#[differentiate]`: random programs of the supported language are
 //! compiled through the macro in a scratch crate, and each `_grad` is compared at random points
-//! with forward mode (`num-dual`, running the same generic source) and central differences.
+//! with forward mode (`num-dual`, running the same generic source) and central differences, each
+//! `_hvp` of a generic function with central differences of `num-dual`'s gradient.
 //!
 //! ```sh
 //! cargo test -p autodiff-fuzz --test fuzz                      # 300 programs (CI)
@@ -85,7 +86,7 @@ fn random_programs_differentiate_like_num_dual() {
     let indices: Vec<u64> = only.unwrap_or_else(|| (0..total).collect());
     let start = Instant::now();
     let (mut build, mut run, mut builds) = (Duration::ZERO, Duration::ZERO, 0);
-    let (mut checked, mut skipped, mut cd, mut plain_warnings) = (0, 0, 0, 0);
+    let (mut checked, mut skipped, mut cd, mut hvp, mut plain_warnings) = (0, 0, 0, 0, 0);
     let mut failures: Vec<(Program, Failure)> = Vec::new();
     let mut warning_examples: Vec<String> = Vec::new();
     for chunk in indices.chunks(batch as usize) {
@@ -114,6 +115,7 @@ fn random_programs_differentiate_like_num_dual() {
             checked += o.checked;
             skipped += o.skipped;
             cd += o.cd;
+            hvp += o.hvp;
             plain_warnings += o.plain_warnings.len();
             if warning_examples.len() < 3 {
                 warning_examples.extend(o.plain_warnings.iter().take(1).cloned());
@@ -133,7 +135,8 @@ fn random_programs_differentiate_like_num_dual() {
     eprintln!(
         "autodiff-fuzz: seed {seed}: {} programs in {:.1?} (cargo build {:.1?} in {builds} builds, checks {:.1?}); \
          {checked} points compared with num-dual, {skipped} skipped as non-finite, {cd} gradient components \
-         also with central differences; {} failing; {plain_warnings} warnings in the plain programs",
+         also with central differences, {hvp} Hessian-vector product components with central differences \
+         of num-dual's gradient; {} failing; {plain_warnings} warnings in the plain programs",
         indices.len(),
         start.elapsed(),
         build,
