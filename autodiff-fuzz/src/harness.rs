@@ -638,11 +638,14 @@ fn case_entry(i: usize, p: &Program) -> String {
             "            grad: |{}| {{\n                let (v, {pattern}) = crate::ad::{grad_name}({args});\n                let mut g = Vec::new();{flatten}\n                (v, g)\n            }},",
             params(&sig)
         );
-        // Second order: the generic function's `_hvp`, its direction unflattened like the
-        // gradient is flattened.
-        if *twin {
-            let _ = writeln!(s, "            hvp: None,");
-        } else {
+        // Second order: `_hvp` (the twin's runs the generic copy the macro makes of an `f64`
+        // function), its direction unflattened like the gradient is flattened.
+        {
+            let hvp_name = if *twin {
+                format!("f{i}_f64_hvp")
+            } else {
+                format!("f{i}_hvp::<f64>")
+            };
             let mut unflatten = String::from("let mut at = 0;");
             let mut dirs = Vec::new();
             for q in &active {
@@ -674,7 +677,7 @@ fn case_entry(i: usize, p: &Program) -> String {
             }
             let _ = writeln!(
                 s,
-                "            hvp: Some(|{}, dir| {{\n                {unflatten}\n                let (v, {pattern}, {hv_pattern}) = crate::ad::f{i}_hvp::<f64>({args}, {});\n                let mut g = Vec::new();{flatten}\n                let mut h = Vec::new();{hv_flatten}\n                (v, g, h)\n            }}),",
+                "            hvp: Some(|{}, dir| {{\n                {unflatten}\n                let (v, {pattern}, {hv_pattern}) = crate::ad::{hvp_name}({args}, {});\n                let mut g = Vec::new();{flatten}\n                let mut h = Vec::new();{hv_flatten}\n                (v, g, h)\n            }}),",
                 params(&sig),
                 dirs.join(", ")
             );

@@ -567,7 +567,7 @@ pub struct Case {
     pub dual: ValueFn<Fwd>,
     /// `f_grad::<f64>`, flattened.
     pub grad: GradFn,
-    /// `f_hvp::<f64>`, flattened (the generic function's; `None` for the `f64` twin).
+    /// `f_hvp::<f64>` or the twin's `f_f64_hvp`, flattened.
     pub hvp: Option<HvpFn>,
 }
 

@@ -1,7 +1,7 @@
 //! Differential fuzzing of `#[differentiate]`: random programs of the supported language are
 //! compiled through the macro in a scratch crate, and each `_grad` is compared at random points
 //! with forward mode (`num-dual`, running the same generic source) and central differences, each
-//! `_hvp` of a generic function with central differences of `num-dual`'s gradient.
+//! `_hvp` (also the `f64` twin's) with central differences of `num-dual`'s gradient.
 //!
 //! ```sh
 //! cargo test -p autodiff-fuzz --test fuzz                      # 300 programs (CI)
