@@ -584,20 +584,7 @@ fn case_entry(i: usize, p: &Program) -> String {
         })
         .collect();
     let args = sig.join(", ");
-    let names: Vec<String> = (0..active.len()).map(|k| format!("g{k}")).collect();
-    let pattern = if names.len() == 1 {
-        names[0].clone()
-    } else {
-        format!("({})", names.join(", "))
-    };
-    let mut flatten = String::new();
-    for (k, p) in active.iter().enumerate() {
-        if *p == "x" {
-            let _ = write!(flatten, " g.extend(g{k});");
-        } else {
-            let _ = write!(flatten, " g.push(g{k});");
-        }
-    }
+    let (pattern, flatten) = unpacked(&active, 'g');
     let active_flags = format!(
         "[{}, {}, {}]",
         active.contains(&"x"),
@@ -661,20 +648,7 @@ fn case_entry(i: usize, p: &Program) -> String {
                 }
             }
             let _ = write!(unflatten, " let _ = at;");
-            let hv_names: Vec<String> = (0..active.len()).map(|k| format!("h{k}")).collect();
-            let hv_pattern = if hv_names.len() == 1 {
-                hv_names[0].clone()
-            } else {
-                format!("({})", hv_names.join(", "))
-            };
-            let mut hv_flatten = String::new();
-            for (k, q) in active.iter().enumerate() {
-                if *q == "x" {
-                    let _ = write!(hv_flatten, " h.extend(h{k});");
-                } else {
-                    let _ = write!(hv_flatten, " h.push(h{k});");
-                }
-            }
+            let (hv_pattern, hv_flatten) = unpacked(&active, 'h');
             let _ = writeln!(
                 s,
                 "            hvp: Some(|{}, dir| {{\n                {unflatten}\n                let (v, {pattern}, {hv_pattern}) = crate::ad::{hvp_name}({args}, {});\n                let mut g = Vec::new();{flatten}\n                let mut h = Vec::new();{hv_flatten}\n                (v, g, h)\n            }}),",
@@ -685,6 +659,27 @@ fn case_entry(i: usize, p: &Program) -> String {
         let _ = writeln!(s, "        }},");
     }
     s
+}
+
+/// A companion's per-parameter result (a gradient, a Hessian-vector product) as a pattern
+/// (`g0` or `(g0, g1)`) and the statements that flatten it into the vector `v` (`v` the letter
+/// given), `x`'s components first.
+fn unpacked(active: &[&str], v: char) -> (String, String) {
+    let names: Vec<String> = (0..active.len()).map(|k| format!("{v}{k}")).collect();
+    let pattern = if names.len() == 1 {
+        names[0].clone()
+    } else {
+        format!("({})", names.join(", "))
+    };
+    let mut flatten = String::new();
+    for (name, p) in names.iter().zip(active) {
+        if *p == "x" {
+            let _ = write!(flatten, " {v}.extend({name});");
+        } else {
+            let _ = write!(flatten, " {v}.push({name});");
+        }
+    }
+    (pattern, flatten)
 }
 
 /// Marks the functions named by errors as failed; returns them.

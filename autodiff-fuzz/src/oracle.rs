@@ -763,6 +763,15 @@ fn active_mask(case: &Case, p: &Point) -> Vec<bool> {
     m
 }
 
+/// The components of `v` (one per flattened input) of the active inputs.
+fn active_parts(v: &[f64], mask: &[bool]) -> Vec<f64> {
+    v.iter()
+        .zip(mask)
+        .filter(|(_, &m)| m)
+        .map(|(g, _)| *g)
+        .collect()
+}
+
 /// `p` moved by `s` along flattened component `j`.
 fn shifted(case: &Case, p: &Point, j: usize, s: f64) -> Point {
     let mut q = p.clone();
@@ -829,13 +838,7 @@ pub fn check_point(
         ));
     }
     let mask = active_mask(case, p);
-    let pick = |v: &[f64]| -> Vec<f64> {
-        v.iter()
-            .zip(&mask)
-            .filter(|(_, &m)| m)
-            .map(|(g, _)| *g)
-            .collect()
-    };
+    let pick = |v: &[f64]| active_parts(v, &mask);
     let want = pick(&reference.grad);
     let bound = pick(&reference.bound);
     let dist = &reference.kink;
@@ -969,13 +972,7 @@ fn check_hvp(
             format!("{} Hv components, want {}", hv.len(), grad.len()),
         ));
     }
-    let pick = |v: &[f64]| -> Vec<f64> {
-        v.iter()
-            .zip(mask)
-            .filter(|(_, &m)| m)
-            .map(|(g, _)| *g)
-            .collect()
-    };
+    let pick = |v: &[f64]| active_parts(v, mask);
     let bound = pick(&at_p.bound);
     let unit = coordinate(case, p, j).abs().max(1.0);
     let gradient_at = |s: f64| -> Option<Vec<f64>> {
