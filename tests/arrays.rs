@@ -14,14 +14,11 @@
 
 mod common;
 
-use autodiff::{check_grad, differentiate};
-use common::{assert_all_close, dual_grad, Fwd, GradVec, F64_ABS, F64_REL};
+use autodiff::differentiate;
+use common::{
+    assert_all_close, c, check_with_dual as check, dual_grad, Fwd, GradVec, F64_ABS, F64_REL,
+};
 use num_traits::Float;
-
-/// `v` in any float type.
-fn c<T: Float>(v: f64) -> T {
-    T::from(v).unwrap()
-}
 
 /// `|a × b|`: the cross product as an array literal, then iterated by value.
 #[differentiate(forward)]
@@ -230,26 +227,6 @@ fn windowed<T: Float>(x: &[T], k: usize) -> T {
         s = s + ch[0] * ch[ch.len() - 1];
     }
     s
-}
-
-/// Checks a scalar function's gradient at `x`: value bit for bit, num-dual, central differences.
-fn check(
-    name: &str,
-    x: &[f64],
-    (value, grad): (f64, Vec<f64>),
-    plain: impl Fn(&[f64]) -> f64,
-    dual: impl Fn(&[Fwd]) -> Fwd,
-) {
-    assert_eq!(
-        value.to_bits(),
-        plain(x).to_bits(),
-        "{name}: value differs from the original"
-    );
-    let (_, want) = dual_grad(dual, x);
-    assert_all_close(name, &grad, &want, F64_REL, F64_ABS);
-    if let Err(e) = check_grad(plain, x, &grad) {
-        panic!("{name} at {x:?}: {e}");
-    }
 }
 
 fn with_vec(out: (f64, (f64, f64))) -> (f64, Vec<f64>) {

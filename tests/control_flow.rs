@@ -15,38 +15,8 @@
 mod common;
 
 use autodiff::{check_grad, differentiate};
-use common::{assert_all_close, dual_grad, Fwd};
+use common::{assert_all_close, c, check_with_dual as check, Fwd};
 use num_traits::Float;
-
-/// `v` in any float type (a plain call: the macro keeps it as written).
-fn c<T: Float>(v: f64) -> T {
-    T::from(v).unwrap()
-}
-
-/// Checks a gradient over a slice argument against `num-dual` and central differences, and the
-/// value against the original function, bit for bit.
-fn check(
-    name: &str,
-    x: &[f64],
-    grad: (f64, Vec<f64>),
-    plain: impl Fn(&[f64]) -> f64,
-    dual: impl Fn(&[Fwd]) -> Fwd,
-) {
-    let (value, g) = grad;
-    assert_eq!(
-        value.to_bits(),
-        plain(x).to_bits(),
-        "{name}: value differs from the original"
-    );
-    let (dual_value, dual_g) = dual_grad(dual, x);
-    assert_eq!(
-        value.to_bits(),
-        dual_value.to_bits(),
-        "{name}: value differs from the reference's"
-    );
-    assert_all_close(name, &g, &dual_g, 1e-11, 1e-13);
-    check_grad(&plain, x, &g).unwrap_or_else(|e| panic!("{name}: {e}"));
-}
 
 // ----- branches -----------------------------------------------------------------------------
 

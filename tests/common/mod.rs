@@ -52,6 +52,38 @@ pub fn dual_grad(f: impl Fn(&[Fwd]) -> Fwd, x: &[f64]) -> (f64, Vec<f64>) {
     (value, grad)
 }
 
+/// `v` in any float type, for functions written once over `T: Float` (a plain call: the macro
+/// keeps it as written).
+pub fn c<T: num_traits::Float>(v: f64) -> T {
+    T::from(v).unwrap()
+}
+
+/// Checks a `NAME_grad` output `(value, grad)` over a flat argument `x` against `num-dual` (the
+/// generic function run on dual numbers, `dual`) and central differences of `plain`, and the
+/// value against the original function and the reference, bit for bit.
+#[track_caller]
+pub fn check_with_dual(
+    name: &str,
+    x: &[f64],
+    (value, grad): (f64, Vec<f64>),
+    plain: impl Fn(&[f64]) -> f64,
+    dual: impl Fn(&[Fwd]) -> Fwd,
+) {
+    assert_eq!(
+        value.to_bits(),
+        plain(x).to_bits(),
+        "{name} at {x:?}: value differs from the original"
+    );
+    let (dual_value, dual_g) = dual_grad(dual, x);
+    assert_eq!(
+        value.to_bits(),
+        dual_value.to_bits(),
+        "{name} at {x:?}: value differs from the reference's"
+    );
+    assert_all_close(&format!("{name} at {x:?}"), &grad, &dual_g, 1e-11, 1e-13);
+    autodiff::check_grad(&plain, x, &grad).unwrap_or_else(|e| panic!("{name} at {x:?}: {e}"));
+}
+
 // ----- gradients as vectors ---------------------------------------------------------------------
 
 /// A `NAME_grad` gradient (bare scalar or tuple) as a `Vec`, in argument order.
