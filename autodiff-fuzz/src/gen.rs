@@ -887,13 +887,8 @@ impl Gen<'_> {
             }
             self.read(&sink);
             *self.assigned.entry(sink.clone()).or_insert(0) += 1;
-            let at = if out.last().is_some_and(Stmt::is_terminal) {
-                out.len() - 1
-            } else {
-                out.len()
-            };
-            out.insert(
-                at,
+            insert_before_terminal(
+                &mut out,
                 Stmt::Assign {
                     name: sink,
                     op: AssignOp::Set,
@@ -1314,15 +1309,10 @@ impl Gen<'_> {
             .iter()
             .any(|s| matches!(s, Stmt::Assign { name, .. } if acc.contains(name)));
         if !updates {
-            let stmt = self.assign();
-            let at = if body.last().is_some_and(Stmt::is_terminal) {
-                body.len() - 1
-            } else {
-                body.len()
-            };
             // `assign` runs in the loop's scope: variables of the body are out of scope here, so
             // the update reads only names visible outside it.
-            body.insert(at, stmt);
+            let stmt = self.assign();
+            insert_before_terminal(&mut body, stmt);
         }
         body
     }
@@ -1508,12 +1498,7 @@ impl Gen<'_> {
             op: AssignOp::Set,
             value: Expr::bin(op, Expr::Var(sum.to_string()), e),
         };
-        let at = if body.last().is_some_and(Stmt::is_terminal) {
-            body.len() - 1
-        } else {
-            body.len()
-        };
-        body.insert(at, update);
+        insert_before_terminal(&mut body, update);
         body
     }
 
@@ -1559,6 +1544,17 @@ impl Gen<'_> {
 }
 
 /// Renames the bindings of `from` declared in `b` and the assignments to it (nothing reads it).
+/// Adds `stmt` at the end of `body`, before its last statement if that one leaves (`break`,
+/// `continue`, `return`), where it would be unreachable.
+fn insert_before_terminal(body: &mut Vec<Stmt>, stmt: Stmt) {
+    let at = if body.last().is_some_and(Stmt::is_terminal) {
+        body.len() - 1
+    } else {
+        body.len()
+    };
+    body.insert(at, stmt);
+}
+
 fn rename(b: &mut [Stmt], from: &str, to: &str) {
     let fix = |n: &mut String| {
         if n == from {
