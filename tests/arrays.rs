@@ -513,3 +513,46 @@ fn windowed_past_end(x: &[f64]) -> f64 {
     }
     s
 }
+
+/// Windows, chunks and the slice ends in a function on `f64`: its `NAME_hvp` runs a generic
+/// copy of the body, which must keep those methods (it gave up on them: no `NAME_hvp`).
+#[differentiate]
+fn smoothness(x: &[f64], lam: f64) -> f64 {
+    let mut s = *x.last().unwrap() * x.first().copied().unwrap();
+    for w in x.windows(3) {
+        let curvature = w[0] - 2.0 * w[1] + w[2];
+        s += lam * curvature * curvature;
+    }
+    for c in x.chunks(2) {
+        s += c[0].sin() * c[c.len() - 1];
+    }
+    s
+}
+
+#[test]
+fn windows_and_ends_in_an_f64_function_have_an_hvp() {
+    let x = [0.3, -0.2, 0.8, 1.1, -0.5];
+    let t = [1.0, 0.5, -0.3, 0.2, 0.1];
+    let (value, (g, gl), (hx, hl)) = smoothness_hvp(&x, 0.7, &t, 0.4);
+    assert_eq!(value.to_bits(), smoothness(&x, 0.7).to_bits());
+    assert_eq!((g, gl), smoothness_grad(&x, 0.7).1);
+    let h = 1e-5;
+    let at = |s: f64| {
+        let p: Vec<f64> = x.iter().zip(&t).map(|(a, b)| a + s * b).collect();
+        smoothness_grad(&p, 0.7 + s * 0.4).1
+    };
+    let ((gp, glp), (gm, glm)) = (at(h), at(-h));
+    let want: Vec<f64> = gp
+        .iter()
+        .zip(&gm)
+        .map(|(a, b)| (a - b) / (2.0 * h))
+        .collect();
+    assert_all_close("smoothness_hvp", &hx, &want, 1e-7, 1e-7);
+    assert_all_close(
+        "smoothness_hvp lam",
+        &[hl],
+        &[(glp - glm) / (2.0 * h)],
+        1e-7,
+        1e-7,
+    );
+}

@@ -104,6 +104,14 @@ const OTHER_METHODS: &[&str] = &[
     "saturating_add",
     "wrapping_sub",
     "wrapping_add",
+    "windows",
+    "chunks",
+    "first",
+    "last",
+    "copied",
+    "cloned",
+    "unwrap",
+    "expect",
 ];
 
 /// Macros whose arguments are expressions (after a format string).
@@ -460,6 +468,12 @@ impl References<'_> {
             Expr::Repeat(r) => (!self.gives_reference(&r.expr)).then_some(false),
             Expr::Reference(r) => r.mutability.is_none().then_some(true),
             Expr::MethodCall(m) if m.args.is_empty() && m.method == "iter" => Some(true),
+            // A window or chunk is a slice, read by index: never a float to dereference.
+            Expr::MethodCall(m)
+                if m.args.len() == 1 && (m.method == "windows" || m.method == "chunks") =>
+            {
+                Some(false)
+            }
             Expr::MethodCall(m) if m.args.is_empty() && m.method == "into_iter" => {
                 self.yields_references(&m.receiver)
             }
