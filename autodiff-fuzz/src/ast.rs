@@ -891,6 +891,16 @@ pub enum ForHead {
         other: String,
         skip: bool,
     },
+    /// `for window in array.windows(size)` (or `.chunks(size)`), the body starting with
+    /// `let first = window[0]; let last = window[window.len() - 1];`
+    Windows {
+        window: String,
+        array: String,
+        size: usize,
+        chunks: bool,
+        first: String,
+        last: String,
+    },
 }
 
 /// A statement.
@@ -1353,8 +1363,30 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
                         "(&{var}, &{other_var}) in {array}.iter().zip({other}.iter(){skip})"
                     );
                 }
+                ForHead::Windows {
+                    window,
+                    array,
+                    size,
+                    chunks,
+                    ..
+                } => {
+                    let method = if *chunks { "chunks" } else { "windows" };
+                    let _ = write!(out, "{window} in {array}.{method}({size})");
+                }
             }
             out.push_str(" {\n");
+            if let ForHead::Windows {
+                window,
+                first,
+                last,
+                ..
+            } = head
+            {
+                push_indent(out, indent + 1);
+                let _ = writeln!(out, "let {first} = {window}[0];");
+                push_indent(out, indent + 1);
+                let _ = writeln!(out, "let {last} = {window}[{window}.len() - 1];");
+            }
             with_loop_label(label, || write_block(body, out, indent + 1, d));
             push_indent(out, indent);
             out.push_str("}\n");
@@ -2006,6 +2038,25 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
                     env.bind(var, Kind::Float, false);
                     env.bind(other_var, Kind::Float, false);
                     vec![array.as_str(), other.as_str()]
+                }
+                ForHead::Windows {
+                    window,
+                    array,
+                    size,
+                    first,
+                    last,
+                    ..
+                } => {
+                    check_array(array, env)?;
+                    if *size == 0 {
+                        return Err("windows of size 0".into());
+                    }
+                    if first == last || window == first || window == last {
+                        return Err("a window's bindings share a name".into());
+                    }
+                    env.bind(first, Kind::Float, false);
+                    env.bind(last, Kind::Float, false);
+                    vec![array.as_str()]
                 }
             };
             env.enter_loop(true, &borrows);

@@ -70,6 +70,9 @@ pub struct Features {
     pub sum_loops: bool,
     /// `[a, b, c][int % 3]`: array literals of active values, made and indexed in place.
     pub array_literals: bool,
+    /// `for w in arr.windows(k)` and `for c in arr.chunks(k)`, reading `w[0]` and
+    /// `w[w.len() - 1]`.
+    pub windows: bool,
 }
 
 impl Default for Features {
@@ -104,6 +107,7 @@ impl Default for Features {
             untyped_reassign: true,
             sum_loops: true,
             array_literals: true,
+            windows: true,
         }
     }
 }
@@ -1359,6 +1363,7 @@ impl Gen<'_> {
             } else {
                 0
             },
+            if f.windows && has_x { 2 } else { 0 },
         ]);
         self.env.push();
         let (head, borrow) = match kind {
@@ -1437,6 +1442,27 @@ impl Gen<'_> {
                         skip: self.rng.chance(0.3),
                     },
                     borrows,
+                )
+            }
+            6 => {
+                let window = self.fresh("w");
+                let array = self.rng.pick(&arrays).name.clone();
+                self.read(&array);
+                self.read(&window);
+                let first = self.fresh("p");
+                let last = self.fresh("q");
+                self.env.bind(&first, Kind::Float, false);
+                self.env.bind(&last, Kind::Float, false);
+                (
+                    ForHead::Windows {
+                        window,
+                        array: array.clone(),
+                        size: self.rng.range(1, 3),
+                        chunks: self.rng.chance(0.4),
+                        first,
+                        last,
+                    },
+                    vec![array],
                 )
             }
             _ => {
@@ -1633,6 +1659,21 @@ fn underscore_unread(head: ForHead, reads: &HashMap<String, usize>) -> ForHead {
             array,
             other,
             skip,
+        },
+        ForHead::Windows {
+            window,
+            array,
+            size,
+            chunks,
+            first,
+            last,
+        } => ForHead::Windows {
+            window,
+            array,
+            size,
+            chunks,
+            first: fix(first),
+            last: fix(last),
         },
     }
 }
