@@ -933,8 +933,12 @@ fn same_bits(a: f64, b: f64) -> bool {
 /// Checks `f_hvp` at `p` along one active coordinate `e_j` (chosen by the point): its value
 /// and gradient are `f_grad`'s bit for bit (the reverse pass on dual numbers does the same real
 /// arithmetic), and its `H e_j` matches central differences of `num-dual`'s gradient along
-/// `e_j` where no kink is near and the differences converge (steps `h` and `2h` agreeing to 1%,
-/// as for the gradient).
+/// `e_j` where no kink is near and the differences converge: steps `h` and `2h` agreeing to
+/// `1e-4`, not the gradient check's 1%. A gradient is a noisier function of the point than the
+/// value: the rounding errors of the values feed its derivatives (`s³` iterated), which no
+/// first-order bound sees, and a difference of gradients divides that noise by the step (seed
+/// 19's program 1242: steps `h` and `2h` 0.06% apart, both 0.08% from the exact product). The
+/// largest step is tried first.
 fn check_hvp(
     case: &Case,
     p: &Point,
@@ -983,7 +987,7 @@ fn check_hvp(
         (!aliased && MAGNITUDE.with(Cell::get) <= MAX_MAGNITUDE && g.iter().all(|v| v.is_finite()))
             .then_some(g)
     };
-    for step in [1e-5, 1e-6, 1e-7] {
+    for step in [1e-4, 1e-5, 1e-6] {
         let h = step * unit;
         if at_p.kink[j] < 1e3 * h {
             continue;
@@ -1007,7 +1011,7 @@ fn check_hvp(
             .collect();
         if cds
             .iter()
-            .any(|&(cd, cd2, roundoff)| !close(cd, cd2, 1e-2, roundoff))
+            .any(|&(cd, cd2, roundoff)| !close(cd, cd2, CD_REL, roundoff))
         {
             continue;
         }
