@@ -16,7 +16,8 @@ mod common;
 
 use autodiff::differentiate;
 use common::{
-    assert_all_close, c, check_with_dual as check, dual_grad, Fwd, GradVec, F64_ABS, F64_REL,
+    assert_all_close, c, check_with_dual as check, dual_grad, gradient_differences, Fwd, GradVec,
+    F64_ABS, F64_REL,
 };
 use num_traits::Float;
 
@@ -273,10 +274,7 @@ fn literals_as_locals() {
         let (value, g, (hx, hy)) = mixed_hvp(x[0], x[1], 0.6, -0.8);
         assert_eq!(value.to_bits(), mixed(x[0], x[1]).to_bits());
         assert_eq!(g, mixed_grad(x[0], x[1]).1);
-        let h = 1e-5;
-        let (_, (px, py)) = mixed_grad(x[0] + 0.6 * h, x[1] - 0.8 * h);
-        let (_, (mx, my)) = mixed_grad(x[0] - 0.6 * h, x[1] + 0.8 * h);
-        let want = [(px - mx) / (2.0 * h), (py - my) / (2.0 * h)];
+        let want = gradient_differences(&|p| with_vec(mixed_grad(p[0], p[1])).1, &x, &[0.6, -0.8]);
         assert_all_close("mixed_hvp", &[hx, hy], &want, 1e-7, 1e-7);
         check(
             "det2",
@@ -367,14 +365,11 @@ fn literals_walked_destructured_and_passed() {
         let (value, g, (hx, hy, hz)) = walked_f64_hvp(x[0], x[1], x[2], dir[0], dir[1], dir[2]);
         assert_eq!(value.to_bits(), walked_f64(x[0], x[1], x[2]).to_bits());
         assert_eq!(g, (a, b, cz));
-        let h = 1e-5;
-        let at = |s: f64| {
-            let (_, (a, b, c)) =
-                walked_f64_grad(x[0] + s * dir[0], x[1] + s * dir[1], x[2] + s * dir[2]);
-            [a, b, c]
+        let grad = |p: &[f64]| {
+            let (_, (a, b, c)) = walked_f64_grad(p[0], p[1], p[2]);
+            vec![a, b, c]
         };
-        let (p, m) = (at(h), at(-h));
-        let want: Vec<f64> = (0..3).map(|i| (p[i] - m[i]) / (2.0 * h)).collect();
+        let want = gradient_differences(&grad, &x, &dir);
         assert_all_close("walked_f64_hvp", &[hx, hy, hz], &want, 1e-7, 1e-7);
 
         check(
@@ -421,10 +416,11 @@ fn arrays_chosen_by_branches() {
             F64_ABS,
         );
         let (_, _, (hx, hy)) = chosen_literals_hvp(p[0], p[1], 1.0, 0.0);
-        let h = 1e-5;
-        let (_, (px, py)) = chosen_literals_grad(p[0] + h, p[1]);
-        let (_, (mx, my)) = chosen_literals_grad(p[0] - h, p[1]);
-        let want = [(px - mx) / (2.0 * h), (py - my) / (2.0 * h)];
+        let want = gradient_differences(
+            &|q| with_vec(chosen_literals_grad(q[0], q[1])).1,
+            &p,
+            &[1.0, 0.0],
+        );
         assert_all_close("chosen_literals_hvp", &[hx, hy], &want, 1e-6, 1e-6);
     }
 }
@@ -536,23 +532,16 @@ fn windows_and_ends_in_an_f64_function_have_an_hvp() {
     let (value, (g, gl), (hx, hl)) = smoothness_hvp(&x, 0.7, &t, 0.4);
     assert_eq!(value.to_bits(), smoothness(&x, 0.7).to_bits());
     assert_eq!((g, gl), smoothness_grad(&x, 0.7).1);
-    let h = 1e-5;
-    let at = |s: f64| {
-        let p: Vec<f64> = x.iter().zip(&t).map(|(a, b)| a + s * b).collect();
-        smoothness_grad(&p, 0.7 + s * 0.4).1
+    // Over `x` and `lam` as one flat point.
+    let grad = |p: &[f64]| {
+        let (_, (mut g, gl)) = smoothness_grad(&p[..5], p[5]);
+        g.push(gl);
+        g
     };
-    let ((gp, glp), (gm, glm)) = (at(h), at(-h));
-    let want: Vec<f64> = gp
-        .iter()
-        .zip(&gm)
-        .map(|(a, b)| (a - b) / (2.0 * h))
-        .collect();
-    assert_all_close("smoothness_hvp", &hx, &want, 1e-7, 1e-7);
-    assert_all_close(
-        "smoothness_hvp lam",
-        &[hl],
-        &[(glp - glm) / (2.0 * h)],
-        1e-7,
-        1e-7,
-    );
+    let point: Vec<f64> = x.iter().copied().chain([0.7]).collect();
+    let direction: Vec<f64> = t.iter().copied().chain([0.4]).collect();
+    let want = gradient_differences(&grad, &point, &direction);
+    let mut got = hx;
+    got.push(hl);
+    assert_all_close("smoothness_hvp", &got, &want, 1e-7, 1e-7);
 }

@@ -2,7 +2,10 @@
 //! reverse pass run on `autodiff::__private::Dual` numbers), against the analytic Hessian of
 //! Rosenbrock and against central differences of the generated gradient elsewhere.
 
+mod common;
+
 use autodiff::differentiate;
+use common::gradient_differences;
 use num_traits::Float;
 
 #[differentiate]
@@ -64,18 +67,6 @@ fn rosenbrock_hvp_is_the_analytic_hessian_times_v() {
             );
         }
     }
-}
-
-/// `(grad(x + h v) - grad(x - h v)) / 2h`, from the generated gradient.
-fn gradient_differences(grad: &dyn Fn(&[f64]) -> Vec<f64>, x: &[f64], v: &[f64]) -> Vec<f64> {
-    let h = 1e-5;
-    let plus: Vec<f64> = x.iter().zip(v).map(|(a, b)| a + h * b).collect();
-    let minus: Vec<f64> = x.iter().zip(v).map(|(a, b)| a - h * b).collect();
-    grad(&plus)
-        .iter()
-        .zip(grad(&minus))
-        .map(|(p, m)| (p - m) / (2.0 * h))
-        .collect()
 }
 
 #[test]

@@ -84,6 +84,20 @@ pub fn check_with_dual(
     autodiff::check_grad(&plain, x, &grad).unwrap_or_else(|e| panic!("{name} at {x:?}: {e}"));
 }
 
+/// `(grad(x + h v) - grad(x - h v)) / 2h` with `h = 1e-5`: a Hessian-vector product from a
+/// gradient (the generated one, checked on its own against `num-dual`), to compare `NAME_hvp`
+/// with.
+pub fn gradient_differences(grad: &dyn Fn(&[f64]) -> Vec<f64>, x: &[f64], v: &[f64]) -> Vec<f64> {
+    let h = 1e-5;
+    let plus: Vec<f64> = x.iter().zip(v).map(|(a, b)| a + h * b).collect();
+    let minus: Vec<f64> = x.iter().zip(v).map(|(a, b)| a - h * b).collect();
+    grad(&plus)
+        .iter()
+        .zip(grad(&minus))
+        .map(|(p, m)| (p - m) / (2.0 * h))
+        .collect()
+}
+
 // ----- gradients as vectors ---------------------------------------------------------------------
 
 /// A `NAME_grad` gradient (bare scalar or tuple) as a `Vec`, in argument order.
