@@ -272,7 +272,11 @@
 //! A branch is differentiated as the branch taken (also exactly at the branch point), a loop
 //! through the iterations that ran. Loops keep what their reverse pass needs on a plain `Vec`
 //! tape, one entry per iteration; with the `tape-stats` feature, [`tape_stats::take`] reports
-//! how many bytes the tapes held.
+//! how many bytes the tapes held. A scratch array that a loop's body fills at its start
+//! (`let mut xc = vec![0.0; d];` before the loop, `for j in 0..d { xc[j] = …; }` in it, and used
+//! nowhere else) is saved whole once per iteration instead: the reverse pass copies it back
+//! before it reverses that iteration, and reads the elements the iteration read after its last
+//! write to the array from the array itself.
 //!
 //! # Errors
 //!

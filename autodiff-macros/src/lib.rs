@@ -389,6 +389,50 @@ mod region_tests {
         );
     }
 
+    /// A scratch array filled at the top of each iteration is saved whole once per iteration;
+    /// the reverse pass reads its reads after the fill from the iteration's snapshot, so the
+    /// loops reading it keep no tape.
+    #[test]
+    fn scratch_arrays_are_saved_whole_once_per_iteration() {
+        let item = quote! {
+            fn f(x: &[f64], mu: &[f64], d: usize, m: usize, n: usize) -> f64 {
+                let mut xc = vec![0.0; d];
+                let mut t = vec![0.0; m];
+                let mut total = 0.0;
+                for p in 0..n {
+                    for k in 0..m {
+                        for j in 0..d {
+                            xc[j] = x[p * d + j] - mu[k * d + j];
+                        }
+                        let mut s = 0.0;
+                        for j in 0..d {
+                            s += xc[j] * xc[j];
+                        }
+                        t[k] = s.sqrt();
+                    }
+                    let mut e = 0.0;
+                    for k in 0..m {
+                        e += t[k].exp();
+                    }
+                    total += e.ln();
+                }
+                total
+            }
+        };
+        let out = expand(TokenStream2::new(), item).to_string();
+        let vjp = &out[out.find("fn f_vjp").expect("a vjp")..];
+        for wanted in [
+            "__snap_xc_5 . save_slice (& __xc_5 [..])",
+            "let __view_xc_5 = __snap_xc_5 . view_top (__xc_5 . len ())",
+            "__snap_xc_5 . drop_top (__xc_5 . len ())",
+            "__view_xc_5 [__j_24]",
+            // The loop over `j` reading `xc` has no tape: it reads `xc` again.
+            "for __j_24 in :: core :: iter :: Iterator :: rev",
+        ] {
+            assert!(vjp.contains(wanted), "no `{wanted}` in {vjp}");
+        }
+    }
+
     #[test]
     fn break_sets_flags_and_guards_the_rest() {
         let ir = ir_of(quote! {

@@ -160,6 +160,44 @@ impl<T> Tape<T> {
         }
     }
 
+    /// Pushes a copy of a whole array, as consecutive entries of one chunk: the snapshot a loop
+    /// takes at the end of each iteration of a scratch array it fills, which the reverse pass
+    /// of that iteration reads through [`Tape::view_top`] and then drops with
+    /// [`Tape::drop_top`].
+    #[inline]
+    pub fn save_slice(&mut self, values: &[T])
+    where
+        T: Copy,
+    {
+        self.reserve(values.len());
+        self.current.extend_from_slice(values);
+        self.note_peak();
+    }
+
+    /// The last `n` entries, in the order [`Tape::save_slice`] pushed them.
+    ///
+    /// # Panics
+    /// If the tape holds fewer than `n` entries (the generated code pairs every view with a
+    /// save of the same array).
+    #[inline]
+    pub fn view_top(&mut self, n: usize) -> &[T] {
+        if self.current.is_empty() {
+            // The snapshot is at the top of the chunk below (a save never spans chunks).
+            if let Some(below) = self.full.pop() {
+                self.full_len -= below.len();
+                self.current = below;
+            }
+        }
+        &self.current[self.current.len() - n..]
+    }
+
+    /// Removes the last `n` entries, which [`Tape::view_top`] showed.
+    #[inline]
+    pub fn drop_top(&mut self, n: usize) {
+        let from = self.current.len() - n;
+        self.current.truncate(from);
+    }
+
     #[inline]
     fn pop(&mut self) -> Option<T> {
         match self.current.pop() {
@@ -286,6 +324,29 @@ mod tests {
         assert_eq!(tape.len(), 10_000);
         let all: Vec<usize> = tape.pop_to(0).collect();
         assert_eq!(all, first.into_iter().rev().collect::<Vec<_>>());
+        assert!(tape.is_empty());
+    }
+
+    #[test]
+    fn snapshots_come_back_last_first_across_chunks() {
+        // Arrays of different lengths (some empty, some longer than a chunk) saved in turn,
+        // enough to fill several chunks: each comes back whole, in one piece.
+        let mut tape = Tape::new();
+        let mut saved = Vec::new();
+        for run in 0..3000_usize {
+            let n = if run % 500 == 1 {
+                5000
+            } else {
+                run % 7 + (run % 5) * 300
+            };
+            let values: Vec<usize> = (0..n).map(|i| run * 10_000 + i).collect();
+            tape.save_slice(&values);
+            saved.push(values);
+        }
+        for values in saved.iter().rev() {
+            assert_eq!(tape.view_top(values.len()), &values[..]);
+            tape.drop_top(values.len());
+        }
         assert!(tape.is_empty());
     }
 }

@@ -46,9 +46,25 @@ pub(super) fn pass(cx: &Context<'_>, plan: &Plan) -> TokenStream {
         let rt = cx.rt;
         out.extend([quote!(let mut #tape = #rt::Tape::new();)]);
     }
-    out.extend([block(cx, plan, &cx.graph.body)]);
+    // The snapshots' tapes (see `Layout::find_snapshots`).
+    let mut snapshots: Vec<Ident> = Vec::new();
+    let mut arrays: Vec<(ValueId, ValueId)> = cx
+        .layout
+        .snapshots
+        .keys()
+        .filter(|tape| plan.has_reverse.contains(tape) && !plan.fused.contains_key(tape))
+        .flat_map(|tape| cx.snapshots(plan, *tape).into_iter().map(|a| (*tape, a)))
+        .collect();
+    arrays.sort();
+    for (_, a) in arrays {
+        snapshots.push(cx.snapshot_tape(a, false));
+    }
     let rt = cx.rt;
-    for tape in &shared {
+    for tape in &snapshots {
+        out.extend([quote!(let mut #tape = #rt::Tape::new();)]);
+    }
+    out.extend([block(cx, plan, &cx.graph.body)]);
+    for tape in shared.iter().chain(&snapshots) {
         out.extend([quote!(#rt::record_tape(&#tape);)]);
     }
     out
@@ -263,26 +279,27 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         .layout
         .hoisted
         .iter()
-        .filter(|(v, tape)| **tape == l.tape && plan.referenced.contains(v))
+        .filter(|(v, tape)| {
+            **tape == l.tape && plan.referenced.contains(v) && !cx.rematerializable(**v)
+        })
         .map(|(v, _)| *v)
         .collect();
     hoisted.sort();
     for v in hoisted {
-        if let Op::Index(array, indices) = &graph.node(v).op {
+        if let Some(read) = element_read(cx, v, None, true) {
             let name = graph.value_ident(v);
-            let mut read = graph.value_ident(*array).to_token_stream();
-            for (k, i) in indices.iter().enumerate() {
-                let i = graph.value_ident(*i);
-                read = if k == 0 {
-                    quote!(#read.get(#i))
-                } else {
-                    quote!(#read.and_then(|__row| __row.get(#i)))
-                };
-            }
-            out.extend([quote!(let #name = #read.copied();)]);
+            out.extend([quote!(let #name = #read;)]);
         }
     }
     let mut body = block(cx, plan, &l.body);
+    // The arrays the reverse pass puts back, as the iteration leaves them.
+    if reversed && !plan.fused.contains_key(&l.tape) {
+        for a in cx.snapshots(plan, l.tape) {
+            let snap = cx.snapshot_tape(a, false);
+            let array = graph.value_ident(a);
+            body.extend([quote!(#snap.save_slice(&#array[..]);)]);
+        }
+    }
     // A loop whose reverse runs iteration by iteration: its adjoints start before it, and each
     // iteration's reverse follows the iteration.
     if let Some((before, each)) = plan.fused.get(&l.tape) {
@@ -347,6 +364,38 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         }
     }
     out
+}
+
+/// An element read `a[i]` of `from` in place of `a` (a snapshot of it); `checked`: as a read
+/// hoisted out of its loop is read before the loop, `Some(a[i])` or `None` when out of bounds
+/// (the loop may run zero times).
+pub(super) fn element_read(
+    cx: &Context<'_>,
+    v: ValueId,
+    from: Option<&Ident>,
+    checked: bool,
+) -> Option<TokenStream> {
+    let graph = cx.graph;
+    let Op::Index(array, indices) = &graph.node(v).op else {
+        return None;
+    };
+    let mut read = match from {
+        Some(from) => from.to_token_stream(),
+        None => graph.value_ident(*array).to_token_stream(),
+    };
+    for (k, i) in indices.iter().enumerate() {
+        let i = graph.value_ident(*i);
+        read = match (checked, k) {
+            (false, _) => quote!(#read[#i]),
+            (true, 0) => quote!(#read.get(#i)),
+            (true, _) => quote!(#read.and_then(|__row| __row.get(#i))),
+        };
+    }
+    Some(if checked {
+        quote!(#read.copied())
+    } else {
+        read
+    })
 }
 
 /// The expression a node evaluates, in the user's spelling; for values that may be tensors,

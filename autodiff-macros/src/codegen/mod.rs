@@ -100,10 +100,21 @@ struct Layout {
     /// The arrays and the values a branch or a loop makes of them (`let v = if c { x } else
     /// { y };`, an early `return` of one): copied by `Clone`, since a `Vec` moves.
     whole_arrays: HashSet<ValueId>,
+    /// Scratch arrays a loop saves whole at the end of each iteration, for its reverse pass to
+    /// put back before it reverses that iteration (see [`Layout::find_snapshots`]), by the
+    /// loop's tape.
+    snapshots: HashMap<ValueId, Vec<ValueId>>,
+    /// The bodies of those loops, with the loop's tape.
+    snapshot_bodies: HashMap<u32, ValueId>,
+    /// The element reads of a snapshot array after the last write to it in the iteration: the
+    /// reverse pass reads them again from the array put back. By read: the loop's tape and the
+    /// array.
+    served: HashMap<ValueId, (ValueId, ValueId)>,
 }
 
 impl Layout {
-    fn of(graph: &Graph) -> Self {
+    /// `plain`: the function has no tensors (its arrays are `Vec`s and arrays of numbers).
+    fn of(graph: &Graph, plain: bool) -> Self {
         let mut layout = Layout {
             home: HashMap::default(),
             arrays: HashSet::default(),
@@ -117,6 +128,9 @@ impl Layout {
             index_ops: HashMap::default(),
             counters: HashMap::default(),
             whole_arrays: HashSet::default(),
+            snapshots: HashMap::default(),
+            snapshot_bodies: HashMap::default(),
+            served: HashMap::default(),
         };
         for (i, node) in graph.nodes.iter().enumerate() {
             let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
@@ -147,7 +161,23 @@ impl Layout {
             }
         }
         layout.find_whole_arrays(&graph.body);
+        if plain {
+            layout.find_snapshots(graph);
+        }
         layout.find_rematerializable(graph);
+        // A served read the reverse pass cannot compute again (its index is not at hand) is
+        // saved as any other, and an array left with no served read is not snapshot.
+        let cheap = &layout.cheap;
+        layout.served.retain(|r, _| cheap.contains(r));
+        let served = &layout.served;
+        layout.snapshots.retain(|tape, arrays| {
+            arrays.retain(|a| served.values().any(|(t, b)| t == tape && b == a));
+            !arrays.is_empty()
+        });
+        let snapshots = &layout.snapshots;
+        layout
+            .snapshot_bodies
+            .retain(|_, tape| snapshots.contains_key(tape));
         layout.find_invariant_reads(&graph.body);
         layout.find_counters(graph, &graph.body);
         layout
@@ -214,10 +244,13 @@ impl Layout {
                 Op::Copy(_) => true,
                 // An array never written again after this read's statement of the function body holds,
                 // when the reverse pass runs, what the read saw.
-                Op::Index(array, _) => self
-                    .last_store
-                    .get(array)
-                    .is_none_or(|last| self.read_at.get(&v).is_some_and(|at| at > last)),
+                Op::Index(array, _) => {
+                    self.served.contains_key(&v)
+                        || self
+                            .last_store
+                            .get(array)
+                            .is_none_or(|last| self.read_at.get(&v).is_some_and(|at| at > last))
+                }
                 _ => false,
             };
             if !cheap_op {
@@ -306,10 +339,12 @@ impl Layout {
                     for s in &l.body.stmts {
                         if let Stmt::Eval(v) = s {
                             if let Some(Op::Index(array, indices)) = self.index_ops.get(v) {
+                                // A read a snapshot serves is computed again rather than
+                                // saved, but its adjoint is still best summed in a local.
                                 if !stored.contains(array)
                                     && outside(array)
                                     && indices.iter().all(outside)
-                                    && !self.cheap.contains(v)
+                                    && (!self.cheap.contains(v) || self.served.contains_key(v))
                                 {
                                     found.push(*v);
                                 }
@@ -374,6 +409,348 @@ impl Layout {
                 }
                 Stmt::Eval(_) | Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
             }
+        }
+    }
+}
+
+impl Layout {
+    /// Finds the scratch arrays worth saving whole once per iteration of a loop rather than
+    /// element by element as the reverse pass reads them.
+    ///
+    /// ```text
+    /// let mut xc = vec![0.0; d];
+    /// for k in 0..m {
+    ///     for j in 0..d { xc[j] = x[j] - mu[k * d + j]; }      // fills xc
+    ///     for j in 0..d { s += q[k * d + j] * xc[j] * xc[j]; } // reads it
+    /// }
+    /// ```
+    ///
+    /// Each iteration of the loop over `k` overwrites `xc`, so the reverse pass, running the
+    /// iterations last first, cannot read `xc[j]` as the forward pass saw it; a tape would keep
+    /// every read. Instead the loop pushes a copy of `xc` on a tape of its own at the end of each
+    /// iteration, and the reverse pass of the iteration starts by copying it back: the reads
+    /// after the iteration's last write to `xc` (here all of them) are read again from `xc`. One
+    /// copy of `d` numbers replaces a tape entry per read, and the loop's other tapes may go.
+    ///
+    /// The array: made in the function body as `vec![c; len]` or `[c; len]` of a constant `c`,
+    /// used only by single-index reads and writes inside one loop (no calls, methods, moves,
+    /// returns). Worth it when the loop's body fills it whole, a loop over `0..len` at the top of
+    /// the body writing `a[i]`: the copy is then no larger than the writes (the choice is only
+    /// one of speed; the copying is right for any array so used), or over `0..a.len()`. Where a fused loop's reverse
+    /// runs between forward iterations, the reverse pass also puts back what it found (see
+    /// `reverse::Sweep::loop_region`), so the forward pass never sees the arrays it restored.
+    fn find_snapshots(&mut self, graph: &Graph) {
+        let mut lengths: HashMap<ValueId, String> = HashMap::default();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+            if node.changed_by_calls || self.home(v) != 0 || !self.stored.contains(&v) {
+                continue;
+            }
+            if let Op::Verbatim(tokens, _) = &node.op {
+                if let Some(len) = repeat_length(tokens) {
+                    lengths.insert(v, len);
+                }
+            }
+        }
+        if lengths.is_empty() {
+            return;
+        }
+        // Used only by element reads `a[i]`...
+        let mut reads: HashMap<ValueId, Vec<ValueId>> = HashMap::default();
+        for (i, node) in graph.nodes.iter().enumerate() {
+            let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+            let read_of = match &node.op {
+                Op::Index(a, idx) if idx.len() == 1 && !idx.contains(a) => Some(*a),
+                _ => None,
+            };
+            for o in node.op.operands() {
+                if read_of == Some(o) {
+                    reads.entry(o).or_default().push(v);
+                } else if !matches!(&node.op, Op::Verbatim(tokens, _)
+                    if only_elements_or_length(tokens, &graph.value_ident(o).to_string()))
+                {
+                    lengths.remove(&o);
+                }
+            }
+        }
+        lengths.remove(&graph.ret);
+        // ... and element writes `a[i] = e`, joined with nothing by branches or loops.
+        let mut stores: HashMap<ValueId, usize> = HashMap::default();
+        scratch_uses(&graph.body, &mut lengths, &mut stores);
+        self.snapshot_loops(graph, &graph.body, &mut lengths, &reads, &stores);
+    }
+
+    fn snapshot_loops(
+        &mut self,
+        graph: &Graph,
+        b: &Block,
+        lengths: &mut HashMap<ValueId, String>,
+        reads: &HashMap<ValueId, Vec<ValueId>>,
+        stores: &HashMap<ValueId, usize>,
+    ) {
+        for stmt in &b.stmts {
+            match stmt {
+                Stmt::If(r) => {
+                    self.snapshot_loops(graph, &r.then_block, lengths, reads, stores);
+                    self.snapshot_loops(graph, &r.else_block, lengths, reads, stores);
+                }
+                Stmt::Loop(l) => {
+                    self.snapshot_loop(graph, l, lengths, reads, stores);
+                    self.snapshot_loops(graph, &l.body, lengths, reads, stores);
+                }
+                Stmt::Eval(_) | Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
+            }
+        }
+    }
+
+    /// The arrays loop `l` snapshots (see [`Layout::find_snapshots`]), and their served reads.
+    fn snapshot_loop(
+        &mut self,
+        graph: &Graph,
+        l: &crate::ir::LoopRegion,
+        lengths: &mut HashMap<ValueId, String>,
+        reads: &HashMap<ValueId, Vec<ValueId>>,
+        stores: &HashMap<ValueId, usize>,
+    ) {
+        // Where each value and each write of the body is: the statement of the body holding it.
+        let mut block_at: HashMap<u32, usize> = HashMap::default();
+        let mut eval_at: HashMap<ValueId, usize> = HashMap::default();
+        let mut last_write: HashMap<ValueId, usize> = HashMap::default();
+        let mut writes: HashMap<ValueId, usize> = HashMap::default();
+        for (p, st) in l.body.stmts.iter().enumerate() {
+            let mut ids = HashSet::default();
+            let mut written = Vec::new();
+            match st {
+                Stmt::Eval(v) => {
+                    eval_at.insert(*v, p);
+                }
+                Stmt::If(r) => {
+                    let mut unused = HashSet::default();
+                    blocks_of(&r.then_block, &mut ids, &mut unused);
+                    blocks_of(&r.else_block, &mut ids, &mut unused);
+                }
+                Stmt::Loop(m) => {
+                    let mut unused = HashSet::default();
+                    blocks_of(&m.body, &mut ids, &mut unused);
+                }
+                Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
+            }
+            reverse::stored_arrays(st, &mut written);
+            for a in written {
+                last_write.insert(a, p);
+                *writes.entry(a).or_default() += 1;
+            }
+            block_at.extend(ids.into_iter().map(|id| (id, p)));
+        }
+        let homes = &self.home;
+        let at = |v: ValueId| -> Option<usize> {
+            let home = homes.get(&v).copied().unwrap_or(0);
+            if home == l.body.id {
+                eval_at.get(&v).copied()
+            } else {
+                block_at.get(&home).copied()
+            }
+        };
+        let mut candidates: Vec<ValueId> = lengths.keys().copied().collect();
+        candidates.sort();
+        let mut chosen = Vec::new();
+        for a in candidates {
+            let a_reads = reads.get(&a).map_or(&[][..], Vec::as_slice);
+            let inside =
+                writes.get(&a) == stores.get(&a) && a_reads.iter().all(|r| at(*r).is_some());
+            // A loop over `0..len` at the top of the body writing `a[i]` fills the array.
+            let filled = l.body.stmts.iter().any(|st| {
+                let Stmt::Loop(m) = st else { return false };
+                m.broke.is_none()
+                    && reverse::range_of(graph, m).is_some_and(|(var, start, end)| {
+                        // As text without spaces (spelled by `quote` or by the user).
+                        let end: String = end.split_whitespace().collect();
+                        let len = lengths
+                            .get(&a)
+                            .map(|l| l.split_whitespace().collect::<String>());
+                        start == "0"
+                            && (Some(&end) == len.as_ref()
+                                || end == format!("{}.len()", graph.value_ident(a)))
+                            && m.body.stmts.iter().any(|s| {
+                                matches!(s, Stmt::Store { array, indices, .. }
+                                    if *array == a && indices.as_slice() == [var])
+                            })
+                    })
+            });
+            if !inside || !filled {
+                continue;
+            }
+            let Some(&last) = last_write.get(&a) else {
+                continue;
+            };
+            lengths.remove(&a);
+            let served: Vec<ValueId> = a_reads
+                .iter()
+                .copied()
+                .filter(|r| at(*r).is_some_and(|p| p > last))
+                .collect();
+            chosen.push((a, served));
+        }
+        for (a, served) in chosen {
+            for r in served {
+                self.served.insert(r, (l.tape, a));
+            }
+            self.snapshots.entry(l.tape).or_default().push(a);
+            self.snapshot_bodies.insert(l.body.id, l.tape);
+        }
+    }
+}
+
+/// `vec![c; len]` or `[c; len]` with `c` a constant: `len` as text, spelled as the lowering
+/// spells a range's end (`__d_4`): in a macro's tokens it keeps the user's names and binds them
+/// first (`{ let d = __d_4; (vec![0.0; d]) }`), which are put back here.
+fn repeat_length(tokens: &TokenStream) -> Option<String> {
+    let parsed = syn::parse2::<syn::Expr>(tokens.clone()).ok()?;
+    let mut names: HashMap<String, TokenStream> = HashMap::default();
+    if let syn::Expr::Block(b) = &parsed {
+        for st in &b.block.stmts {
+            if let syn::Stmt::Local(syn::Local {
+                pat: syn::Pat::Ident(p),
+                init: Some(init),
+                ..
+            }) = st
+            {
+                let value = &init.expr;
+                names.insert(p.ident.to_string(), quote!(#value));
+            }
+        }
+    }
+    let e = without_bindings(parsed)?;
+    let (element, len) = match e {
+        syn::Expr::Repeat(r) => (*r.expr, *r.len),
+        syn::Expr::Macro(m) if m.mac.path.is_ident("vec") => m
+            .mac
+            .parse_body_with(|input: syn::parse::ParseStream<'_>| {
+                let element: syn::Expr = input.parse()?;
+                input.parse::<syn::Token![;]>()?;
+                let len: syn::Expr = input.parse()?;
+                Ok((element, len))
+            })
+            .ok()?,
+        _ => return None,
+    };
+    fn renamed(tokens: TokenStream, names: &HashMap<String, TokenStream>) -> TokenStream {
+        tokens
+            .into_iter()
+            .map(|t| match t {
+                proc_macro2::TokenTree::Ident(i) => match names.get(&i.to_string()) {
+                    Some(value) => value.clone(),
+                    None => quote!(#i),
+                },
+                proc_macro2::TokenTree::Group(g) => {
+                    let inner = renamed(g.stream(), names);
+                    proc_macro2::Group::new(g.delimiter(), inner).into_token_stream()
+                }
+                other => other.into_token_stream(),
+            })
+            .collect()
+    }
+    is_float_constant(&element).then(|| renamed(quote!(#len), &names).to_string())
+}
+
+/// Whether `tokens` use `name` only for its length or an element's value (`0..xc.len()`,
+/// `xc[0] > 1.0`): never borrowed (`&xc[0]`, `xc.iter()`) or moved. Such an expression is kept
+/// as written and never computed again in the reverse pass (indexing is not among what it
+/// recomputes), so it reads the array as the forward pass left it.
+fn only_elements_or_length(tokens: &TokenStream, name: &str) -> bool {
+    use proc_macro2::{Delimiter, TokenTree};
+    let tokens: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    tokens.iter().enumerate().all(|(k, t)| match t {
+        TokenTree::Ident(i) if *i == name => {
+            let borrowed =
+                k > 0 && matches!(&tokens[k - 1], TokenTree::Punct(p) if p.as_char() == '&');
+            let used = match &tokens[k + 1..] {
+                [TokenTree::Group(g), ..] => g.delimiter() == Delimiter::Bracket,
+                [TokenTree::Punct(dot), TokenTree::Ident(len), TokenTree::Group(args), ..] => {
+                    dot.as_char() == '.' && *len == "len" && args.stream().is_empty()
+                }
+                _ => false,
+            };
+            used && !borrowed
+        }
+        TokenTree::Group(g) => only_elements_or_length(&g.stream(), name),
+        _ => true,
+    })
+}
+
+/// An expression without the block that binds the variables it reads, which the lowering puts
+/// around some (`{ let d = d; (vec![0.0; d]) }`), and without parentheses.
+pub(super) fn without_bindings(mut e: syn::Expr) -> Option<syn::Expr> {
+    loop {
+        e = match e {
+            syn::Expr::Paren(p) => *p.expr,
+            syn::Expr::Block(mut b) if b.attrs.is_empty() && b.label.is_none() => {
+                match b.block.stmts.pop() {
+                    Some(syn::Stmt::Expr(last, None))
+                        if b.block
+                            .stmts
+                            .iter()
+                            .all(|s| matches!(s, syn::Stmt::Local(_))) =>
+                    {
+                        last
+                    }
+                    _ => return None,
+                }
+            }
+            other => return Some(other),
+        };
+    }
+}
+
+/// Counts the element writes of each candidate scratch array (`lengths`) in `b`, and drops the
+/// candidates used otherwise: stored whole, written at several indices at once, bound by a
+/// statement kept as written, or joined by a branch or a loop.
+fn scratch_uses(
+    b: &Block,
+    lengths: &mut HashMap<ValueId, String>,
+    stores: &mut HashMap<ValueId, usize>,
+) {
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::Store {
+                array,
+                indices,
+                value,
+                ..
+            } => {
+                lengths.remove(value);
+                for i in indices {
+                    lengths.remove(i);
+                }
+                if indices.len() == 1 {
+                    *stores.entry(*array).or_default() += 1;
+                } else {
+                    lengths.remove(array);
+                }
+            }
+            Stmt::Verbatim { bindings, .. } => {
+                for (_, v) in bindings {
+                    lengths.remove(v);
+                }
+            }
+            Stmt::If(r) => {
+                for (o, t, e) in &r.merges {
+                    for v in [o, t, e] {
+                        lengths.remove(v);
+                    }
+                }
+                scratch_uses(&r.then_block, lengths, stores);
+                scratch_uses(&r.else_block, lengths, stores);
+            }
+            Stmt::Loop(l) => {
+                for c in &l.carried {
+                    for v in [c.init, c.phi, c.next, c.exit] {
+                        lengths.remove(&v);
+                    }
+                }
+                scratch_uses(&l.body, lengths, stores);
+            }
+            Stmt::Eval(_) => {}
         }
     }
 }
@@ -672,7 +1049,7 @@ impl<'a> Companions<'a> {
         let layout = if crate::ir::same_shape(original, &graph) {
             layout
         } else {
-            own = Layout::of(&graph);
+            own = Layout::of(&graph, !sig.params.iter().any(|p| p.is_tensor));
             &own
         };
         let (body, _) =
@@ -1316,7 +1693,7 @@ pub fn generate(
     options: &Options,
 ) -> syn::Result<TokenStream> {
     let companions = Companions::new(item, sig, options);
-    let layout = Layout::of(graph);
+    let layout = Layout::of(graph, !sig.params.iter().any(|p| p.is_tensor));
     let (body, plan) = vjp_body(&companions, sig, graph, activity, &layout, Plan::default())?;
     let mut out = companions.emit(body);
     if let Some(hvp) = companions.emit_hvp() {

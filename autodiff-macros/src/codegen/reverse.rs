@@ -219,6 +219,40 @@ impl Context<'_> {
         self.layout.home(l.tape) != 0
     }
 
+    /// The arrays loop `tape` saves whole at the end of each iteration for its reverse pass to
+    /// put back (see `Layout::find_snapshots`): those with a read the reverse pass reads again.
+    pub fn snapshots(&self, plan: &Plan, tape: ValueId) -> Vec<ValueId> {
+        let Some(arrays) = self.layout.snapshots.get(&tape) else {
+            return Vec::new();
+        };
+        arrays
+            .iter()
+            .copied()
+            .filter(|a| {
+                self.layout
+                    .served
+                    .iter()
+                    .any(|(r, (t, b))| *t == tape && b == a && plan.referenced.contains(r))
+            })
+            .collect()
+    }
+
+    /// The tape of an array's snapshots (`view`: the snapshot of the iteration being reversed).
+    pub fn snapshot_tape(&self, a: ValueId, view: bool) -> Ident {
+        let name = self.graph.value_ident(a).to_string();
+        let kind = if view { "__view" } else { "__snap" };
+        Ident::new(&format!("{kind}{}", &name[1..]), Span::mixed_site())
+    }
+
+    /// The snapshot a served read reads again (see `Layout::find_snapshots`), if its loop takes
+    /// one: the read's array, and the view of the snapshot that stands for it.
+    pub fn served_from(&self, plan: &Plan, v: ValueId) -> Option<(ValueId, Ident)> {
+        let (tape, array) = self.layout.served.get(&v)?;
+        self.snapshots(plan, *tape)
+            .contains(array)
+            .then(|| (*array, self.snapshot_tape(*array, true)))
+    }
+
     /// Whether the reverse pass computes `v` again rather than saving it.
     pub fn rematerializable(&self, v: ValueId) -> bool {
         self.layout.cheap.contains(&v)
@@ -580,7 +614,29 @@ impl Sweep<'_> {
     ) -> TokenStream {
         let rt = self.cx.rt;
         let mut out = TokenStream::new();
+        // The snapshots this block, a loop's body, reverses with (not in a fused loop's body,
+        // whose reverse follows the iteration while its arrays are as it left them).
+        let snapshots: Vec<(Ident, Ident, Ident)> = match self.cx.layout.snapshot_bodies.get(&b.id)
+        {
+            Some(tape) if self.in_scope != Some(b.id) => self
+                .cx
+                .snapshots(self.plan, *tape)
+                .into_iter()
+                .map(|a| {
+                    (
+                        self.cx.snapshot_tape(a, false),
+                        self.cx.snapshot_tape(a, true),
+                        self.cx.graph.value_ident(a),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
         if b.id != 0 && self.in_scope != Some(b.id) {
+            // The iteration's snapshots, read in place of their arrays by the reads they serve.
+            for (snap, view, array) in &snapshots {
+                out.extend([quote!(let #view = #snap.view_top(#array.len());)]);
+            }
             self.recompute(b, &mut out);
         }
         // A fused loop's body has its values in scope, but the adjoints of its arrays start
@@ -632,6 +688,9 @@ impl Sweep<'_> {
             };
             out.extend([quote!(#cell = #next;)]);
         }
+        for (snap, _, array) in &snapshots {
+            out.extend([quote!(#snap.drop_top(#array.len());)]);
+        }
         out
     }
 
@@ -647,7 +706,27 @@ impl Sweep<'_> {
         values.sort();
         for v in values {
             let name = self.cx.graph.value_ident(v);
-            let expr = super::forward::expression(self.cx, v);
+            // A read hoisted out of a loop is an `Option` (see `Layout::find_invariant_reads`);
+            // a read a snapshot serves reads the snapshot.
+            // (Not in the body of a fused loop: there the array is as the iteration left it.)
+            let fused_snapshot = |tape: &ValueId| {
+                self.in_scope
+                    .is_some_and(|id| self.cx.layout.snapshot_bodies.get(&id) == Some(tape))
+            };
+            let served = self.cx.served_from(self.plan, v).filter(|_| {
+                !self
+                    .cx
+                    .layout
+                    .served
+                    .get(&v)
+                    .is_some_and(|(t, _)| fused_snapshot(t))
+            });
+            let hoisted = self.cx.layout.hoisted.contains_key(&v);
+            let view = served.as_ref().map(|(_, view)| view);
+            let expr = (hoisted || view.is_some())
+                .then(|| super::forward::element_read(self.cx, v, view, hoisted))
+                .flatten()
+                .unwrap_or_else(|| super::forward::expression(self.cx, v));
             for operand in self.cx.graph.node(v).op.operands() {
                 self.value(operand);
             }
@@ -1295,8 +1374,8 @@ impl Sweep<'_> {
     }
 }
 
-/// The arrays `stmt` (and the regions in it) writes into.
-fn stored_arrays(stmt: &Stmt, out: &mut Vec<ValueId>) {
+/// The arrays `stmt` (and the regions in it) writes into, once per write.
+pub(super) fn stored_arrays(stmt: &Stmt, out: &mut Vec<ValueId>) {
     match stmt {
         Stmt::Store { array, .. } => out.push(*array),
         Stmt::If(r) => {
@@ -1591,7 +1670,7 @@ fn read_arrays(cx: &Context<'_>, stmt: &Stmt, out: &mut Vec<ValueId>) {
 }
 
 /// A `for` loop over a range written out: its variable, and the range's start and end as text.
-fn range_of(cx: &Context<'_>, l: &LoopRegion) -> Option<(ValueId, String, String)> {
+pub(super) fn range_of(graph: &Graph, l: &LoopRegion) -> Option<(ValueId, String, String)> {
     let crate::ir::LoopKind::For {
         iter,
         bound,
@@ -1602,10 +1681,10 @@ fn range_of(cx: &Context<'_>, l: &LoopRegion) -> Option<(ValueId, String, String
         return None;
     };
     let var = *bound.first()?;
-    let Op::Verbatim(tokens, _) = &cx.graph.node(*iter).op else {
+    let Op::Verbatim(tokens, _) = &graph.node(*iter).op else {
         return None;
     };
-    let mut e: syn::Expr = syn::parse2(tokens.clone()).ok()?;
+    let mut e = super::without_bindings(syn::parse2(tokens.clone()).ok()?)?;
     if let syn::Expr::Call(c) = &e {
         e = c.args.first()?.clone();
     }
@@ -1707,7 +1786,7 @@ fn covered(
                 if l.carried.iter().any(|c| c.init == a) {
                     return false;
                 }
-                let range = range_of(cx, l);
+                let range = range_of(graph, l);
                 if let Some(r) = &range {
                     loops.push(r.clone());
                 }
