@@ -1826,6 +1826,15 @@ impl Env {
             mutable,
         });
     }
+    /// Forgets the innermost binding of `name`: later code does not use it.
+    pub fn unbind(&mut self, name: &str) {
+        for scope in self.scopes.iter_mut().rev() {
+            if let Some(k) = scope.iter().rposition(|b| b.name == name) {
+                scope.remove(k);
+                return;
+            }
+        }
+    }
     /// The innermost binding of `name`.
     pub fn lookup(&self, name: &str) -> Option<&Binding> {
         self.scopes

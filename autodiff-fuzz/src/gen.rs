@@ -73,6 +73,10 @@ pub struct Features {
     /// `for w in arr.windows(k)` and `for c in arr.chunks(k)`, reading `w[0]` and
     /// `w[w.len() - 1]`.
     pub windows: bool,
+    /// A vector made in the function body and filled at the start of each iteration of a `for`
+    /// loop of the function body (`for j in 0..y.len() { y[j] = …; }`), which the rest of the
+    /// body may read and write: the scratch array the macro saves whole once per iteration.
+    pub scratch_arrays: bool,
 }
 
 impl Default for Features {
@@ -108,6 +112,7 @@ impl Default for Features {
             sum_loops: true,
             array_literals: true,
             windows: true,
+            scratch_arrays: true,
         }
     }
 }
@@ -979,6 +984,11 @@ impl Gen<'_> {
             } else {
                 0
             }, // summing loop
+            if f.scratch_arrays && top && can_loop && has_x && self.budget > 0 {
+                5
+            } else {
+                0
+            }, // a loop filling a scratch vector
         ];
         match self.rng.weighted(&w) {
             0 => {
@@ -1007,6 +1017,7 @@ impl Gen<'_> {
             }
             2 => self.filled_vec(can_loop),
             15 => self.sum_loop(),
+            16 => self.scratch_loop(),
             3 => {
                 let params: Vec<&str> = ["a", "b"]
                     .into_iter()
@@ -1109,32 +1120,56 @@ impl Gen<'_> {
         if can_loop && self.budget > 0 && self.rng.chance(0.6) {
             // Filled at once: `for i in 0..y.len() { y[i] = …; }`.
             self.budget -= 1;
-            self.read(&name);
-            *self.assigned.entry(name.clone()).or_insert(0) += 1;
-            let var = self.fresh("i");
-            self.env.push();
-            self.env.bind(&var, Kind::Int { in_bounds: true }, false);
-            self.env.enter_loop(true, &[]);
-            self.loop_depth += 1;
-            let value = self.expr(self.cfg.max_depth);
-            self.loop_depth -= 1;
-            self.env.leave_loop(&[]);
-            self.env.pop();
-            self.read(&var);
-            out.push(Stmt::For {
-                head: ForHead::Range {
-                    var: var.clone(),
-                    lo: IntExpr::Lit(0),
-                    hi: IntExpr::Len(name.clone()),
-                    rev: false,
-                },
-                body: vec![Stmt::Store {
-                    array: name,
-                    index: IntExpr::Var(var),
-                    op: AssignOp::Set,
-                    value,
-                }],
-            });
+            out.push(self.fill(&name));
+        }
+        out
+    }
+
+    /// `for i in 0..y.len() { y[i] = …; }`.
+    fn fill(&mut self, name: &str) -> Stmt {
+        self.read(name);
+        *self.assigned.entry(name.to_string()).or_insert(0) += 1;
+        let var = self.fresh("i");
+        self.env.push();
+        self.env.bind(&var, Kind::Int { in_bounds: true }, false);
+        self.env.enter_loop(true, &[]);
+        self.loop_depth += 1;
+        let value = self.expr(self.cfg.max_depth);
+        self.loop_depth -= 1;
+        self.env.leave_loop(&[]);
+        self.env.pop();
+        self.read(&var);
+        Stmt::For {
+            head: ForHead::Range {
+                var: var.clone(),
+                lo: IntExpr::Lit(0),
+                hi: IntExpr::Len(name.to_string()),
+                rev: false,
+            },
+            body: vec![Stmt::Store {
+                array: name.to_string(),
+                index: IntExpr::Var(var),
+                op: AssignOp::Set,
+                value,
+            }],
+        }
+    }
+
+    /// `let mut y = vec![T::zero(); x.len()];`, then a `for` loop (summing or not) whose body
+    /// starts by filling `y` (see [`Features::scratch_arrays`]).
+    fn scratch_loop(&mut self) -> Vec<Stmt> {
+        let name = self.fresh("y");
+        self.env.bind(&name, Kind::Array { writable: true }, true);
+        self.budget -= 1;
+        let mut out = vec![Stmt::LetVec {
+            name: name.clone(),
+            mutable: true,
+        }];
+        let summing = self.f().sum_loops && self.rng.chance(0.4);
+        out.extend(self.for_loop_with(summing, Some(&name)));
+        // Mostly used only inside the loop, as a scratch array is.
+        if self.rng.chance(0.7) {
+            self.env.unbind(&name);
         }
         out
     }
@@ -1322,15 +1357,17 @@ impl Gen<'_> {
     }
 
     fn for_loop(&mut self) -> Vec<Stmt> {
-        self.for_loop_summing(false)
+        self.for_loop_with(false, None)
     }
 
     /// A loop of the function body summing into a fresh variable (see [`Features::sum_loops`]).
     fn sum_loop(&mut self) -> Vec<Stmt> {
-        self.for_loop_summing(true)
+        self.for_loop_with(true, None)
     }
 
-    fn for_loop_summing(&mut self, summing: bool) -> Vec<Stmt> {
+    /// A `for` loop; `summing`: see [`Features::sum_loops`]; `scratch`: a vector its body
+    /// starts by filling.
+    fn for_loop_with(&mut self, summing: bool, scratch: Option<&str>) -> Vec<Stmt> {
         let f = self.f().clone();
         let has_x = self.env.lookup("x").is_some();
         let mut out = Vec::new();
@@ -1347,9 +1384,16 @@ impl Gen<'_> {
             self.ensure_accumulator(&mut out);
         }
         let acc = self.mutable_floats();
-        let arrays = self.arrays();
+        let mut arrays = self.arrays();
+        // The loop's head borrows the array it walks, which the body could not then fill.
+        arrays.retain(|a| Some(a.name.as_str()) != scratch);
         let kind = self.rng.weighted(&[
-            if f.for_range && has_x { 6 } else { 0 },
+            // A scratch array is mostly read at the loop's index, `y[i]`.
+            match (f.for_range && has_x, scratch.is_some()) {
+                (true, true) => 18,
+                (true, false) => 6,
+                _ => 0,
+            },
             if f.for_rev { 3 } else { 0 },
             if f.for_iter && has_x { 4 } else { 0 },
             if f.for_enumerate && has_x && (self.x_active || f.iter_pattern_inactive) {
@@ -1490,10 +1534,19 @@ impl Gen<'_> {
         };
         let borrows: Vec<&str> = borrow.iter().map(String::as_str).collect();
         self.env.enter_loop(true, &borrows);
-        let body = match &sum {
+        let fill = scratch.map(|name| {
+            self.loop_depth += 1;
+            let fill = self.fill(name);
+            self.loop_depth -= 1;
+            fill
+        });
+        let mut body = match &sum {
             Some(sum) => self.sum_body(sum),
             None => self.loop_body(&acc),
         };
+        if let Some(fill) = fill {
+            body.insert(0, fill);
+        }
         self.env.leave_loop(&borrows);
         self.env.pop();
         let head = underscore_unread(head, &self.reads);
