@@ -97,6 +97,10 @@ struct Layout {
     /// its phi, with the value after the loop and the step. The reverse pass counts them back
     /// down from the value after the loop instead of saving them (integer steps invert exactly).
     counters: HashMap<ValueId, (ValueId, TokenStream)>,
+    /// Integer counters a loop carries that an inner loop counts (`for j in i + 1..d { l += 1;
+    /// }`, packed triangular indexing): by the outer counter's phi (see
+    /// [`Layout::find_counters`]).
+    chained: HashMap<ValueId, Chained>,
     /// The arrays and the values a branch or a loop makes of them (`let v = if c { x } else
     /// { y };`, an early `return` of one): copied by `Clone`, since a `Vec` moves.
     whole_arrays: HashSet<ValueId>,
@@ -127,6 +131,7 @@ impl Layout {
             hoisted: HashMap::default(),
             index_ops: HashMap::default(),
             counters: HashMap::default(),
+            chained: HashMap::default(),
             whole_arrays: HashSet::default(),
             snapshots: HashMap::default(),
             snapshot_bodies: HashMap::default(),
@@ -369,6 +374,11 @@ impl Layout {
 impl Layout {
     /// Finds the loops' integer counters: an inactive carried value whose value at the end of
     /// the body is, on every path, its value at the start plus an integer literal.
+    ///
+    /// A counter of a loop whose value at the end of the body is what an inner loop of the body
+    /// (over a range, with no early exit) counted up from its value at the start is chained:
+    /// the reverse pass counts it down by the inner loop's trip times its step, so it is never
+    /// saved either (see [`Chained`]).
     fn find_counters(&mut self, graph: &Graph, block: &Block) {
         for stmt in &block.stmts {
             match stmt {
@@ -377,6 +387,8 @@ impl Layout {
                     self.find_counters(graph, &r.else_block);
                 }
                 Stmt::Loop(l) => {
+                    // The inner loops first: a chained counter counts with one of theirs.
+                    self.find_counters(graph, &l.body);
                     for c in &l.carried {
                         if graph.varied.get(c.phi.index()).copied().unwrap_or(true)
                             || self.home(c.next) != l.body.id
@@ -405,7 +417,7 @@ impl Layout {
                             self.counters.insert(c.phi, (c.exit, tokens.clone()));
                         }
                     }
-                    self.find_counters(graph, &l.body);
+                    self.find_chained(graph, l);
                 }
                 Stmt::Eval(_) | Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
             }
@@ -597,6 +609,80 @@ impl Layout {
             }
             self.snapshots.entry(l.tape).or_default().push(a);
             self.snapshot_bodies.insert(l.body.id, l.tape);
+        }
+    }
+}
+
+/// A counter an inner loop counts: `l` in
+///
+/// ```text
+/// let mut l = 0;
+/// for i in 0..d { for j in i + 1..d { … l += 1; } }
+/// ```
+///
+/// The loop over `i` ends each iteration with `l` as the loop over `j` left it, having started
+/// it at `l`'s value at the iteration's start: the reverse pass, walking `i` back from `l`'s
+/// value after the loop, binds `next` (where the loop over `j` counts back from) and then
+/// steps back once per item of that loop's range.
+#[derive(Clone)]
+struct Chained {
+    /// The counter's value after the outer loop.
+    exit: ValueId,
+    /// Its value at the end of the outer body: the inner counter's value after the inner loop.
+    next: ValueId,
+    /// The inner counter's step.
+    step: TokenStream,
+    /// The inner loop's range.
+    iter: ValueId,
+}
+
+impl Layout {
+    /// The chained counters of loop `l` (see [`Chained`]).
+    fn find_chained(&mut self, graph: &Graph, l: &crate::ir::LoopRegion) {
+        let mut inside = HashSet::default();
+        let mut unused = HashSet::default();
+        blocks_of(&l.body, &mut inside, &mut unused);
+        let bound: Vec<ValueId> = match &l.kind {
+            LoopKind::For { bound, .. } => bound.clone(),
+            LoopKind::Loop => Vec::new(),
+        };
+        for c in &l.carried {
+            if graph.varied.get(c.phi.index()).copied().unwrap_or(true)
+                || self.counters.contains_key(&c.phi)
+            {
+                continue;
+            }
+            let found = l.body.stmts.iter().find_map(|st| {
+                let Stmt::Loop(m) = st else { return None };
+                let LoopKind::For {
+                    iter, range: true, ..
+                } = &m.kind
+                else {
+                    return None;
+                };
+                let inner = m
+                    .carried
+                    .iter()
+                    .find(|k| k.exit == c.next && k.init == c.phi)?;
+                let (_, step) = self.counters.get(&inner.phi)?;
+                // The range again in the reverse pass: from the outer loop's variable and values
+                // from outside the outer loop.
+                let operands_ok = graph
+                    .node(*iter)
+                    .op
+                    .operands()
+                    .iter()
+                    .all(|o| bound.contains(o) || !inside.contains(&self.home(*o)));
+                (m.broke.is_none() && operands_ok).then(|| Chained {
+                    exit: c.exit,
+                    next: c.next,
+                    step: step.clone(),
+                    iter: *iter,
+                })
+            });
+            if let Some(chained) = found {
+                self.chained.insert(c.phi, chained);
+            }
         }
     }
 }

@@ -170,6 +170,8 @@ impl Context<'_> {
                     && !self.layout.cheap.contains(v)
                     && !self.layout.regenerated.contains(v)
                     && !self.layout.counters.contains_key(v)
+                    && !self.layout.chained.contains_key(v)
+                    && !self.layout.chained.values().any(|c| c.next == *v)
             })
             .collect();
         out.sort();
@@ -193,6 +195,7 @@ impl Context<'_> {
                 (self.activity.is_active(*v) && self.is_scalar(*v))
                     || self.layout.hoisted.contains_key(v)
                     || self.layout.counters.values().any(|(exit, _)| exit == v)
+                    || self.layout.chained.values().any(|c| c.exit == *v)
             })
     }
 
@@ -1256,6 +1259,27 @@ impl Sweep<'_> {
                 .extend([quote!(let mut #adjoint = #rt::zero_like(&#d_array #([#indices])*);)]);
             after.extend([quote!(#rt::accumulate(&mut #d_array #([#indices])*, #adjoint);)]);
         }
+        // Chained counters (see `Layout::find_counters`) this reverse uses: the inner loop's
+        // range is read again, from the loop variable and values from outside.
+        let mut chained: Vec<(ValueId, super::Chained)> = self
+            .cx
+            .layout
+            .chained
+            .iter()
+            .filter(|(phi, ch)| {
+                l.carried.iter().any(|c| c.phi == **phi)
+                    && [**phi, ch.next].iter().any(|v| {
+                        self.found.referenced.contains(v) || self.plan.referenced.contains(v)
+                    })
+            })
+            .map(|(phi, ch)| (*phi, ch.clone()))
+            .collect();
+        chained.sort_by_key(|(phi, _)| *phi);
+        for (_, ch) in &chained {
+            for o in graph.node(ch.iter).op.operands() {
+                self.value(o);
+            }
+        }
         let regenerated = match &l.kind {
             crate::ir::LoopKind::For { iter, bound, .. } if self.cx.regenerates(l) => {
                 // The loop variable again, from the range walked backwards.
@@ -1330,6 +1354,27 @@ impl Sweep<'_> {
             );
             count_down.extend([quote!(let mut #back = #exit;)]);
             step_back.extend([quote!(#back -= #step; let #phi = #back;)]);
+        }
+        for (phi, ch) in chained {
+            let exit = self.value(ch.exit);
+            let next = graph.value_ident(ch.next);
+            let used = self.found.referenced.contains(&phi) || self.plan.referenced.contains(&phi);
+            let phi = graph.value_ident(phi);
+            let back = Ident::new(
+                &format!("__back{}", &phi.to_string()[1..]),
+                Span::mixed_site(),
+            );
+            let bind_phi = used.then(|| quote!(let #phi = #back;));
+            let step = &ch.step;
+            let range = super::forward::expression(self.cx, ch.iter);
+            count_down.extend([quote!(let mut #back = #exit;)]);
+            step_back.extend([quote! {
+                let #next = #back;
+                for _ in #range {
+                    #back -= #step;
+                }
+                #bind_phi
+            }]);
         }
         let mut reverse_loop = quote! {
             #count_down
