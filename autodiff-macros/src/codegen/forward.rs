@@ -292,7 +292,7 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         }
     }
     let mut body = block(cx, plan, &l.body);
-    // The arrays the reverse pass puts back, as the iteration leaves them.
+    // Snapshots of the scratch arrays as the iteration leaves them, for its reverse pass.
     if reversed && !plan.fused.contains_key(&l.tape) {
         for a in cx.snapshots(plan, l.tape) {
             let snap = cx.snapshot_tape(a, false);

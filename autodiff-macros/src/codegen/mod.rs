@@ -105,14 +105,13 @@ struct Layout {
     /// { y };`, an early `return` of one): copied by `Clone`, since a `Vec` moves.
     whole_arrays: HashSet<ValueId>,
     /// Scratch arrays a loop saves whole at the end of each iteration, for its reverse pass to
-    /// put back before it reverses that iteration (see [`Layout::find_snapshots`]), by the
-    /// loop's tape.
+    /// read when it reverses that iteration (see [`Layout::find_snapshots`]), by the loop's
+    /// tape.
     snapshots: HashMap<ValueId, Vec<ValueId>>,
     /// The bodies of those loops, with the loop's tape.
     snapshot_bodies: HashMap<u32, ValueId>,
     /// The element reads of a snapshot array after the last write to it in the iteration: the
-    /// reverse pass reads them again from the array put back. By read: the loop's tape and the
-    /// array.
+    /// reverse pass reads them again from the snapshot. By read: the loop's tape and the array.
     served: HashMap<ValueId, (ValueId, ValueId)>,
 }
 
@@ -440,17 +439,20 @@ impl Layout {
     /// Each iteration of the loop over `k` overwrites `xc`, so the reverse pass, running the
     /// iterations last first, cannot read `xc[j]` as the forward pass saw it; a tape would keep
     /// every read. Instead the loop pushes a copy of `xc` on a tape of its own at the end of each
-    /// iteration, and the reverse pass of the iteration starts by copying it back: the reads
-    /// after the iteration's last write to `xc` (here all of them) are read again from `xc`. One
-    /// copy of `d` numbers replaces a tape entry per read, and the loop's other tapes may go.
+    /// iteration (`Tape::save_slice`), and the reverse pass of the iteration reads the reads
+    /// made after the iteration's last write to `xc` (here all of them) from that copy
+    /// (`Tape::view_top`), then drops it. One copy of `d` numbers replaces a tape entry per
+    /// read, and the loop's other tapes may go. The array itself is never written back, so the
+    /// forward pass, which a fused loop's reverse runs between the iterations of, sees it as it
+    /// left it; a fused loop takes no snapshot at all (its reverse runs while the array is as
+    /// the iteration left it).
     ///
     /// The array: made in the function body as `vec![c; len]` or `[c; len]` of a constant `c`,
-    /// used only by single-index reads and writes inside one loop (no calls, methods, moves,
-    /// returns). Worth it when the loop's body fills it whole, a loop over `0..len` at the top of
-    /// the body writing `a[i]`: the copy is then no larger than the writes (the choice is only
-    /// one of speed; the copying is right for any array so used), or over `0..a.len()`. Where a fused loop's reverse
-    /// runs between forward iterations, the reverse pass also puts back what it found (see
-    /// `reverse::Sweep::loop_region`), so the forward pass never sees the arrays it restored.
+    /// used only by single-index reads and writes inside one loop, and otherwise only for its
+    /// length or an element's value in expressions kept as written (no calls, methods, borrows,
+    /// moves, returns). Worth it when the loop's body fills it whole, a loop over `0..len` or
+    /// `0..a.len()` at the top of the body writing `a[i]`: the copy is then no larger than the
+    /// writes (the choice is only one of speed; the snapshot is right for any array so used).
     fn find_snapshots(&mut self, graph: &Graph) {
         let mut lengths: HashMap<ValueId, String> = HashMap::default();
         for (i, node) in graph.nodes.iter().enumerate() {

@@ -223,7 +223,7 @@ impl Context<'_> {
     }
 
     /// The arrays loop `tape` saves whole at the end of each iteration for its reverse pass to
-    /// put back (see `Layout::find_snapshots`): those with a read the reverse pass reads again.
+    /// read (see `Layout::find_snapshots`): those with a read the reverse pass reads again.
     pub fn snapshots(&self, plan: &Plan, tape: ValueId) -> Vec<ValueId> {
         let Some(arrays) = self.layout.snapshots.get(&tape) else {
             return Vec::new();
@@ -710,20 +710,16 @@ impl Sweep<'_> {
         for v in values {
             let name = self.cx.graph.value_ident(v);
             // A read hoisted out of a loop is an `Option` (see `Layout::find_invariant_reads`);
-            // a read a snapshot serves reads the snapshot.
-            // (Not in the body of a fused loop: there the array is as the iteration left it.)
-            let fused_snapshot = |tape: &ValueId| {
+            // a read a snapshot serves reads the snapshot, except in the body of a fused loop,
+            // where the array is as the iteration left it.
+            let in_fused = |tape: &ValueId| {
                 self.in_scope
                     .is_some_and(|id| self.cx.layout.snapshot_bodies.get(&id) == Some(tape))
             };
-            let served = self.cx.served_from(self.plan, v).filter(|_| {
-                !self
-                    .cx
-                    .layout
-                    .served
-                    .get(&v)
-                    .is_some_and(|(t, _)| fused_snapshot(t))
-            });
+            let served = match self.cx.layout.served.get(&v) {
+                Some((tape, _)) if !in_fused(tape) => self.cx.served_from(self.plan, v),
+                _ => None,
+            };
             let hoisted = self.cx.layout.hoisted.contains_key(&v);
             let view = served.as_ref().map(|(_, view)| view);
             let expr = (hoisted || view.is_some())
