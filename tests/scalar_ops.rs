@@ -321,3 +321,35 @@ fn products_with_a_repeated_factor() {
         );
     }
 }
+
+/// `atan2` of a point so near the origin or so far from it that `x² + y²` underflows to zero or
+/// overflows: the gradient `(y, -x) / (x² + y²)` is still finite (it was NaN, or zero, from the
+/// squares), in reverse mode, forward mode and the HVP's gradient. `t.atan2(t)` is constant: its
+/// derivative is exactly zero at any scale.
+#[autodiff::differentiate(forward)]
+fn angle<T: num_traits::Float>(x: T, y: T) -> T {
+    x.atan2(y) + y.atan2(y)
+}
+
+#[test]
+fn atan2_far_from_and_near_the_origin() {
+    for scale in [1e-200_f64, 1e-160, 1.0, 1e160, 1e200] {
+        let (x, y) = (3.0 * scale, -4.0 * scale);
+        // (y, -x) / (x² + y²), with the squares taken on the unscaled point: exact here.
+        let want = [-4.0 / (25.0 * scale), -3.0 / (25.0 * scale)];
+        let (value, (gx, gy)) = angle_grad(x, y);
+        assert_eq!(value.to_bits(), angle(x, y).to_bits());
+        common::assert_all_close(
+            &format!("angle at scale {scale:e}"),
+            &[gx, gy],
+            &want,
+            1e-15,
+            0.0,
+        );
+        let (_, along_x) = angle_jvp(x, y, 1.0, 0.0);
+        let (_, along_y) = angle_jvp(x, y, 0.0, 1.0);
+        common::assert_all_close("angle_jvp", &[along_x, along_y], &want, 1e-15, 0.0);
+        let (_, g, _) = angle_hvp(x, y, 1.0, 0.0);
+        assert_eq!((g.0.to_bits(), g.1.to_bits()), (gx.to_bits(), gy.to_bits()));
+    }
+}

@@ -367,11 +367,15 @@ impl<T: Real> Float for Dual<T> {
         self.chain(self.re.atan(), (T::one() + self.re * self.re).recip())
     }
     fn atan2(self, other: Self) -> Self {
+        // Scaled through `hypot` where the squares under- or overflow, as the adjoint rule is.
         let r2 = self.re * self.re + other.re * other.re;
-        Dual::new(
-            self.re.atan2(other.re),
-            (other.re * self.eps - self.re * other.eps) / r2,
-        )
+        let eps = if r2.is_normal() {
+            (other.re * self.eps - self.re * other.eps) / r2
+        } else {
+            let h = self.re.hypot(other.re);
+            ((other.re / h) * self.eps - (self.re / h) * other.eps) / h
+        };
+        Dual::new(self.re.atan2(other.re), eps)
     }
     fn sin_cos(self) -> (Self, Self) {
         (self.sin(), self.cos())

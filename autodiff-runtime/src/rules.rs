@@ -193,10 +193,28 @@ rules! {
     powf_adjoint_lhs(l, r; d) => d * r * l.powf(r - X::Elem::one());
     /// `y = l.powf(r)`: `dr = d y ln l`.
     powf_adjoint_rhs(l, y; d) => d * y * l.ln();
-    /// `y = l.atan2(r)` (the angle of the point `(r, l)`): `dl = d r / (l² + r²)`.
-    atan2_adjoint_lhs(l, r; d) => d * r / (l * l + r * r);
-    /// `y = l.atan2(r)`: `dr = -d l / (l² + r²)`.
-    atan2_adjoint_rhs(l, r; d) => -(d * l) / (l * l + r * r);
+    /// `y = l.atan2(r)` (the angle of the point `(r, l)`): `dl = d r / (l² + r²)`; where
+    /// `l² + r²` underflows or overflows (`|l|`, `|r|` near `1e-154` or `1e154`), `d (r / h) / h`
+    /// with `h = l.hypot(r)`, which does not. At the origin both are NaN (0/0).
+    atan2_adjoint_lhs(l, r; d) => {
+        let s = l * l + r * r;
+        if s.is_normal() {
+            d * r / s
+        } else {
+            let h = l.hypot(r);
+            d * (r / h) / h
+        }
+    };
+    /// `y = l.atan2(r)`: `dr = -d l / (l² + r²)`, scaled as `dl` is.
+    atan2_adjoint_rhs(l, r; d) => {
+        let s = l * l + r * r;
+        if s.is_normal() {
+            -(d * l) / s
+        } else {
+            let h = l.hypot(r);
+            -(d * (l / h)) / h
+        }
+    };
     /// `y = l.hypot(r)`: `dl = d l / y`, zero at the origin.
     hypot_adjoint_lhs(l, y; d) => if y == X::Elem::zero() { X::Elem::zero() } else { d * l / y };
     /// `y = l.hypot(r)`: `dr = d r / y`, zero at the origin.
