@@ -424,7 +424,14 @@ impl Float for Fwd {
             mk(re, DualNum::mul_add(&self.0, a.0, b.0))
         }
     }
+    /// A negative exponent as the reciprocal of the positive power: `num-dual`'s `powi` takes
+    /// `x^(n-3)` on the way, which underflows for large `x` where `x^n` does not (seed 27's
+    /// program 1634: `y.powi(-1)` with `y` near `1e78` had derivative 0 instead of `-1/y²`).
     fn powi(self, n: i32) -> Self {
+        if n < 0 {
+            let re = self.re().powi(n);
+            return self.un(re, |d| DualNum::powi(d, -n).recip());
+        }
         self.un(self.re().powi(n), |d| DualNum::powi(d, n))
     }
     /// With a constant exponent `num-dual`'s `powf`; with an active one its `powd`.
