@@ -962,6 +962,9 @@ pub enum Stmt {
         break_first: bool,
         body: Vec<Stmt>,
     },
+    /// `let mut counter = 0;` (`start`) or `counter += 1;`: a counter of packed entries that a
+    /// loop nested in another advances (`for i … { for j in i + 1..x.len() { l += 1; … } }`).
+    Count { counter: String, start: bool },
     /// `{ … }`
     Block(Vec<Stmt>),
     /// `continue;`
@@ -1458,6 +1461,13 @@ fn write_stmt(s: &Stmt, out: &mut String, indent: usize, d: Dialect) {
             write_block(body, out, indent + 1, d);
             push_indent(out, indent);
             out.push_str("}\n");
+        }
+        Stmt::Count { counter, start } => {
+            if *start {
+                let _ = writeln!(out, "let mut {counter} = 0;");
+            } else {
+                let _ = writeln!(out, "{counter} += 1;");
+            }
         }
         Stmt::Continue => {
             let _ = writeln!(out, "continue{};", loop_label_out(0));
@@ -2101,6 +2111,13 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
             env.leave_loop(&[]);
         }
         Stmt::Block(body) => check_block(body, env, false)?,
+        Stmt::Count { counter, start } => {
+            if *start {
+                env.bind(counter, Kind::Int { in_bounds: false }, true);
+            } else {
+                check_int(&IntExpr::Var(counter.clone()), env)?;
+            }
+        }
         Stmt::Continue => {
             if !env.continue_ok() {
                 return Err("`continue` outside a loop that allows it".into());

@@ -77,6 +77,13 @@ pub struct Features {
     /// loop of the function body (`for j in 0..y.len() { y[j] = …; }`), which the rest of the
     /// body may read and write: the scratch array the macro saves whole once per iteration.
     pub scratch_arrays: bool,
+    /// `let mut l = 0; for i in 0..x.len() { for j in i + 1..x.len() { l += 1; … } }`: a counter
+    /// of packed triangular entries. Every array here has `x`'s length, so the body reads `l`
+    /// only through `l % x.len()`, which the reverse pass saves rather than computes again: the
+    /// reverse's counting `l` back down through the inner ranges is not reached (breaking it
+    /// fails none of seed 21's first 600 programs; `tests/counters.rs` covers it), but the
+    /// shape, two nested range loops carrying a counter, is.
+    pub packed_counters: bool,
 }
 
 impl Default for Features {
@@ -113,6 +120,7 @@ impl Default for Features {
             array_literals: true,
             windows: true,
             scratch_arrays: true,
+            packed_counters: true,
         }
     }
 }
@@ -989,6 +997,11 @@ impl Gen<'_> {
             } else {
                 0
             }, // a loop filling a scratch vector
+            if f.packed_counters && top && can_loop && has_x && self.budget > 0 {
+                3
+            } else {
+                0
+            }, // a packed triangular loop with a counter
         ];
         match self.rng.weighted(&w) {
             0 => {
@@ -1018,6 +1031,7 @@ impl Gen<'_> {
             2 => self.filled_vec(can_loop),
             15 => self.sum_loop(),
             16 => self.scratch_loop(),
+            17 => self.packed_loop(),
             3 => {
                 let params: Vec<&str> = ["a", "b"]
                     .into_iter()
@@ -1153,6 +1167,67 @@ impl Gen<'_> {
                 value,
             }],
         }
+    }
+
+    /// `let mut l = 0; for i in 0..x.len() { for j in i + 1..x.len() { l += 1; … } }` (see
+    /// [`Features::packed_counters`]); the body may read `i`, `j` and `l`.
+    fn packed_loop(&mut self) -> Vec<Stmt> {
+        self.budget -= 1;
+        let counter = self.fresh("l");
+        let mut out = vec![Stmt::Count {
+            counter: counter.clone(),
+            start: true,
+        }];
+        self.env
+            .bind(&counter, Kind::Int { in_bounds: false }, true);
+        self.read(&counter);
+        self.ensure_accumulator(&mut out);
+        let acc = self.mutable_floats();
+        let (i, j) = (self.fresh("i"), self.fresh("j"));
+        self.read(&i);
+        self.env.push();
+        self.env.bind(&i, Kind::Int { in_bounds: true }, false);
+        self.env.enter_loop(true, &[]);
+        self.loop_depth += 1;
+        self.env.push();
+        self.env.bind(&j, Kind::Int { in_bounds: true }, false);
+        self.env.enter_loop(true, &[]);
+        let mut inner = self.loop_body(&acc);
+        // First, before anything that could `continue`.
+        inner.insert(
+            0,
+            Stmt::Count {
+                counter,
+                start: false,
+            },
+        );
+        self.env.leave_loop(&[]);
+        self.env.pop();
+        self.loop_depth -= 1;
+        self.env.leave_loop(&[]);
+        self.env.pop();
+        let inner_head = underscore_unread(
+            ForHead::Range {
+                var: j,
+                lo: IntExpr::Add(Box::new(IntExpr::Var(i.clone())), Box::new(IntExpr::Lit(1))),
+                hi: IntExpr::Len("x".to_string()),
+                rev: false,
+            },
+            &self.reads,
+        );
+        out.push(Stmt::For {
+            head: ForHead::Range {
+                var: i,
+                lo: IntExpr::Lit(0),
+                hi: IntExpr::Len("x".to_string()),
+                rev: false,
+            },
+            body: vec![Stmt::For {
+                head: inner_head,
+                body: inner,
+            }],
+        });
+        out
     }
 
     /// `let mut y = vec![T::zero(); x.len()];`, then a `for` loop (summing or not) whose body
