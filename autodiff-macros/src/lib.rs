@@ -433,6 +433,28 @@ mod region_tests {
         }
     }
 
+    /// A range over an array's length, `0..x.len()`, is computed again by the reverse pass like
+    /// `0..n`: the loop around it saves only its carried float, in slots.
+    #[test]
+    fn ranges_over_lengths_are_not_saved() {
+        let item = quote! {
+            fn f(x: &[f64], n: usize) -> f64 {
+                let mut s = 0.0;
+                for i in 0..n {
+                    for j in 0..x.len() {
+                        s = (s * 0.5 + x[j]).sin();
+                    }
+                    s = s * x[x.len() - 1] + i as f64;
+                }
+                s
+            }
+        };
+        let out = expand(TokenStream2::new(), item).to_string();
+        let vjp = &out[out.find("fn f_vjp").expect("a vjp")..];
+        assert!(vjp.contains("* __slot = (__s_"), "{vjp}");
+        assert!(!vjp.contains(". push ((__t"), "{vjp}");
+    }
+
     #[test]
     fn break_sets_flags_and_guards_the_rest() {
         let ir = ir_of(quote! {

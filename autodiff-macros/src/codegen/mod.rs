@@ -241,7 +241,9 @@ impl Layout {
                 Op::Verbatim(tokens, reads) => syn::parse2::<syn::Expr>(tokens.clone()).is_ok_and(|e| {
                     let pattern_copy = reads.is_empty()
                         && matches!(&e, syn::Expr::Path(p) if p.path.get_ident().is_some_and(|i| i.to_string().starts_with(|c: char| c.is_lowercase())));
-                    !pattern_copy && (crate::lower::is_pure_arithmetic(&e) || (reads.is_empty() && is_float_constant(&e)))
+                    // Lengths too (`0..x.len()`), of arrays no method call resizes.
+                    let lengths = reads.iter().all(|r| !graph.node(*r).changed_by_calls);
+                    !pattern_copy && (crate::lower::is_pure_arithmetic_with(&e, lengths) || (reads.is_empty() && is_float_constant(&e)))
                 }),
                 Op::Binary(f, None, _, _) => matches!(f.name, "add" | "sub" | "mul"),
                 Op::Unary(f, _, _) => f.name == "neg",

@@ -44,7 +44,7 @@ use crate::diag::Diagnostics;
 use crate::ir::{Block, Graph, Node, Op, Stmt, ValueId};
 use crate::parse::Signature;
 pub use scan::{
-    gives_reference, is_pure_arithmetic, keeps_positions, strip_adaptors, strip_parens,
+    gives_reference, is_pure_arithmetic_with, keeps_positions, strip_adaptors, strip_parens,
 };
 use scan::{PatternIdents, StripMut};
 

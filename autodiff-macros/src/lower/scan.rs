@@ -412,12 +412,18 @@ pub fn is_statement_like(expr: &Expr) -> bool {
 /// Whether an expression is only literals, paths, operators, parentheses and casts: no call, no
 /// method, no macro, so evaluating it again has no effect and gives the same value.
 pub fn is_pure_arithmetic(e: &syn::Expr) -> bool {
+    is_pure_arithmetic_with(e, false)
+}
+
+/// [`is_pure_arithmetic`], with `lengths`: also `v.len()` of a variable, which gives the same
+/// value again as long as nothing changes `v`'s length (the caller checks that).
+pub fn is_pure_arithmetic_with(e: &syn::Expr, lengths: bool) -> bool {
+    let pure = |e: &syn::Expr| is_pure_arithmetic_with(e, lengths);
     match e {
         syn::Expr::Lit(_) | syn::Expr::Path(_) => true,
         // A range, as a loop's iterable: `IntoIterator::into_iter(a..b)`, `(a..b).rev()`.
         syn::Expr::Range(r) => {
-            r.start.as_deref().is_none_or(is_pure_arithmetic)
-                && r.end.as_deref().is_none_or(is_pure_arithmetic)
+            r.start.as_deref().is_none_or(pure) && r.end.as_deref().is_none_or(pure)
         }
         syn::Expr::Call(c) => {
             let into_iter = matches!(&*c.func, syn::Expr::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "into_iter"));
@@ -427,19 +433,21 @@ pub fn is_pure_arithmetic(e: &syn::Expr) -> bool {
                     matches!(
                         a,
                         syn::Expr::Range(_) | syn::Expr::Paren(_) | syn::Expr::MethodCall(_)
-                    ) && is_pure_arithmetic(a)
+                    ) && pure(a)
                 })
         }
-        syn::Expr::MethodCall(mc) => {
-            mc.method == "rev" && mc.args.is_empty() && is_pure_arithmetic(&mc.receiver)
+        syn::Expr::MethodCall(mc) if mc.method == "len" && lengths => {
+            mc.args.is_empty()
+                && matches!(&*mc.receiver, syn::Expr::Path(p) if p.path.get_ident().is_some())
         }
-        syn::Expr::Paren(p) => is_pure_arithmetic(&p.expr),
-        syn::Expr::Cast(c) => is_pure_arithmetic(&c.expr),
-        syn::Expr::Unary(u) => !matches!(u.op, syn::UnOp::Deref(_)) && is_pure_arithmetic(&u.expr),
+        syn::Expr::MethodCall(mc) => mc.method == "rev" && mc.args.is_empty() && pure(&mc.receiver),
+        syn::Expr::Paren(p) => pure(&p.expr),
+        syn::Expr::Cast(c) => pure(&c.expr),
+        syn::Expr::Unary(u) => !matches!(u.op, syn::UnOp::Deref(_)) && pure(&u.expr),
         syn::Expr::Binary(b) => {
             !matches!(b.op, syn::BinOp::Div(_) | syn::BinOp::Rem(_))
-                && is_pure_arithmetic(&b.left)
-                && is_pure_arithmetic(&b.right)
+                && pure(&b.left)
+                && pure(&b.right)
         }
         _ => false,
     }
