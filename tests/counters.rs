@@ -15,7 +15,7 @@
 mod common;
 
 use autodiff::differentiate;
-use common::{c, check_with_dual as check};
+use common::{c, check_with_dual as check, split2};
 use num_traits::Float;
 
 /// `‖L x‖²` for a packed strictly-lower-triangular `L` (columns in turn, `l` counting the
@@ -79,14 +79,6 @@ fn sweeps<T: Float>(x: &[T], packed: &[T], n: usize) -> T {
     s + c::<T>(l as f64) * x[0]
 }
 
-fn split(v: &[f64], d: usize) -> (Vec<f64>, Vec<f64>) {
-    (v[..d].to_vec(), v[d..].to_vec())
-}
-
-fn splitf<T: Copy>(v: &[T], d: usize) -> (Vec<T>, Vec<T>) {
-    (v[..d].to_vec(), v[d..].to_vec())
-}
-
 #[test]
 fn counters_an_inner_loop_counts() {
     let all = [
@@ -96,24 +88,24 @@ fn counters_an_inner_loop_counts() {
     for d in [1, 2, 4] {
         let n_packed = d * (d - 1) / 2;
         let v = &all[..d + n_packed.max(1)];
-        let (x, packed) = split(v, d);
+        let (x, packed) = split2(v, d);
         let (value, (gx, gp)) = packed_lower_grad(&x, &packed);
         check(
             "packed_lower",
             v,
             (value, gx.into_iter().chain(gp).collect()),
             |v| {
-                let (x, p) = splitf(v, d);
+                let (x, p) = split2(v, d);
                 packed_lower(&x, &p)
             },
             |v| {
-                let (x, p) = splitf(v, d);
+                let (x, p) = split2(v, d);
                 packed_lower(&x, &p)
             },
         );
 
         let v = &all[..d + d * d + 3];
-        let (x, packed) = split(v, d);
+        let (x, packed) = split2(v, d);
         for offset in [0, 3] {
             let (value, (gx, gp)) = strided_rows_grad(&x, &packed, offset);
             check(
@@ -121,18 +113,18 @@ fn counters_an_inner_loop_counts() {
                 v,
                 (value, gx.into_iter().chain(gp).collect()),
                 |v| {
-                    let (x, p) = splitf(v, d);
+                    let (x, p) = split2(v, d);
                     strided_rows(&x, &p, offset)
                 },
                 |v| {
-                    let (x, p) = splitf(v, d);
+                    let (x, p) = split2(v, d);
                     strided_rows(&x, &p, offset)
                 },
             );
         }
 
         let v = &all[..d + n_packed.max(1)];
-        let (x, packed) = split(v, d);
+        let (x, packed) = split2(v, d);
         for n in [0, 2] {
             let (value, (gx, gp)) = sweeps_grad(&x, &packed, n);
             check(
@@ -140,11 +132,11 @@ fn counters_an_inner_loop_counts() {
                 v,
                 (value, gx.into_iter().chain(gp).collect()),
                 |v| {
-                    let (x, p) = splitf(v, d);
+                    let (x, p) = split2(v, d);
                     sweeps(&x, &p, n)
                 },
                 |v| {
-                    let (x, p) = splitf(v, d);
+                    let (x, p) = split2(v, d);
                     sweeps(&x, &p, n)
                 },
             );

@@ -19,7 +19,7 @@
 mod common;
 
 use autodiff::differentiate;
-use common::{assert_all_close, c, check_with_dual as check, gradient_differences};
+use common::{assert_all_close, c, check_with_dual as check, gradient_differences, split2};
 use num_traits::Float;
 
 /// GMM's inner loop: `xc = x − mu_k`, `z = Q_k xc` (diagonal, then the strictly-lower entries
@@ -195,11 +195,6 @@ fn filled_f64(x: &[f64], m: usize) -> f64 {
 /// `v` cut at `a` and `b`.
 fn split3<T: Copy>(v: &[T], a: usize, b: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
     (v[..a].to_vec(), v[a..b].to_vec(), v[b..].to_vec())
-}
-
-/// `v` cut at `a`.
-fn split2<T: Copy>(v: &[T], a: usize) -> (Vec<T>, Vec<T>) {
-    (v[..a].to_vec(), v[a..].to_vec())
 }
 
 fn points() -> Vec<Vec<f64>> {

@@ -52,6 +52,12 @@ pub fn dual_grad(f: impl Fn(&[Fwd]) -> Fwd, x: &[f64]) -> (f64, Vec<f64>) {
     (value, grad)
 }
 
+/// `v` cut at `a`, as owned vectors: a test's flat point split into a function's array
+/// arguments, for the plain function and its dual-number reference alike.
+pub fn split2<T: Copy>(v: &[T], a: usize) -> (Vec<T>, Vec<T>) {
+    (v[..a].to_vec(), v[a..].to_vec())
+}
+
 /// `v` in any float type, for functions written once over `T: Float` (a plain call: the macro
 /// keeps it as written).
 pub fn c<T: num_traits::Float>(v: f64) -> T {
