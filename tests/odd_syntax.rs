@@ -81,8 +81,27 @@ fn negative_literal_reassigned(x: &[f64], b: f64) -> f64 {
     a.atan2(x[1]) * b + a.hypot(2.0) + first
 }
 
+/// Arithmetic on literals alone, `c = -(-2.0) * 0.75;` (found by the fuzzer, seed 31: `can't
+/// call method hypot on ambiguous numeric type {float}`).
+#[differentiate]
+fn literal_arithmetic_reassigned(x: f64) -> f64 {
+    let mut c = x;
+    let first = c * 3.0;
+    c = -(-2.0) * 0.75;
+    c.hypot(x) + first
+}
+
 #[test]
 fn a_literal_assigned_takes_the_functions_float_type() {
+    for x in [-0.4, 0.0, 2.5] {
+        let (value, g) = literal_arithmetic_reassigned_grad(x);
+        assert_eq!(value.to_bits(), literal_arithmetic_reassigned(x).to_bits());
+        // hypot(1.5, x) + 3x: x / hypot(1.5, x) + 3.
+        assert!(
+            (g - (x / 1.5_f64.hypot(x) + 3.0)).abs() < 1e-15,
+            "{g} at {x}"
+        );
+    }
     let x = [0.3, -0.7];
     let (value, (gx, gb)) = negative_literal_reassigned_grad(&x, 1.5);
     assert_eq!(

@@ -1065,10 +1065,8 @@ impl<'a> Lowerer<'a> {
                 // function on `f64` alone, a bare literal assigned is an `f64` (the generated
                 // code binds it to a name of its own, which a method call may use before
                 // anything fixes its type: `s = 1.5; s.powi(2)`).
-                let unsuffixed = |e: &Expr| matches!(strip_parens(e), Expr::Lit(syn::ExprLit { lit: syn::Lit::Float(f), .. }) if f.suffix().is_empty());
-                // `s = 1.5;` or `s = -2.0;`
-                let bare_literal = unsuffixed(value)
-                    || matches!(strip_parens(value), Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) && unsuffixed(&u.expr));
+                // `s = 1.5;`, `s = -2.0;`, `s = -(-2.0) * 0.5;`
+                let bare_literal = literals_only(value);
                 let declared = self.lookup(&ident.to_string()).and_then(|var| var.ty.clone()).or_else(|| {
                     let suffix = self.float_suffix.filter(|_| bare_literal)?;
                     Some(Type::Verbatim(Ident::new(suffix, Span::call_site()).to_token_stream()))
@@ -1235,5 +1233,29 @@ fn float_suffix(item: &ItemFn, sig: &Signature) -> Option<&'static str> {
         (true, false) => Some("f64"),
         (false, true) => Some("f32"),
         _ => None,
+    }
+}
+
+/// Whether `e` is arithmetic on unsuffixed float literals only (`1.5`, `-(-2.0) * 0.5`): a
+/// value whose type nothing in it fixes.
+fn literals_only(e: &Expr) -> bool {
+    match strip_parens(e) {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Float(f),
+            ..
+        }) => f.suffix().is_empty(),
+        Expr::Unary(u) => matches!(u.op, syn::UnOp::Neg(_)) && literals_only(&u.expr),
+        Expr::Binary(b) => {
+            matches!(
+                b.op,
+                syn::BinOp::Add(_)
+                    | syn::BinOp::Sub(_)
+                    | syn::BinOp::Mul(_)
+                    | syn::BinOp::Div(_)
+                    | syn::BinOp::Rem(_)
+            ) && literals_only(&b.left)
+                && literals_only(&b.right)
+        }
+        _ => false,
     }
 }
