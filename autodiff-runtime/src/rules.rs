@@ -318,6 +318,16 @@ pub fn take<T: ZeroLike<Tangent = T>>(adjoint: &mut T) -> T {
     core::mem::replace(adjoint, zero)
 }
 
+/// Zeroes every element of an array's adjoint: the reverse of an iteration that fills a scratch
+/// array whole starts so, and the fill's reverse then reads each element's adjoint instead of
+/// taking it (see `take`).
+#[inline(always)]
+pub fn clear<T: ZeroLike<Tangent = T>>(adjoint: &mut [T]) {
+    for a in adjoint {
+        *a = a.zero_like();
+    }
+}
+
 /// The value of a loop's item over an array: the element, whether the loop visits it by
 /// reference (`x.iter()`) or by value.
 #[inline(always)]

@@ -113,6 +113,11 @@ struct Layout {
     /// The element reads of a snapshot array after the last write to it in the iteration: the
     /// reverse pass reads them again from the snapshot. By read: the loop's tape and the array.
     served: HashMap<ValueId, (ValueId, ValueId)>,
+    /// Scratch arrays whose loop fills them whole before anything else in its body touches
+    /// them (see [`Layout::snapshot_loop`]): by array, the loop's body and the value the fill
+    /// stores. The reverse pass zeroes the array's adjoint as it starts reversing an iteration,
+    /// and the fill's reverse reads each element's adjoint instead of taking it.
+    covering: HashMap<ValueId, (u32, ValueId)>,
 }
 
 impl Layout {
@@ -133,6 +138,7 @@ impl Layout {
             chained: HashMap::default(),
             whole_arrays: HashSet::default(),
             snapshots: HashMap::default(),
+            covering: HashMap::default(),
             snapshot_bodies: HashMap::default(),
             served: HashMap::default(),
         };
@@ -532,6 +538,7 @@ impl Layout {
         let mut block_at: HashMap<u32, usize> = HashMap::default();
         let mut eval_at: HashMap<ValueId, usize> = HashMap::default();
         let mut last_write: HashMap<ValueId, usize> = HashMap::default();
+        let mut first_write: HashMap<ValueId, usize> = HashMap::default();
         let mut writes: HashMap<ValueId, usize> = HashMap::default();
         for (p, st) in l.body.stmts.iter().enumerate() {
             let mut ids = HashSet::default();
@@ -554,6 +561,7 @@ impl Layout {
             reverse::stored_arrays(st, &mut written);
             for a in written {
                 last_write.insert(a, p);
+                first_write.entry(a).or_insert(p);
                 *writes.entry(a).or_default() += 1;
             }
             block_at.extend(ids.into_iter().map(|id| (id, p)));
@@ -575,23 +583,32 @@ impl Layout {
             let inside =
                 writes.get(&a) == stores.get(&a) && a_reads.iter().all(|r| at(*r).is_some());
             // A loop over `0..len` at the top of the body writing `a[i]` fills the array.
+            // As text without spaces (spelled by `quote` or by the user).
+            let len = lengths
+                .get(&a)
+                .map(|l| l.split_whitespace().collect::<String>());
+            let fills = |m: &crate::ir::LoopRegion| -> Option<ValueId> {
+                let (var, start, end) = reverse::range_of(graph, m)?;
+                let end: String = end.split_whitespace().collect();
+                let whole = start == "0"
+                    && (Some(&end) == len.as_ref()
+                        || end == format!("{}.len()", graph.value_ident(a)));
+                if m.broke.is_some() || !whole {
+                    return None;
+                }
+                m.body.stmts.iter().find_map(|s| match s {
+                    Stmt::Store {
+                        array,
+                        indices,
+                        value,
+                        ..
+                    } if *array == a && indices.as_slice() == [var] => Some(*value),
+                    _ => None,
+                })
+            };
             let filled = l.body.stmts.iter().any(|st| {
                 let Stmt::Loop(m) = st else { return false };
-                m.broke.is_none()
-                    && reverse::range_of(graph, m).is_some_and(|(var, start, end)| {
-                        // As text without spaces (spelled by `quote` or by the user).
-                        let end: String = end.split_whitespace().collect();
-                        let len = lengths
-                            .get(&a)
-                            .map(|l| l.split_whitespace().collect::<String>());
-                        start == "0"
-                            && (Some(&end) == len.as_ref()
-                                || end == format!("{}.len()", graph.value_ident(a)))
-                            && m.body.stmts.iter().any(|s| {
-                                matches!(s, Stmt::Store { array, indices, .. }
-                                    if *array == a && indices.as_slice() == [var])
-                            })
-                    })
+                fills(m).is_some()
             });
             if !inside || !filled {
                 continue;
@@ -600,6 +617,25 @@ impl Layout {
                 continue;
             };
             lengths.remove(&a);
+            // The fill covers the array when it is the body's first statement touching it, it
+            // stores each element once and reads none, and every iteration runs it whole.
+            let first = first_write.get(&a).copied();
+            let covering = first.and_then(|p| {
+                let Stmt::Loop(m) = &l.body.stmts[p] else {
+                    return None;
+                };
+                let value = fills(m)?;
+                let mut stored = Vec::new();
+                for st in &m.body.stmts {
+                    reverse::stored_arrays(st, &mut stored);
+                }
+                let once = stored.iter().filter(|s| **s == a).count() == 1;
+                let after = a_reads.iter().all(|r| at(*r).is_some_and(|q| q > p));
+                (l.broke.is_none() && once && after).then_some(value)
+            });
+            if let Some(value) = covering {
+                self.covering.insert(a, (l.body.id, value));
+            }
             let served: Vec<ValueId> = a_reads
                 .iter()
                 .copied()

@@ -650,10 +650,45 @@ impl Sweep<'_> {
         for (target, expr) in seeds {
             self.contribute(target, &expr, Span::call_site(), &mut out);
         }
+        // A loop's reverse waiting for the loops before it, to run fused with them.
+        let mut pending: Option<ReverseLoop> = None;
         for stmt in b.stmts.iter().rev() {
             match stmt {
+                // Nothing to reverse: a loop before it may still fuse with the pending one.
+                Stmt::Eval(v) if !self.cx.activity.is_active(*v) => continue,
+                Stmt::Verbatim { .. } => continue,
+                Stmt::Loop(l) => {
+                    let mut direct = TokenStream::new();
+                    let parts = self.loop_parts(l, &mut direct);
+                    match (pending.take(), parts) {
+                        (Some(mut first), Some(next))
+                            if direct.is_empty() && first.fuses_with(&next, self.cx.graph) =>
+                        {
+                            first.fuse(next);
+                            pending = Some(first);
+                        }
+                        (first, next) => {
+                            if let Some(first) = first {
+                                first.emit(&mut out);
+                            }
+                            out.extend([direct]);
+                            match next {
+                                Some(next) if next.fusion.is_some() => pending = Some(next),
+                                Some(next) => next.emit(&mut out),
+                                None => {}
+                            }
+                        }
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            if let Some(first) = pending.take() {
+                first.emit(&mut out);
+            }
+            match stmt {
                 Stmt::Eval(v) => self.node(*v, &mut out),
-                Stmt::Verbatim { .. } => {}
+                Stmt::Verbatim { .. } | Stmt::Loop(_) => {}
                 Stmt::Store {
                     array,
                     indices,
@@ -665,8 +700,10 @@ impl Sweep<'_> {
                         continue;
                     };
                     let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
-                    let take = if self.in_place.contains_key(value) {
-                        // `a[i] = a[i] + e`: the element's adjoint is also the old element's.
+                    let covering = self.cx.layout.covering.get(array).map(|(_, v)| v);
+                    let take = if self.in_place.contains_key(value) || covering == Some(value) {
+                        // `a[i] = a[i] + e`: the element's adjoint is also the old element's; a
+                        // covering fill's arrays start each iteration's reverse at zero.
                         quote_spanned!(*span=> #d_array #([#indices])*)
                     } else {
                         quote_spanned!(*span=> #rt::take(&mut #d_array #([#indices])*))
@@ -678,8 +715,10 @@ impl Sweep<'_> {
                     }
                 }
                 Stmt::If(r) => self.if_region(r, &mut out),
-                Stmt::Loop(l) => self.loop_region(l, &mut out),
             }
+        }
+        if let Some(first) = pending.take() {
+            first.emit(&mut out);
         }
         if let Some(held) = self.deferred.as_mut().filter(|held| held.block == b.id) {
             out.extend(held.items.drain(..).rev());
@@ -693,6 +732,24 @@ impl Sweep<'_> {
         }
         for (snap, _, array) in &snapshots {
             out.extend([quote!(#snap.drop_top(#array.len());)]);
+        }
+        // Scratch arrays the iteration fills whole: the fill's reverse read their adjoints
+        // without zeroing them, so they are zeroed here for the iteration before, as they were
+        // before the last one (see `Layout::covering`). Zeroed at the end rather than the
+        // start: the first additions of an iteration would wait on the zeroing stores.
+        let mut covered: Vec<ValueId> = self
+            .cx
+            .layout
+            .covering
+            .iter()
+            .filter(|(_, (body, _))| *body == b.id)
+            .map(|(a, _)| *a)
+            .collect();
+        covered.sort();
+        for a in covered {
+            if let Some(d_array) = self.lookup(a) {
+                out.extend([quote!(#rt::clear(&mut #d_array[..]);)]);
+            }
         }
         out
     }
@@ -1148,10 +1205,95 @@ impl Sweep<'_> {
         (uses == 1 && !stores && scratch_ok && !made_after).then_some(seed)
     }
 
+    /// What the reverse of loop `l`'s iterations does to the adjoints of arrays (see
+    /// [`Access`]), or `None` when not known (a branch or loop inside joining whole arrays).
+    /// An operation other than an element read adds into all of each operand's adjoint.
+    fn accesses(&self, l: &LoopRegion) -> Option<Vec<Access>> {
+        let var = match &l.kind {
+            crate::ir::LoopKind::For { bound, .. } => bound.first().copied(),
+            crate::ir::LoopKind::Loop => None,
+        };
+        let mut out = Vec::new();
+        self.block_accesses(&l.body, var, &mut out)?;
+        Some(out)
+    }
+
+    fn block_accesses(&self, b: &Block, var: Option<ValueId>, out: &mut Vec<Access>) -> Option<()> {
+        let cx = self.cx;
+        let at_var = |indices: &[ValueId]| var.is_some_and(|v| indices == [v]);
+        // The read of an in-place update gets no adjoint of its own (see `Sweep::node`).
+        let in_place_read = |v: &ValueId| self.in_place.values().any(|r| r == v);
+        for st in &b.stmts {
+            match st {
+                Stmt::Eval(v) if in_place_read(v) => {}
+                Stmt::Eval(v) if cx.activity.is_active(*v) => match &cx.graph.node(*v).op {
+                    Op::Index(array, indices) => out.push(Access {
+                        array: *array,
+                        touch: Touch::Add,
+                        at_var: at_var(indices),
+                    }),
+                    op => out.extend(
+                        op.operands()
+                            .into_iter()
+                            .filter(|o| cx.activity.is_active(*o))
+                            .map(|array| Access {
+                                array,
+                                touch: Touch::Add,
+                                at_var: false,
+                            }),
+                    ),
+                },
+                Stmt::Eval(_) | Stmt::Verbatim { .. } => {}
+                Stmt::Store {
+                    array,
+                    indices,
+                    value,
+                    ..
+                } => {
+                    let covering = cx.layout.covering.get(array).map(|(_, v)| v) == Some(value);
+                    let touch = if self.in_place.contains_key(value) || covering {
+                        Touch::Read
+                    } else {
+                        Touch::Take
+                    };
+                    out.push(Access {
+                        array: *array,
+                        touch,
+                        at_var: at_var(indices),
+                    });
+                }
+                Stmt::If(r) => {
+                    if r.merges
+                        .iter()
+                        .any(|(m, _, _)| cx.layout.whole_arrays.contains(m))
+                    {
+                        return None;
+                    }
+                    self.block_accesses(&r.then_block, var, out)?;
+                    self.block_accesses(&r.else_block, var, out)?;
+                }
+                Stmt::Loop(inner) => {
+                    if inner
+                        .carried
+                        .iter()
+                        .any(|c| cx.layout.whole_arrays.contains(&c.phi))
+                    {
+                        return None;
+                    }
+                    self.block_accesses(&inner.body, var, out)?;
+                }
+            }
+        }
+        Some(())
+    }
+
     /// The loop run backwards over its tape, carrying the adjoints of its carried values; or,
     /// fused (see [`Self::fusable`]), each iteration's reverse for the forward loop to run at
     /// the iteration's end.
-    fn loop_region(&mut self, l: &LoopRegion, out: &mut TokenStream) {
+    /// The reverse of loop `l` in parts (see [`ReverseLoop`]), or `None` when there is nothing
+    /// to run backwards (an empty reverse, or a fused loop's, which the forward loop runs);
+    /// `out` takes what goes before the loop when the loop runs backwards.
+    fn loop_parts(&mut self, l: &LoopRegion, out: &mut TokenStream) -> Option<ReverseLoop> {
         let rt = self.cx.rt;
         let graph = self.cx.graph;
         let outer_escaped = std::mem::take(&mut self.escaped);
@@ -1202,7 +1344,7 @@ impl Sweep<'_> {
         let escaped = std::mem::replace(&mut self.escaped, outer_escaped);
         if body.is_empty() && carried.is_empty() {
             self.escaped.extend(escaped);
-            return;
+            return None;
         }
         if let Some(seed) = fused_seed {
             // The zero starts of the adjoints the loop adds to, and the sum's adjoint, go before
@@ -1220,7 +1362,7 @@ impl Sweep<'_> {
                     self.contribute(init, &quote!(#cell), l.span, out);
                 }
             }
-            return;
+            return None;
         }
         self.found.has_reverse.insert(l.tape);
         let pattern: Vec<TokenStream> = self
@@ -1234,7 +1376,7 @@ impl Sweep<'_> {
         let (mine, escaped): (Vec<ValueId>, Vec<ValueId>) = escaped
             .into_iter()
             .partition(|v| self.cx.layout.hoisted.get(v) == Some(&l.tape));
-        out.extend([self.declare_escaped(escaped)]);
+        let declared = self.declare_escaped(escaped);
         let mut hoisted_adjoints = TokenStream::new();
         let mut after = TokenStream::new();
         let mut seen = Vec::new();
@@ -1318,6 +1460,10 @@ impl Sweep<'_> {
                 quote!(#tape.drain_to(0))
             })
         };
+        let tapeless_var = match (&regenerated, &entries) {
+            (Some((var, _)), None) => Some(var.clone()),
+            _ => None,
+        };
         let (pattern, iterator) = match (regenerated, entries) {
             (Some((var, range)), None) => (var, range),
             (Some((var, range)), Some(entries)) => (
@@ -1372,13 +1518,6 @@ impl Sweep<'_> {
                 #bind_phi
             }]);
         }
-        let mut reverse_loop = quote! {
-            #count_down
-            for #pattern in #iterator {
-                #step_back
-                #body
-            }
-        };
         // Reads hoisted out of the loop: a `None` means the loop never ran.
         let mut hoisted: Vec<ValueId> = self
             .cx
@@ -1392,26 +1531,180 @@ impl Sweep<'_> {
             .map(|(v, _)| *v)
             .collect();
         hoisted.sort();
+        let hoisted: Vec<Ident> = hoisted.iter().map(|v| self.value(*v)).collect();
+        // Fused with its neighbours (see `Sweep::fuse`) when it walks a range back with no tape,
+        // and nothing of it runs after its last iteration.
+        let fusion = match (&l.kind, tapeless_var) {
+            (crate::ir::LoopKind::For { iter, .. }, Some(var))
+                if cells.is_empty() && after.is_empty() =>
+            {
+                let var = syn::parse2::<Ident>(var).ok();
+                self.accesses(l).map(|accesses| Fusion {
+                    range: *iter,
+                    var,
+                    accesses,
+                })
+            }
+            _ => None,
+        };
+        let mut after = after;
+        for (cell, init) in cells {
+            if self.cx.activity.is_active(init) {
+                self.contribute(init, &quote!(#cell), l.span, &mut after);
+            }
+        }
+        Some(ReverseLoop {
+            before: quote!(#declared #hoisted_adjoints #inits #prelude),
+            count_down,
+            hoisted,
+            pattern,
+            iterator,
+            bodies: vec![quote!(#step_back #body)],
+            after,
+            fusion,
+        })
+    }
+}
+
+/// A loop's reverse in parts: adjacent loops over the same range run as one loop (see
+/// [`Sweep::fuse`]).
+struct ReverseLoop {
+    /// Before the loop: zero starts of the adjoints it adds to, the carried adjoints' starts.
+    before: TokenStream,
+    /// The counters' values after the loop, to count back down from.
+    count_down: TokenStream,
+    /// Reads hoisted out of the loop, `Option`s: all `Some` when the loop ran.
+    hoisted: Vec<Ident>,
+    /// What each item binds, and the items, last first.
+    pattern: TokenStream,
+    iterator: TokenStream,
+    /// One iteration's reverse: the counters stepped back, then the body's; for loops run
+    /// fused, each loop's in turn.
+    bodies: Vec<TokenStream>,
+    /// After the loop: hoisted reads' adjoints added into their arrays, the carried values'
+    /// adjoints into their starts.
+    after: TokenStream,
+    /// Set when the loop may run fused with its neighbours.
+    fusion: Option<Fusion>,
+}
+
+/// A loop's reverse that may run fused with the reverses of the loops next to it: it walks a
+/// range back with no tape and leaves nothing for after its last iteration.
+struct Fusion {
+    /// The range.
+    range: ValueId,
+    /// The loop variable, when the reverse reads it.
+    var: Option<Ident>,
+    /// What its iterations do to the adjoints of arrays.
+    accesses: Vec<Access>,
+}
+
+/// What a loop's reverse does to one element (or to all) of an array's adjoint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Touch {
+    /// Adds into it (the reverse of a read).
+    Add,
+    /// Reads it and leaves it (an in-place update's reverse, a covering fill's).
+    Read,
+    /// Reads it and zeroes it (a store's reverse).
+    Take,
+}
+
+#[derive(Clone, Copy)]
+struct Access {
+    array: ValueId,
+    touch: Touch,
+    /// At the element the loop variable indexes, `a[i]`; else at any.
+    at_var: bool,
+}
+
+impl ReverseLoop {
+    fn emit(self, out: &mut TokenStream) {
+        let Self {
+            before,
+            count_down,
+            hoisted,
+            pattern,
+            iterator,
+            bodies,
+            after,
+            ..
+        } = self;
+        let body = match bodies.as_slice() {
+            [one] => one.clone(),
+            _ => quote!(#({ #bodies })*),
+        };
+        let mut reverse_loop = quote! {
+            #count_down
+            for #pattern in #iterator {
+                #body
+            }
+        };
         if !hoisted.is_empty() {
-            let names: Vec<Ident> = hoisted.iter().map(|v| self.value(*v)).collect();
             reverse_loop = quote! {
-                if let (#(::core::option::Option::Some(#names),)*) = (#(#names,)*) {
+                if let (#(::core::option::Option::Some(#hoisted),)*) = (#(#hoisted,)*) {
                     #reverse_loop
                 }
             };
         }
         out.extend([quote! {
-            #hoisted_adjoints
-            #inits
-            #prelude
+            #before
             #reverse_loop
             #after
         }]);
-        for (cell, init) in cells {
-            if self.cx.activity.is_active(init) {
-                self.contribute(init, &quote!(#cell), l.span, out);
+    }
+
+    /// Whether `next`, the reverse of the loop before this one in the forward pass, can run
+    /// fused with it: each of its iterations then runs right after this loop's iteration of the
+    /// same item, before this loop's iterations of the items after it. Right when the same
+    /// range, and no element's adjoint one of them writes (takes, or reads where the other
+    /// adds) is touched by the other at another item: additions alone commute, reads alone
+    /// too.
+    fn fuses_with(&self, next: &ReverseLoop, graph: &Graph) -> bool {
+        let (Some(a), Some(b)) = (&self.fusion, &next.fusion) else {
+            return false;
+        };
+        let same_range = a.range == b.range || {
+            let (ra, rb) = (&graph.node(a.range).op, &graph.node(b.range).op);
+            match (ra, rb) {
+                (Op::Verbatim(ta, va), Op::Verbatim(tb, vb)) => {
+                    va == vb && ta.to_string() == tb.to_string()
+                }
+                _ => false,
             }
+        };
+        same_range
+            && a.accesses.iter().all(|x| {
+                b.accesses.iter().all(|y| {
+                    x.array != y.array
+                        || (x.touch == Touch::Add && y.touch == Touch::Add)
+                        || (x.touch == Touch::Read && y.touch == Touch::Read)
+                        || (x.at_var && y.at_var)
+                })
+            })
+    }
+
+    /// Appends `next` (see [`ReverseLoop::fuses_with`]) into this loop.
+    fn fuse(&mut self, next: ReverseLoop) {
+        let (Some(a), Some(b)) = (self.fusion.as_mut(), next.fusion) else {
+            return;
+        };
+        self.before.extend([next.before]);
+        self.count_down.extend([next.count_down]);
+        self.hoisted.extend(next.hoisted);
+        self.after.extend([next.after]);
+        for mut body in next.bodies {
+            match (&a.var, &b.var) {
+                (Some(mine), Some(theirs)) => body = quote!(let #theirs = #mine; #body),
+                (None, Some(theirs)) => {
+                    a.var = Some(theirs.clone());
+                    self.pattern = quote!(#theirs);
+                }
+                _ => {}
+            }
+            self.bodies.push(body);
         }
+        a.accesses.extend(b.accesses);
     }
 }
 

@@ -1,0 +1,390 @@
+//! Adjacent loops over one range whose reverses run as one loop: each reversed iteration runs
+//! the later loop's reverse, then the earlier one's, for the same item. Right only when no
+//! element's adjoint one loop writes (takes, or reads where the other adds) is touched by the
+//! other at another item. These functions put each side of that rule in a function: chains of
+//! elementwise loops that fuse (in the function body and inside a loop over scratch arrays,
+//! GMM's shape), and loops that must not, because one reads a neighbouring element (`y[(j + 1)
+//! % n]`), or a triangular update reads every element before it. A fused pair whose rule was
+//! wrong loses or misplaces contributions, so each is checked against forward-mode dual
+//! numbers and central differences (the value bit for bit against the original), at several
+//! points and lengths, and in `f32`.
+
+#![allow(
+    clippy::needless_range_loop,
+    reason = "index loops are what these tests differentiate"
+)]
+
+mod common;
+
+use autodiff::{differentiate, GradCheck};
+use common::{assert_all_close, c, check_with_dual as check, dual_grad, split2};
+use num_traits::Float;
+
+/// Three elementwise loops, each reading what the one before wrote: with no tape (their
+/// reverses read the arrays again), their reverses run as one loop.
+#[differentiate]
+fn elementwise_chain<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut a = vec![T::zero(); n];
+    let mut b = vec![T::zero(); n];
+    let mut e = vec![T::zero(); n];
+    for j in 0..n {
+        a[j] = x[j] * x[j] - w[j];
+    }
+    for j in 0..n {
+        b[j] = a[j] * w[j] + x[j];
+    }
+    for j in 0..n {
+        e[j] = b[j] * a[j] - b[j];
+    }
+    let mut s = T::zero();
+    for j in 0..n {
+        s = s + e[j] * x[j].sin();
+    }
+    s
+}
+
+/// The second loop reads `y` at the next index: its reverse adds into `d_y[j + 1]`, which the
+/// first loop's reverse must not have taken yet, so the two run as two loops.
+#[differentiate]
+fn neighbours<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut y = vec![T::zero(); n];
+    let mut z = vec![T::zero(); n];
+    for j in 0..n - 1 {
+        y[j] = x[j] * w[j];
+    }
+    for j in 0..n - 1 {
+        z[j] = y[j] * w[j + 1] + y[j + 1] * x[j];
+    }
+    let mut s = T::zero();
+    for j in 0..n {
+        s = s + z[j] * x[j];
+    }
+    s
+}
+
+/// A triangular update after a fill: row `i` reads `y[i]` and updates every `y[j]`, `j > i`,
+/// in place, so the fill's reverse (which takes `d_y[j]`) must wait for every row. (Here the
+/// rows' reverse keeps a tape of `y[i]`, which alone keeps it on its own; GMM's shape, with
+/// the fill's reverse leaving `d_y` as it is, is [`components`].)
+#[differentiate]
+fn triangular_after_fill<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut y = vec![T::zero(); n];
+    for j in 0..n {
+        y[j] = x[j] * w[j];
+    }
+    for i in 0..n {
+        for j in i + 1..n {
+            y[j] = y[j] + y[i] * c::<T>(0.5);
+        }
+    }
+    let mut s = T::zero();
+    for j in 0..n {
+        s = s + y[j] * y[j];
+    }
+    s
+}
+
+/// A loop whose reverse does not read its variable (it updates `u[n - 1]` in place) after one
+/// that does: fused, the fused loop binds the earlier loop's variable.
+#[differentiate]
+fn unread_variable<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let last = n - 1;
+    let mut r = vec![T::zero(); n];
+    let mut u = vec![T::zero(); n];
+    for j in 0..n {
+        r[j] = x[j] * w[j];
+    }
+    for _j in 0..n {
+        u[last] = u[last] + x[last] * w[0];
+    }
+    let mut s = T::zero();
+    for j in 0..n {
+        s = s + (r[j] + u[j]).cos();
+    }
+    s
+}
+
+/// GMM's inner loop, over scratch arrays filled in each iteration: `xc = x − mu_k`, `z = Q_k
+/// xc` (the diagonal `q_k`, then a triangular update), `‖z‖²`. The reverses of the triangular
+/// product and of the two fills run as one loop; with `mirrored`, a loop between the product
+/// and the diagonal adds `xc` read backwards into `z`, and the fill of `xc` must then run on
+/// its own.
+#[differentiate]
+fn components<T: Float>(x: &[T], mu: &[T], q: &[T], m: usize) -> T {
+    let d = x.len();
+    let mut xc = vec![T::zero(); d];
+    let mut z = vec![T::zero(); d];
+    let mut s = T::zero();
+    for k in 0..m {
+        for j in 0..d {
+            xc[j] = x[j] - mu[k * d + j];
+        }
+        for j in 0..d {
+            z[j] = q[k * d + j] * xc[j];
+        }
+        let mut l = m * d + k * d * (d - 1) / 2;
+        for i in 0..d {
+            for j in i + 1..d {
+                z[j] = z[j] + q[l] * xc[i];
+                l += 1;
+            }
+        }
+        let mut norm = T::zero();
+        for j in 0..d {
+            norm = norm + z[j] * z[j];
+        }
+        s = s * c(0.8) - norm * c(0.5) + xc[0];
+    }
+    s
+}
+
+/// [`components`] with `z[j] += xc[d − 1 − j] mu_kj` after the diagonal: the loops from the
+/// triangular product down to the diagonal fuse, the fill of `xc` (whose reverse reads
+/// `d_xc[j]`, which the mirrored loop adds to at `d − 1 − j`) runs after them.
+#[differentiate]
+fn components_mirrored<T: Float>(x: &[T], mu: &[T], q: &[T], m: usize) -> T {
+    let d = x.len();
+    let mut xc = vec![T::zero(); d];
+    let mut z = vec![T::zero(); d];
+    let mut s = T::zero();
+    for k in 0..m {
+        for j in 0..d {
+            xc[j] = x[j] - mu[k * d + j];
+        }
+        for j in 0..d {
+            z[j] = q[k * d + j] * xc[j];
+        }
+        for j in 0..d {
+            z[j] = z[j] + xc[d - 1 - j] * mu[k * d + j];
+        }
+        let mut l = m * d + k * d * (d - 1) / 2;
+        for i in 0..d {
+            for j in i + 1..d {
+                z[j] = z[j] + q[l] * xc[i];
+                l += 1;
+            }
+        }
+        let mut norm = T::zero();
+        for j in 0..d {
+            norm = norm + z[j] * z[j];
+        }
+        s = s * c(0.8) - norm * c(0.5) + xc[0];
+    }
+    s
+}
+
+/// A mirrored read inside the loop over components: `z`'s fill reads `xc[d - 1 - j]`, so the
+/// reverse of `xc`'s fill (which reads `d_xc[j]` and leaves it) must wait for all of it.
+#[differentiate]
+fn shifted_fill<T: Float>(x: &[T], mu: &[T], m: usize) -> T {
+    let d = x.len();
+    let mut xc = vec![T::zero(); d];
+    let mut z = vec![T::zero(); d];
+    let mut s = T::zero();
+    for k in 0..m {
+        for j in 0..d {
+            xc[j] = x[j] - mu[k * d + j];
+        }
+        for j in 0..d {
+            z[j] = xc[j] * xc[d - 1 - j];
+        }
+        let mut t = T::zero();
+        for j in 0..d {
+            t = t + z[j] * mu[k * d + j];
+        }
+        s = s * c(0.9) + t.sin();
+    }
+    s
+}
+
+fn split3<T: Copy>(v: &[T], a: usize, b: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+    (v[..a].to_vec(), v[a..b].to_vec(), v[b..].to_vec())
+}
+
+/// Reproducible points in `[-1.2, 1.2)`.
+fn point(len: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1_u64 << 53) as f64 * 2.4 - 1.2
+        })
+        .collect()
+}
+
+/// A function of `x` and `w`, both of length `n`, with its `_grad`, checked at three points.
+fn check_pair(
+    name: &str,
+    n: usize,
+    grad: impl Fn(&[f64], &[f64]) -> (f64, (Vec<f64>, Vec<f64>)),
+    plain: impl Fn(&[f64], &[f64]) -> f64,
+    dual: impl Fn(&[common::Fwd], &[common::Fwd]) -> common::Fwd,
+) {
+    for seed in 0..3 {
+        let full = point(2 * n, seed + 10 * n as u64);
+        let (x, w) = split2(&full, n);
+        let (value, (gx, gw)) = grad(&x, &w);
+        let g: Vec<f64> = gx.into_iter().chain(gw).collect();
+        check(
+            &format!("{name} (n = {n})"),
+            &full,
+            (value, g),
+            |v| {
+                let (x, w) = split2(v, n);
+                plain(&x, &w)
+            },
+            |v| {
+                let (x, w) = split2(v, n);
+                dual(&x, &w)
+            },
+        );
+    }
+}
+
+#[test]
+fn elementwise_loops_fuse() {
+    for n in [1, 2, 5, 9] {
+        check_pair(
+            "elementwise_chain",
+            n,
+            elementwise_chain_grad,
+            elementwise_chain,
+            elementwise_chain,
+        );
+        check_pair(
+            "unread_variable",
+            n.max(2),
+            unread_variable_grad,
+            unread_variable,
+            unread_variable,
+        );
+    }
+}
+
+#[test]
+fn loops_reading_other_elements_do_not_fuse() {
+    for n in [1, 2, 5, 9] {
+        check_pair("neighbours", n, neighbours_grad, neighbours, neighbours);
+        check_pair(
+            "triangular_after_fill",
+            n,
+            triangular_after_fill_grad,
+            triangular_after_fill,
+            triangular_after_fill,
+        );
+    }
+}
+
+#[test]
+fn scratch_array_loops_inside_a_loop() {
+    for (d, m) in [(1, 2), (3, 2), (4, 3)] {
+        type Grad3 = fn(&[f64], &[f64], &[f64], usize) -> (f64, (Vec<f64>, Vec<f64>, Vec<f64>));
+        type Plain3 = fn(&[f64], &[f64], &[f64], usize) -> f64;
+        type Dual3 = fn(&[common::Fwd], &[common::Fwd], &[common::Fwd], usize) -> common::Fwd;
+        let cases: [(&str, Grad3, Plain3, Dual3); 2] = [
+            ("components", components_grad, components, components),
+            (
+                "components_mirrored",
+                components_mirrored_grad,
+                components_mirrored,
+                components_mirrored,
+            ),
+        ];
+        for (name, grad, plain, dual) in cases {
+            let q_len = m * d + m * d * (d - 1) / 2;
+            let (a, b) = (d, d + m * d);
+            let full = point(b + q_len, (d * 7 + m) as u64);
+            let (x, mu, q) = split3(&full, a, b);
+            let (value, (gx, gmu, gq)) = grad(&x, &mu, &q, m);
+            let g: Vec<f64> = gx.into_iter().chain(gmu).chain(gq).collect();
+            check(
+                &format!("{name} (d = {d}, m = {m})"),
+                &full,
+                (value, g),
+                |v| {
+                    let (x, mu, q) = split3(v, a, b);
+                    plain(&x, &mu, &q, m)
+                },
+                |v| {
+                    let (x, mu, q) = split3(v, a, b);
+                    dual(&x, &mu, &q, m)
+                },
+            );
+        }
+        let full = point(d + m * d, (d * 11 + m) as u64);
+        let (x, mu) = split2(&full, d);
+        let (value, (gx, gmu)) = shifted_fill_grad(&x, &mu, m);
+        let g: Vec<f64> = gx.into_iter().chain(gmu).collect();
+        check(
+            &format!("shifted_fill (d = {d}, m = {m})"),
+            &full,
+            (value, g),
+            |v| {
+                let (x, mu) = split2(v, d);
+                shifted_fill(&x, &mu, m)
+            },
+            |v| {
+                let (x, mu) = split2(v, d);
+                shifted_fill(&x, &mu, m)
+            },
+        );
+    }
+}
+
+/// The same functions in `f32`: against the `f64` dual-number reference at the same point, and
+/// `GradCheck::f32`.
+#[test]
+fn in_f32() {
+    let n = 5;
+    let full: Vec<f32> = point(2 * n, 3).iter().map(|&v| v as f32).collect();
+    let (x, w) = split2(&full, n);
+    let wide: Vec<f64> = full.iter().map(|&v| f64::from(v)).collect();
+    type Pair32 = fn(&[f32], &[f32]) -> (f32, (Vec<f32>, Vec<f32>));
+    type Plain32 = fn(&[f32], &[f32]) -> f32;
+    type Dual = fn(&[common::Fwd], &[common::Fwd]) -> common::Fwd;
+    let cases: [(&str, Pair32, Plain32, Dual); 3] = [
+        (
+            "elementwise_chain",
+            elementwise_chain_grad,
+            elementwise_chain,
+            elementwise_chain,
+        ),
+        ("neighbours", neighbours_grad, neighbours, neighbours),
+        (
+            "triangular_after_fill",
+            triangular_after_fill_grad,
+            triangular_after_fill,
+            triangular_after_fill,
+        ),
+    ];
+    for (name, grad, plain, dual) in cases {
+        let (value, (gx, gw)) = grad(&x, &w);
+        assert_eq!(value.to_bits(), plain(&x, &w).to_bits(), "{name}: value");
+        let g: Vec<f32> = gx.into_iter().chain(gw).collect();
+        let (_, want) = dual_grad(
+            |v| {
+                let (x, w) = split2(v, n);
+                dual(&x, &w)
+            },
+            &wide,
+        );
+        let got: Vec<f64> = g.iter().map(|&v| f64::from(v)).collect();
+        assert_all_close(name, &got, &want, 1e-5, 1e-6);
+        GradCheck::f32()
+            .check(
+                |v: &[f32]| {
+                    let (x, w) = split2(v, n);
+                    plain(&x, &w)
+                },
+                &full,
+                &g,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}
