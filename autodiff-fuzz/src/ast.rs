@@ -2184,6 +2184,7 @@ fn check_int(e: &IntExpr, env: &Env) -> Result<(), String> {
             }
             if matches!(e, IntExpr::Sub(..))
                 && !(matches!(**l, IntExpr::Len(_)) && **r == IntExpr::Lit(1))
+                && !e.mirrored(env)
             {
                 return Err("a subtraction that may underflow".into());
             }
@@ -2205,9 +2206,21 @@ impl IntExpr {
             ),
             IntExpr::Lit(0) => true,
             IntExpr::Rem(_, r) => matches!(**r, IntExpr::Len(_)),
-            IntExpr::Sub(l, r) => matches!(**l, IntExpr::Len(_)) && **r == IntExpr::Lit(1),
+            IntExpr::Sub(l, r) => {
+                (matches!(**l, IntExpr::Len(_)) && **r == IntExpr::Lit(1)) || self.mirrored(env)
+            }
             _ => false,
         }
+    }
+
+    /// `arr.len() - 1 - i` with `i` an index into every array: in bounds, never below zero.
+    fn mirrored(&self, env: &Env) -> bool {
+        let IntExpr::Sub(l, r) = self else {
+            return false;
+        };
+        matches!(&**l, IntExpr::Sub(ll, lr) if matches!(**ll, IntExpr::Len(_)) && **lr == IntExpr::Lit(1))
+            && matches!(&**r, IntExpr::Var(_))
+            && r.in_bounds(env)
     }
 }
 

@@ -84,6 +84,12 @@ pub struct Features {
     /// fails none of seed 21's first 600 programs; `tests/counters.rs` covers it), but the
     /// shape, two nested range loops carrying a counter, is.
     pub packed_counters: bool,
+    /// Two or three loops over `0..x.len()` in a row, each writing one element of a vector of
+    /// its own (`y[i] = e` or `y[i] += e`) from elements of `x` and of the vectors before it, at
+    /// `i` or `x.len() - 1 - i`, in sums and products only: loops whose reverses keep no tape,
+    /// which the macro runs as one loop where no element's adjoint one of them writes is
+    /// touched by the other at another item.
+    pub fused_loops: bool,
 }
 
 impl Default for Features {
@@ -121,6 +127,7 @@ impl Default for Features {
             windows: true,
             scratch_arrays: true,
             packed_counters: true,
+            fused_loops: true,
         }
     }
 }
@@ -1002,6 +1009,11 @@ impl Gen<'_> {
             } else {
                 0
             }, // a packed triangular loop with a counter
+            if f.fused_loops && top && can_loop && has_x && self.budget > 0 {
+                3
+            } else {
+                0
+            }, // loops over one range writing vectors element by element
         ];
         match self.rng.weighted(&w) {
             0 => {
@@ -1032,6 +1044,7 @@ impl Gen<'_> {
             15 => self.sum_loop(),
             16 => self.scratch_loop(),
             17 => self.packed_loop(),
+            18 => self.fused_loops(),
             3 => {
                 let params: Vec<&str> = ["a", "b"]
                     .into_iter()
@@ -1228,6 +1241,96 @@ impl Gen<'_> {
             }],
         });
         out
+    }
+
+    /// Loops over `0..x.len()` in a row writing vectors element by element (see
+    /// [`Features::fused_loops`]).
+    fn fused_loops(&mut self) -> Vec<Stmt> {
+        self.budget -= 1;
+        let count = self.rng.range(2, 3);
+        let names: Vec<String> = (0..count).map(|_| self.fresh("y")).collect();
+        let mut out: Vec<Stmt> = names
+            .iter()
+            .map(|name| Stmt::LetVec {
+                name: name.clone(),
+                mutable: true,
+            })
+            .collect();
+        let mut sources = vec!["x".to_string()];
+        for name in &names {
+            let var = self.fresh("i");
+            self.read(&var);
+            let value = self.elementwise(&sources, &var, 2);
+            let op = if self.rng.chance(0.3) {
+                AssignOp::Add
+            } else {
+                AssignOp::Set
+            };
+            *self.assigned.entry(name.clone()).or_insert(0) += 1;
+            if op == AssignOp::Add {
+                self.read(name);
+            }
+            out.push(Stmt::For {
+                head: ForHead::Range {
+                    var: var.clone(),
+                    lo: IntExpr::Lit(0),
+                    hi: IntExpr::Len("x".to_string()),
+                    rev: false,
+                },
+                body: vec![Stmt::Store {
+                    array: name.clone(),
+                    index: IntExpr::Var(var),
+                    op,
+                    value,
+                }],
+            });
+            sources.push(name.clone());
+        }
+        for name in &names {
+            self.env.bind(name, Kind::Array { writable: true }, true);
+        }
+        out
+    }
+
+    /// Sums and products of elements of `sources` at `var` or `x.len() - 1 - var`, the float
+    /// parameters and literals.
+    fn elementwise(&mut self, sources: &[String], var: &str, depth: u32) -> Expr {
+        if depth > 0 && self.rng.chance(0.6) {
+            let op = *self.rng.pick(&[BinOp::Add, BinOp::Sub, BinOp::Mul]);
+            let l = self.elementwise(sources, var, depth - 1);
+            let r = self.elementwise(sources, var, depth - 1);
+            return Expr::bin(op, l, r);
+        }
+        let params: Vec<&str> = ["a", "b"]
+            .into_iter()
+            .filter(|p| self.env.lookup(p).is_some())
+            .collect();
+        match self
+            .rng
+            .weighted(&[6, if params.is_empty() { 0 } else { 2 }, 1])
+        {
+            0 => {
+                let array = self.rng.pick(sources).clone();
+                self.read(&array);
+                let at = IntExpr::Var(var.to_string());
+                let index = if self.rng.chance(0.3) {
+                    let last = IntExpr::Sub(
+                        Box::new(IntExpr::Len("x".to_string())),
+                        Box::new(IntExpr::Lit(1)),
+                    );
+                    IntExpr::Sub(Box::new(last), Box::new(at))
+                } else {
+                    at
+                };
+                Expr::Read(array, index)
+            }
+            1 => {
+                let p = self.rng.pick(&params).to_string();
+                self.read(&p);
+                Expr::Var(p)
+            }
+            _ => self.literal(),
+        }
     }
 
     /// `let mut y = vec![T::zero(); x.len()];`, then a `for` loop (summing or not) whose body
