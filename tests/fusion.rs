@@ -1,13 +1,16 @@
 //! Adjacent loops over one range whose reverses run as one loop: each reversed iteration runs
 //! the later loop's reverse, then the earlier one's, for the same item. Right only when no
 //! element's adjoint one loop writes (takes, or reads where the other adds) is touched by the
-//! other at another item. These functions put each side of that rule in a function: chains of
-//! elementwise loops that fuse (in the function body and inside a loop over scratch arrays,
-//! GMM's shape), and loops that must not, because one reads a neighbouring element (`y[(j + 1)
-//! % n]`), or a triangular update reads every element before it. A fused pair whose rule was
-//! wrong loses or misplaces contributions, so each is checked against forward-mode dual
-//! numbers and central differences (the value bit for bit against the original), at several
-//! points and lengths, and in `f32`.
+//! other at another item. The same rule within one loop lets its reverse walk the range
+//! forwards, when no tape or snapshot inside needs the iterations last first. These functions
+//! put each side of those rules in a function: chains of elementwise loops that fuse (in the
+//! function body and inside a loop over scratch arrays, GMM's shape), loops that must not,
+//! because one reads a neighbouring or mirrored element or a triangular update reads every
+//! element before it, a loop whose iterations each overwrite one element (walked backwards),
+//! and rows over an inner loop's tape (walked backwards too). A rule gone wrong loses or
+//! misplaces contributions, so each is checked against forward-mode dual numbers and central
+//! differences (the value bit for bit against the original), at several points and lengths,
+//! and in `f32`.
 
 #![allow(
     clippy::needless_range_loop,
@@ -60,6 +63,45 @@ fn neighbours<T: Float>(x: &[T], w: &[T]) -> T {
     let mut s = T::zero();
     for j in 0..n {
         s = s + z[j] * x[j];
+    }
+    s
+}
+
+/// Each iteration overwrites `y[0]`: only the last one's value reaches the result, so the
+/// reverse gives the element's adjoint to the last iteration and zero to the others. Its
+/// iterations' reverses do not commute (each takes `d_y[0]`): the loop is walked backwards,
+/// where the others here walk forwards.
+#[differentiate]
+fn last_write_wins<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut y = vec![T::zero(); n];
+    for j in 0..n {
+        y[0] = x[j] * w[j];
+    }
+    let mut s = T::zero();
+    for j in 0..n {
+        s = s + y[j] * x[j].cos();
+    }
+    s
+}
+
+/// A loop over rows whose inner loop keeps a tape (the carried `t` before each update): the
+/// rows' reverses commute, but the tape holds the rows' entries in the order the rows ran, so
+/// the rows are walked last first all the same.
+#[differentiate]
+fn rows_over_a_tape<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut y = vec![T::zero(); n];
+    for i in 0..n {
+        let mut t = T::zero();
+        for j in 0..n {
+            t = t * w[i] + x[j];
+        }
+        y[i] = t;
+    }
+    let mut s = T::zero();
+    for i in 0..n {
+        s = s + y[i] * x[i];
     }
     s
 }
@@ -256,6 +298,20 @@ fn elementwise_loops_fuse() {
             elementwise_chain_grad,
             elementwise_chain,
             elementwise_chain,
+        );
+        check_pair(
+            "last_write_wins",
+            n,
+            last_write_wins_grad,
+            last_write_wins,
+            last_write_wins,
+        );
+        check_pair(
+            "rows_over_a_tape",
+            n,
+            rows_over_a_tape_grad,
+            rows_over_a_tape,
+            rows_over_a_tape,
         );
         check_pair(
             "unread_variable",

@@ -1270,6 +1270,16 @@ impl Gen<'_> {
             if op == AssignOp::Add {
                 self.read(name);
             }
+            // Mostly `y[i]`; sometimes one element every iteration overwrites, whose reverses
+            // then must run last first.
+            let index = match self.rng.weighted(&[8, 1, 1]) {
+                0 => IntExpr::Var(var.clone()),
+                1 => IntExpr::Lit(0),
+                _ => IntExpr::Sub(
+                    Box::new(IntExpr::Len("x".to_string())),
+                    Box::new(IntExpr::Lit(1)),
+                ),
+            };
             out.push(Stmt::For {
                 head: ForHead::Range {
                     var: var.clone(),
@@ -1279,7 +1289,7 @@ impl Gen<'_> {
                 },
                 body: vec![Stmt::Store {
                     array: name.clone(),
-                    index: IntExpr::Var(var),
+                    index,
                     op,
                     value,
                 }],

@@ -1205,6 +1205,59 @@ impl Sweep<'_> {
         (uses == 1 && !stores && scratch_ok && !made_after).then_some(seed)
     }
 
+    /// Whether the reverse of loop `l` (which walks a range with no tape, see [`Fusion`]) may
+    /// run its iterations in the forward order: their reverses commute (no element's adjoint
+    /// one iteration writes is touched by another, `accesses` by the rule of
+    /// [`ReverseLoop::fuses_with`]), nothing inside reads a tape or a snapshot (whose entries
+    /// are last first), and its counters can count up from where they started (`counted`: those
+    /// it binds). Walked forwards, the loads and stores of an iteration follow the forward
+    /// pass's order, which the hand-written gradients of such loops keep.
+    fn ascending(&self, l: &LoopRegion, accesses: &[Access], counted: &[ValueId]) -> bool {
+        let cx = self.cx;
+        let commute = accesses.iter().all(|x| {
+            accesses.iter().all(|y| {
+                x.array != y.array
+                    || (x.touch == Touch::Add && y.touch == Touch::Add)
+                    || (x.touch == Touch::Read && y.touch == Touch::Read)
+                    || (x.at_var && y.at_var)
+            })
+        });
+        let layout = &cx.layout;
+        // A start the reverse pass has without saving it: computed again, from the function
+        // body, or another loop's counter or variable.
+        let available = |v: ValueId| {
+            cx.rematerializable(v)
+                || layout.home(v) == 0
+                || layout.counters.contains_key(&v)
+                || layout.chained.contains_key(&v)
+                || layout.regenerated.contains(&v)
+        };
+        let starts = counted.iter().all(|phi| {
+            l.carried
+                .iter()
+                .find(|c| c.phi == *phi)
+                .is_some_and(|c| available(c.init))
+        });
+        commute && starts && self.untaped(&l.body)
+    }
+
+    /// Whether the reverse of block `b` reads no tape or snapshot: every loop in it walks a
+    /// range with no tape, and none takes snapshots.
+    fn untaped(&self, b: &Block) -> bool {
+        let cx = self.cx;
+        let snapshots = cx
+            .layout
+            .snapshot_bodies
+            .get(&b.id)
+            .is_some_and(|tape| !cx.snapshots(self.plan, *tape).is_empty());
+        !snapshots
+            && b.stmts.iter().all(|st| match st {
+                Stmt::Loop(m) => cx.tapeless(self.plan, m) && self.untaped(&m.body),
+                Stmt::If(r) => self.untaped(&r.then_block) && self.untaped(&r.else_block),
+                _ => true,
+            })
+    }
+
     /// What the reverse of loop `l`'s iterations does to the adjoints of arrays (see
     /// [`Access`]), or `None` when not known (a branch or loop inside joining whole arrays).
     /// An operation other than an element read adds into all of each operand's adjoint.
@@ -1473,8 +1526,9 @@ impl Sweep<'_> {
             (None, Some(entries)) => (quote!((#(#pattern,)*)), entries),
             (None, None) => (quote!(_), quote!(::core::iter::empty::<()>())),
         };
-        // Integer counters, counted back down from their value after the loop.
-        let mut counters: Vec<(&ValueId, &(ValueId, TokenStream))> = self
+        // Integer counters, counted back down from their value after the loop (or, walking the
+        // range forwards, up from their value before it).
+        let mut counters: Vec<(ValueId, (ValueId, TokenStream))> = self
             .cx
             .layout
             .counters
@@ -1483,22 +1537,73 @@ impl Sweep<'_> {
                 l.carried.iter().any(|c| c.phi == **phi)
                     && (self.found.referenced.contains(phi) || self.plan.referenced.contains(phi))
             })
+            .map(|(phi, c)| (*phi, c.clone()))
             .collect();
-        counters.sort_by_key(|(phi, _)| **phi);
+        counters.sort_by_key(|(phi, _)| *phi);
+        // Fused with its neighbours (see `ReverseLoop::fuses_with`) when it walks a range back
+        // with no tape, and nothing of it runs after its last iteration; run forwards when its
+        // iterations' reverses commute (see `Sweep::ascending`).
+        let walks = match (&l.kind, &tapeless_var) {
+            (crate::ir::LoopKind::For { iter, .. }, Some(var)) if cells.is_empty() => self
+                .accesses(l)
+                .map(|accesses| (*iter, syn::parse2::<Ident>(var.clone()).ok(), accesses)),
+            _ => None,
+        };
+        let counted: Vec<ValueId> = counters
+            .iter()
+            .map(|(phi, _)| *phi)
+            .chain(chained.iter().map(|(phi, _)| *phi))
+            .collect();
+        let ascending = walks
+            .as_ref()
+            .is_some_and(|(_, _, accesses)| self.ascending(l, accesses, &counted));
+        // Hoisted reads' adjoints are added after the loop: not after a fused loop's.
+        let mut fusion = walks
+            .filter(|_| after.is_empty())
+            .map(|(range, var, accesses)| Fusion {
+                range,
+                var,
+                accesses,
+                ascending,
+            });
+        let range_walked = match &l.kind {
+            crate::ir::LoopKind::For { iter, .. } => Some(*iter),
+            crate::ir::LoopKind::Loop => None,
+        };
+        let start_of = |phi: ValueId| {
+            l.carried
+                .iter()
+                .find(|c| c.phi == phi)
+                .map_or(phi, |c| c.init)
+        };
+        let iterator = match (range_walked, ascending) {
+            (Some(range), true) => {
+                let range = self.value(range);
+                quote!(#range)
+            }
+            _ => iterator,
+        };
+        if let Some(f) = fusion.as_mut() {
+            f.ascending = ascending;
+        }
         let mut count_down = TokenStream::new();
         let mut step_back = TokenStream::new();
         for (phi, (exit, step)) in counters {
-            let exit = self.value(*exit);
-            let phi = graph.value_ident(*phi);
+            let from = self.value(if ascending { start_of(phi) } else { exit });
+            let phi = graph.value_ident(phi);
             let back = Ident::new(
                 &format!("__back{}", &phi.to_string()[1..]),
                 Span::mixed_site(),
             );
-            count_down.extend([quote!(let mut #back = #exit;)]);
-            step_back.extend([quote!(#back -= #step; let #phi = #back;)]);
+            count_down.extend([quote!(let mut #back = #from;)]);
+            step_back.extend([if ascending {
+                quote!(let #phi = #back; #back += #step;)
+            } else {
+                quote!(#back -= #step; let #phi = #back;)
+            }]);
         }
         for (phi, ch) in chained {
-            let exit = self.value(ch.exit);
+            let from = self.value(if ascending { start_of(phi) } else { ch.exit });
             let next = graph.value_ident(ch.next);
             let used = self.found.referenced.contains(&phi) || self.plan.referenced.contains(&phi);
             let phi = graph.value_ident(phi);
@@ -1509,13 +1614,23 @@ impl Sweep<'_> {
             let bind_phi = used.then(|| quote!(let #phi = #back;));
             let step = &ch.step;
             let range = super::forward::expression(self.cx, ch.iter);
-            count_down.extend([quote!(let mut #back = #exit;)]);
-            step_back.extend([quote! {
-                let #next = #back;
-                for _ in #range {
-                    #back -= #step;
+            count_down.extend([quote!(let mut #back = #from;)]);
+            step_back.extend([if ascending {
+                quote! {
+                    #bind_phi
+                    for _ in #range {
+                        #back += #step;
+                    }
+                    let #next = #back;
                 }
-                #bind_phi
+            } else {
+                quote! {
+                    let #next = #back;
+                    for _ in #range {
+                        #back -= #step;
+                    }
+                    #bind_phi
+                }
             }]);
         }
         // Reads hoisted out of the loop: a `None` means the loop never ran.
@@ -1532,21 +1647,6 @@ impl Sweep<'_> {
             .collect();
         hoisted.sort();
         let hoisted: Vec<Ident> = hoisted.iter().map(|v| self.value(*v)).collect();
-        // Fused with its neighbours (see `Sweep::fuse`) when it walks a range back with no tape,
-        // and nothing of it runs after its last iteration.
-        let fusion = match (&l.kind, tapeless_var) {
-            (crate::ir::LoopKind::For { iter, .. }, Some(var))
-                if cells.is_empty() && after.is_empty() =>
-            {
-                let var = syn::parse2::<Ident>(var).ok();
-                self.accesses(l).map(|accesses| Fusion {
-                    range: *iter,
-                    var,
-                    accesses,
-                })
-            }
-            _ => None,
-        };
         let mut after = after;
         for (cell, init) in cells {
             if self.cx.activity.is_active(init) {
@@ -1597,6 +1697,8 @@ struct Fusion {
     var: Option<Ident>,
     /// What its iterations do to the adjoints of arrays.
     accesses: Vec<Access>,
+    /// Whether it walks the range forwards (see `Sweep::ascending`).
+    ascending: bool,
 }
 
 /// What a loop's reverse does to one element (or to all) of an array's adjoint.
@@ -1674,6 +1776,7 @@ impl ReverseLoop {
             }
         };
         same_range
+            && a.ascending == b.ascending
             && a.accesses.iter().all(|x| {
                 b.accesses.iter().all(|y| {
                     x.array != y.array
