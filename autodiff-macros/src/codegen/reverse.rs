@@ -1214,14 +1214,9 @@ impl Sweep<'_> {
     /// pass's order, which the hand-written gradients of such loops keep.
     fn ascending(&self, l: &LoopRegion, accesses: &[Access], counted: &[ValueId]) -> bool {
         let cx = self.cx;
-        let commute = accesses.iter().all(|x| {
-            accesses.iter().all(|y| {
-                x.array != y.array
-                    || (x.touch == Touch::Add && y.touch == Touch::Add)
-                    || (x.touch == Touch::Read && y.touch == Touch::Read)
-                    || (x.at_var && y.at_var)
-            })
-        });
+        let commute = accesses
+            .iter()
+            .all(|x| accesses.iter().all(|y| x.commutes_with(y)));
         let layout = &cx.layout;
         // A start the reverse pass has without saving it: computed again, from the function
         // body, or another loop's counter or variable.
@@ -1340,12 +1335,11 @@ impl Sweep<'_> {
         Some(())
     }
 
-    /// The loop run backwards over its tape, carrying the adjoints of its carried values; or,
-    /// fused (see [`Self::fusable`]), each iteration's reverse for the forward loop to run at
-    /// the iteration's end.
-    /// The reverse of loop `l` in parts (see [`ReverseLoop`]), or `None` when there is nothing
-    /// to run backwards (an empty reverse, or a fused loop's, which the forward loop runs);
-    /// `out` takes what goes before the loop when the loop runs backwards.
+    /// The loop run backwards over its tape, carrying the adjoints of its carried values, in
+    /// parts (see [`ReverseLoop`]); or `None` when there is nothing to run backwards: an empty
+    /// reverse, or a loop fused with its forward loop (see [`Self::fusable`]), each iteration's
+    /// reverse for the forward loop to run at the iteration's end, with what goes before the
+    /// loop in `out`.
     fn loop_parts(&mut self, l: &LoopRegion, out: &mut TokenStream) -> Option<ReverseLoop> {
         let rt = self.cx.rt;
         let graph = self.cx.graph;
@@ -1558,7 +1552,7 @@ impl Sweep<'_> {
             .as_ref()
             .is_some_and(|(_, _, accesses)| self.ascending(l, accesses, &counted));
         // Hoisted reads' adjoints are added after the loop: not after a fused loop's.
-        let mut fusion = walks
+        let fusion = walks
             .filter(|_| after.is_empty())
             .map(|(range, var, accesses)| Fusion {
                 range,
@@ -1583,9 +1577,6 @@ impl Sweep<'_> {
             }
             _ => iterator,
         };
-        if let Some(f) = fusion.as_mut() {
-            f.ascending = ascending;
-        }
         let mut count_down = TokenStream::new();
         let mut step_back = TokenStream::new();
         for (phi, (exit, step)) in counters {
@@ -1720,6 +1711,18 @@ struct Access {
     at_var: bool,
 }
 
+impl Access {
+    /// Whether this access in one iteration and `other` in another (of the same loop or of
+    /// a loop fused with it) may run in either order: different arrays, additions alone,
+    /// reads alone, or both at the loop variable (then they meet only in one iteration).
+    fn commutes_with(&self, other: &Access) -> bool {
+        self.array != other.array
+            || (self.touch == Touch::Add && other.touch == Touch::Add)
+            || (self.touch == Touch::Read && other.touch == Touch::Read)
+            || (self.at_var && other.at_var)
+    }
+}
+
 impl ReverseLoop {
     fn emit(self, out: &mut TokenStream) {
         let Self {
@@ -1758,10 +1761,10 @@ impl ReverseLoop {
 
     /// Whether `next`, the reverse of the loop before this one in the forward pass, can run
     /// fused with it: each of its iterations then runs right after this loop's iteration of the
-    /// same item, before this loop's iterations of the items after it. Right when the same
-    /// range, and no element's adjoint one of them writes (takes, or reads where the other
-    /// adds) is touched by the other at another item: additions alone commute, reads alone
-    /// too.
+    /// same item, before this loop's iterations of the other items. Right when both walk the
+    /// same range the same way, and no element's adjoint one of them writes (takes, or reads
+    /// where the other adds) is touched by the other at another item
+    /// ([`Access::commutes_with`]).
     fn fuses_with(&self, next: &ReverseLoop, graph: &Graph) -> bool {
         let (Some(a), Some(b)) = (&self.fusion, &next.fusion) else {
             return false;
@@ -1777,14 +1780,9 @@ impl ReverseLoop {
         };
         same_range
             && a.ascending == b.ascending
-            && a.accesses.iter().all(|x| {
-                b.accesses.iter().all(|y| {
-                    x.array != y.array
-                        || (x.touch == Touch::Add && y.touch == Touch::Add)
-                        || (x.touch == Touch::Read && y.touch == Touch::Read)
-                        || (x.at_var && y.at_var)
-                })
-            })
+            && a.accesses
+                .iter()
+                .all(|x| b.accesses.iter().all(|y| x.commutes_with(y)))
     }
 
     /// Appends `next` (see [`ReverseLoop::fuses_with`]) into this loop.
