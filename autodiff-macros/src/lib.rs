@@ -433,6 +433,70 @@ mod region_tests {
         }
     }
 
+    /// Adjacent loops over one range whose reverses keep no tape and commute run as one loop
+    /// walking the range forwards; a loop reading a neighbour of what the loop before it wrote
+    /// runs on its own, backwards.
+    #[test]
+    fn adjacent_reverse_loops_run_as_one() {
+        let item = quote! {
+            fn f(x: &[f64], w: &[f64]) -> f64 {
+                let n = x.len();
+                let mut a = vec![0.0; n];
+                let mut b = vec![0.0; n];
+                for j in 0..n {
+                    a[j] = x[j] * w[j];
+                }
+                for j in 0..n {
+                    b[j] = a[j] * x[j] + w[j];
+                }
+                let mut s = 0.0;
+                for j in 0..n {
+                    s += b[j] * x[j];
+                }
+                s
+            }
+        };
+        let out = expand(TokenStream2::new(), item).to_string();
+        let vjp = |out: &str| {
+            let from = out.find("fn f_vjp (").expect("a vjp");
+            let to = out.find("fn f_grad").expect("a grad");
+            out[from..to].to_string()
+        };
+        let first = vjp(&out);
+        assert_eq!(first.matches("Iterator :: rev").count(), 0, "{first}");
+        assert_eq!(
+            first.matches("for __j_").count(),
+            4,
+            "three forward loops, one reverse: {first}"
+        );
+        assert!(first.contains("let __j_6 = __j_12 ;"), "{first}");
+
+        let item = quote! {
+            fn f(x: &[f64], w: &[f64]) -> f64 {
+                let n = x.len();
+                let mut a = vec![0.0; n];
+                let mut b = vec![0.0; n];
+                for j in 0..n - 1 {
+                    a[j] = x[j] * w[j];
+                }
+                for j in 0..n - 1 {
+                    b[j] = a[j + 1] * x[j];
+                }
+                let mut s = 0.0;
+                for j in 0..n {
+                    s += b[j] * x[j];
+                }
+                s
+            }
+        };
+        let second = vjp(&expand(TokenStream2::new(), item).to_string());
+        assert_eq!(
+            second.matches("for __j_").count(),
+            5,
+            "three forward loops, two reverse: {second}"
+        );
+    }
+
     /// A range over an array's length, `0..x.len()`, is computed again by the reverse pass like
     /// `0..n`: the loop around it saves only its carried float, in slots.
     #[test]
