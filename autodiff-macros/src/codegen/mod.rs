@@ -117,7 +117,15 @@ struct Layout {
     /// them (see [`Layout::snapshot_loop`]): by array, the loop's body and the value the fill
     /// stores. The reverse pass zeroes the array's adjoint as it starts reversing an iteration,
     /// and the fill's reverse reads each element's adjoint instead of taking it.
-    covering: HashMap<ValueId, (u32, ValueId)>,
+    covering: HashMap<ValueId, Covering>,
+    /// Reads of a covered array whose reverse is the first touch of each element's adjoint in
+    /// the reverse of an iteration: the read of `a[i]` in the last loop of the body that
+    /// touches `a`, a loop over its whole range reading that one element per iteration (in its
+    /// body, or hoisted out of a loop of its body) and writing none. Its adjoint is stored into
+    /// the element rather than added, and the array's adjoint needs no zeroing at the end of
+    /// the iteration (see `Layout::covering`). By read: the array, and the tape of the loop the
+    /// read is hoisted out of.
+    first_touch: HashMap<ValueId, (ValueId, Option<ValueId>)>,
 }
 
 impl Layout {
@@ -139,6 +147,7 @@ impl Layout {
             whole_arrays: HashSet::default(),
             snapshots: HashMap::default(),
             covering: HashMap::default(),
+            first_touch: HashMap::default(),
             snapshot_bodies: HashMap::default(),
             served: HashMap::default(),
         };
@@ -189,6 +198,12 @@ impl Layout {
             .snapshot_bodies
             .retain(|_, tape| snapshots.contains_key(tape));
         layout.find_invariant_reads(&graph.body);
+        // A first touch through a loop it is read in must be hoisted out of that loop (read
+        // once per iteration of the loop over the range), and a direct one must not be.
+        let hoisted = &layout.hoisted;
+        layout
+            .first_touch
+            .retain(|r, (_, via)| hoisted.get(r) == via.as_ref());
         layout.find_counters(graph, &graph.body);
         layout
     }
@@ -587,22 +602,24 @@ impl Layout {
             let len = lengths
                 .get(&a)
                 .map(|l| l.split_whitespace().collect::<String>());
-            let fills = |m: &crate::ir::LoopRegion| -> Option<ValueId> {
+            // A loop over the whole range, its variable.
+            let whole = |m: &crate::ir::LoopRegion| -> Option<ValueId> {
                 let (var, start, end) = reverse::range_of(graph, m)?;
                 let end: String = end.split_whitespace().collect();
                 let whole = start == "0"
                     && (Some(&end) == len.as_ref()
                         || end == format!("{}.len()", graph.value_ident(a)));
-                if m.broke.is_some() || !whole {
-                    return None;
-                }
+                (m.broke.is_none() && whole).then_some(var)
+            };
+            let fills = |m: &crate::ir::LoopRegion| -> Option<(ValueId, ValueId)> {
+                let var = whole(m)?;
                 m.body.stmts.iter().find_map(|s| match s {
                     Stmt::Store {
                         array,
                         indices,
                         value,
                         ..
-                    } if *array == a && indices.as_slice() == [var] => Some(*value),
+                    } if *array == a && indices.as_slice() == [var] => Some((*value, var)),
                     _ => None,
                 })
             };
@@ -633,8 +650,42 @@ impl Layout {
                 let after = a_reads.iter().all(|r| at(*r).is_some_and(|q| q > p));
                 (l.broke.is_none() && once && after).then_some(value)
             });
-            if let Some(value) = covering {
-                self.covering.insert(a, (l.body.id, value));
+            if let Some((value, index)) = covering {
+                self.covering.insert(
+                    a,
+                    Covering {
+                        body: l.body.id,
+                        value,
+                        index,
+                    },
+                );
+                // The last statement touching the array (after its last write), a loop over the
+                // whole range reading `a[i]` once per iteration (see `Layout::first_touch`).
+                let last_read = a_reads.iter().filter_map(|r| at(*r)).max();
+                let touch = last_read.filter(|p| *p > last).and_then(|p| {
+                    let Stmt::Loop(m) = &l.body.stmts[p] else {
+                        return None;
+                    };
+                    let var = whole(m)?;
+                    let here: Vec<ValueId> = a_reads
+                        .iter()
+                        .copied()
+                        .filter(|r| at(*r) == Some(p))
+                        .collect();
+                    let [r] = here.as_slice() else { return None };
+                    let evaluated =
+                        |b: &Block| b.stmts.iter().any(|s| matches!(s, Stmt::Eval(v) if v == r));
+                    let at_var =
+                        matches!(&graph.node(*r).op, Op::Index(_, i) if i.as_slice() == [var]);
+                    let via = m.body.stmts.iter().find_map(|s| match s {
+                        Stmt::Loop(inner) if evaluated(&inner.body) => Some(inner.tape),
+                        _ => None,
+                    });
+                    (at_var && (evaluated(&m.body) || via.is_some())).then_some((*r, via))
+                });
+                if let Some((r, via)) = touch {
+                    self.first_touch.insert(r, (a, via));
+                }
             }
             let served: Vec<ValueId> = a_reads
                 .iter()
@@ -650,6 +701,24 @@ impl Layout {
             self.snapshots.entry(l.tape).or_default().push(a);
             self.snapshot_bodies.insert(l.body.id, l.tape);
         }
+    }
+}
+
+/// A scratch array's covering fill (see `Layout::covering`).
+#[derive(Clone, Copy)]
+pub(super) struct Covering {
+    /// The body of the loop the array is filled in.
+    body: u32,
+    /// The store of the fill: the value stored, at the fill loop's variable. (A value alone
+    /// does not name a store: another may store the same value.)
+    value: ValueId,
+    index: ValueId,
+}
+
+impl Covering {
+    /// Whether `array[indices] = value` is this fill's store.
+    pub(super) fn is_fill(&self, indices: &[ValueId], value: ValueId) -> bool {
+        self.value == value && indices == [self.index]
     }
 }
 

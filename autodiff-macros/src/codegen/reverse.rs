@@ -654,8 +654,14 @@ impl Sweep<'_> {
         let mut pending: Option<ReverseLoop> = None;
         for stmt in b.stmts.iter().rev() {
             match stmt {
-                // Nothing to reverse: a loop before it may still fuse with the pending one.
-                Stmt::Eval(v) if !self.cx.activity.is_active(*v) => continue,
+                // Nothing to reverse: a loop before it may still fuse with the pending one. (A
+                // first touch, active or not, sets its element: see `Layout::first_touch`.)
+                Stmt::Eval(v)
+                    if !self.cx.activity.is_active(*v)
+                        && !self.cx.layout.first_touch.contains_key(v) =>
+                {
+                    continue
+                }
                 Stmt::Verbatim { .. } => continue,
                 Stmt::Loop(l) => {
                     let mut direct = TokenStream::new();
@@ -699,9 +705,14 @@ impl Sweep<'_> {
                         self.missing_adjoint(*array, *span);
                         continue;
                     };
+                    let covering = self
+                        .cx
+                        .layout
+                        .covering
+                        .get(array)
+                        .is_some_and(|c| c.is_fill(indices, *value));
                     let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
-                    let covering = self.cx.layout.covering.get(array).map(|(_, v)| v);
-                    let take = if self.in_place.contains_key(value) || covering == Some(value) {
+                    let take = if self.in_place.contains_key(value) || covering {
                         // `a[i] = a[i] + e`: the element's adjoint is also the old element's; a
                         // covering fill's arrays start each iteration's reverse at zero.
                         quote_spanned!(*span=> #d_array #([#indices])*)
@@ -737,12 +748,11 @@ impl Sweep<'_> {
         // without zeroing them, so they are zeroed here for the iteration before, as they were
         // before the last one (see `Layout::covering`). Zeroed at the end rather than the
         // start: the first additions of an iteration would wait on the zeroing stores.
-        let mut covered: Vec<ValueId> = self
-            .cx
-            .layout
+        let layout = &self.cx.layout;
+        let mut covered: Vec<ValueId> = layout
             .covering
             .iter()
-            .filter(|(_, (body, _))| *body == b.id)
+            .filter(|(a, c)| c.body == b.id && !layout.first_touch.values().any(|(t, _)| t == *a))
             .map(|(a, _)| *a)
             .collect();
         covered.sort();
@@ -824,14 +834,38 @@ impl Sweep<'_> {
         }
     }
 
+    /// Sets the element a first-touch read (see `Layout::first_touch`) reads to zero: its
+    /// reverse adds nothing, and the element's adjoint must still be set.
+    fn first_touch_zero(&mut self, v: ValueId, out: &mut TokenStream) {
+        let rt = self.cx.rt;
+        let Some((array, _)) = self.cx.layout.first_touch.get(&v) else {
+            return;
+        };
+        let Op::Index(_, indices) = &self.cx.graph.node(v).op else {
+            return;
+        };
+        let Some(d_array) = self.lookup(*array) else {
+            return;
+        };
+        let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
+        out.extend([quote!(#d_array #([#indices])* = #rt::zero_like(&#d_array #([#indices])*);)]);
+    }
+
     /// The reverse of one evaluated node.
     fn node(&mut self, v: ValueId, out: &mut TokenStream) {
         let cx = self.cx;
         let v_id = v.0;
-        if !cx.activity.is_active(v) {
+        let first_touch =
+            cx.layout.first_touch.contains_key(&v) && !cx.layout.hoisted.contains_key(&v);
+        let d = cx.activity.is_active(v).then(|| self.lookup(v)).flatten();
+        let Some(d) = d else {
+            // A first touch with nothing to add still sets the element (see
+            // `Layout::first_touch`): to zero.
+            if first_touch {
+                self.first_touch_zero(v, out);
+            }
             return;
-        }
-        let Some(d) = self.lookup(v) else { return };
+        };
         let node = cx.graph.node(v);
         let rt = cx.rt;
         if let Some(trace) = cx.trace {
@@ -848,6 +882,10 @@ impl Sweep<'_> {
                     return;
                 };
                 let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
+                if first_touch {
+                    out.extend([quote_spanned!(node.span=> #d_array #([#indices])* = #d;)]);
+                    return;
+                }
                 let add =
                     quote_spanned!(node.span=> #rt::accumulate(&mut #d_array #([#indices])*, #d););
                 self.add_element_contribution(v, *array, add, out);
@@ -1205,6 +1243,21 @@ impl Sweep<'_> {
         (uses == 1 && !stores && scratch_ok && !made_after).then_some(seed)
     }
 
+    /// The first-touch reads (see `Layout::first_touch`) hoisted out of loop `l` that got no
+    /// adjoint (not in `seen`), in a fixed order.
+    fn untouched_first_touches(&self, l: &LoopRegion, seen: &[ValueId]) -> Vec<ValueId> {
+        let mut out: Vec<ValueId> = self
+            .cx
+            .layout
+            .first_touch
+            .iter()
+            .filter(|(r, (_, via))| *via == Some(l.tape) && !seen.contains(r))
+            .map(|(r, _)| *r)
+            .collect();
+        out.sort();
+        out
+    }
+
     /// Whether the reverse of loop `l` (which walks a range with no tape, see [`Fusion`]) may
     /// run its iterations in the forward order: their reverses commute (no element's adjoint
     /// one iteration writes is touched by another, `accesses` by the rule of
@@ -1262,18 +1315,37 @@ impl Sweep<'_> {
             crate::ir::LoopKind::Loop => None,
         };
         let mut out = Vec::new();
-        self.block_accesses(&l.body, var, &mut out)?;
+        self.block_accesses(&l.body, var, l.tape, &mut out)?;
         Some(out)
     }
 
-    fn block_accesses(&self, b: &Block, var: Option<ValueId>, out: &mut Vec<Access>) -> Option<()> {
+    /// [`Self::accesses`] of a block of loop `tape`'s body.
+    fn block_accesses(
+        &self,
+        b: &Block,
+        var: Option<ValueId>,
+        tape: ValueId,
+        out: &mut Vec<Access>,
+    ) -> Option<()> {
         let cx = self.cx;
         let at_var = |indices: &[ValueId]| var.is_some_and(|v| indices == [v]);
-        // The read of an in-place update gets no adjoint of its own (see `Sweep::node`).
+        // The read of an in-place update gets no adjoint of its own (see `Sweep::node`); a
+        // read hoisted out of the loop adds after it, not in an iteration.
         let in_place_read = |v: &ValueId| self.in_place.values().any(|r| r == v);
+        let hoisted_out = |v: &ValueId| cx.layout.hoisted.get(v) == Some(&tape);
         for st in &b.stmts {
             match st {
-                Stmt::Eval(v) if in_place_read(v) => {}
+                Stmt::Eval(v) if in_place_read(v) || hoisted_out(v) => {}
+                Stmt::Eval(v) if cx.layout.first_touch.contains_key(v) => {
+                    // Stored, not added: a write.
+                    if let Op::Index(array, indices) = &cx.graph.node(*v).op {
+                        out.push(Access {
+                            array: *array,
+                            touch: Touch::Take,
+                            at_var: at_var(indices),
+                        });
+                    }
+                }
                 Stmt::Eval(v) if cx.activity.is_active(*v) => match &cx.graph.node(*v).op {
                     Op::Index(array, indices) => out.push(Access {
                         array: *array,
@@ -1298,7 +1370,11 @@ impl Sweep<'_> {
                     value,
                     ..
                 } => {
-                    let covering = cx.layout.covering.get(array).map(|(_, v)| v) == Some(value);
+                    let covering = cx
+                        .layout
+                        .covering
+                        .get(array)
+                        .is_some_and(|c| c.is_fill(indices, *value));
                     let touch = if self.in_place.contains_key(value) || covering {
                         Touch::Read
                     } else {
@@ -1317,8 +1393,8 @@ impl Sweep<'_> {
                     {
                         return None;
                     }
-                    self.block_accesses(&r.then_block, var, out)?;
-                    self.block_accesses(&r.else_block, var, out)?;
+                    self.block_accesses(&r.then_block, var, tape, out)?;
+                    self.block_accesses(&r.else_block, var, tape, out)?;
                 }
                 Stmt::Loop(inner) => {
                     if inner
@@ -1328,7 +1404,7 @@ impl Sweep<'_> {
                     {
                         return None;
                     }
-                    self.block_accesses(&inner.body, var, out)?;
+                    self.block_accesses(&inner.body, var, tape, out)?;
                 }
             }
         }
@@ -1391,6 +1467,9 @@ impl Sweep<'_> {
         let escaped = std::mem::replace(&mut self.escaped, outer_escaped);
         if body.is_empty() && carried.is_empty() {
             self.escaped.extend(escaped);
+            for v in self.untouched_first_touches(l, &[]) {
+                self.first_touch_zero(v, out);
+            }
             return None;
         }
         if let Some(seed) = fused_seed {
@@ -1442,7 +1521,15 @@ impl Sweep<'_> {
             let adjoint = graph.adjoint_ident(v);
             hoisted_adjoints
                 .extend([quote!(let mut #adjoint = #rt::zero_like(&#d_array #([#indices])*);)]);
-            after.extend([quote!(#rt::accumulate(&mut #d_array #([#indices])*, #adjoint);)]);
+            if self.cx.layout.first_touch.contains_key(&v) {
+                after.extend([quote!(#d_array #([#indices])* = #adjoint;)]);
+            } else {
+                after.extend([quote!(#rt::accumulate(&mut #d_array #([#indices])*, #adjoint);)]);
+            }
+        }
+        // First touches hoisted out of this loop with nothing added: set to zero.
+        for v in self.untouched_first_touches(l, &seen) {
+            self.first_touch_zero(v, &mut after);
         }
         // Chained counters (see `Layout::find_counters`) this reverse uses: the inner loop's
         // range is read again, from the loop variable and values from outside.
