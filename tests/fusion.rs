@@ -444,3 +444,51 @@ fn in_f32() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// A function on `f64` summing into one element in place (`y1[0] += …`), read at the loop's
+/// index and mirrored: its reverse walks forwards. `NAME_hvp` runs a generic copy of the
+/// function, which writes `y1[0] = y1[0] + …` with the two `0`s as two values; it must still
+/// see the in-place update, walk the same way, and so give the gradient bit for bit (found by
+/// the fuzzer, seed 41: the copy walked backwards, the last bit differed).
+#[differentiate]
+fn mirrored_products(x: &[f64]) -> f64 {
+    let mut y0 = vec![0.0; x.len()];
+    let mut y1 = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        y0[i] = x[i] * 1.5;
+    }
+    for i in 0..x.len() {
+        y1[0] += (y0[i] + y0[x.len() - 1 - i]) * y0[x.len() - 1 - i];
+    }
+    y1[0]
+}
+
+#[test]
+fn the_hvp_copy_walks_the_same_way() {
+    for seed in 0..4 {
+        let x = point(3 + seed as usize, seed + 40);
+        let (value, grad) = mirrored_products_grad(&x);
+        let v: Vec<f64> = (0..x.len())
+            .map(|i| if i == 0 { 1.0 } else { 0.0 })
+            .collect();
+        let (h_value, h_grad, _) = mirrored_products_hvp(&x, &v);
+        assert_eq!(h_value.to_bits(), value.to_bits());
+        assert_eq!(
+            common::hyperdual::bits(&h_grad),
+            common::hyperdual::bits(&grad)
+        );
+        let (_, want) = dual_grad(mirrored_products_ref, &x);
+        assert_all_close("mirrored_products", &grad, &want, 1e-12, 1e-13);
+    }
+}
+
+/// [`mirrored_products`] on dual numbers, for the reference.
+fn mirrored_products_ref<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut s = T::zero();
+    for i in 0..n {
+        let (a, b) = (x[i] * c::<T>(1.5), x[n - 1 - i] * c::<T>(1.5));
+        s = s + (a + b) * b;
+    }
+    s
+}

@@ -1735,6 +1735,43 @@ impl Gen<'_> {
         if let Some(fill) = fill {
             body.insert(0, fill);
         }
+        // A scratch array read last by a loop over its range, once per item (`acc = acc +
+        // y[i] * x[i]`): that read's reverse is the first to touch each element's adjoint.
+        if let (Some(name), Some(target)) = (scratch, acc.first()) {
+            if self.rng.chance(0.4) {
+                let var = self.fresh("i");
+                self.read(&var);
+                self.read(name);
+                self.read(target);
+                self.read("x");
+                *self.assigned.entry(target.clone()).or_insert(0) += 1;
+                let read = |a: &str| Expr::Read(a.to_string(), IntExpr::Var(var.clone()));
+                let reduce = Stmt::For {
+                    head: ForHead::Range {
+                        var: var.clone(),
+                        lo: IntExpr::Lit(0),
+                        hi: IntExpr::Len(name.to_string()),
+                        rev: false,
+                    },
+                    body: vec![Stmt::Assign {
+                        name: target.clone(),
+                        op: AssignOp::Set,
+                        value: Expr::bin(
+                            BinOp::Add,
+                            Expr::Var(target.clone()),
+                            Expr::bin(BinOp::Mul, read(name), read("x")),
+                        ),
+                    }],
+                };
+                // Before a summing loop's update, which stays last.
+                let at = if sum.is_some() {
+                    body.len().saturating_sub(1)
+                } else {
+                    body.len()
+                };
+                body.insert(at, reduce);
+            }
+        }
         self.env.leave_loop(&borrows);
         self.env.pop();
         let head = underscore_unread(head, &self.reads);

@@ -2092,7 +2092,7 @@ fn find_in_place(
                     continue;
                 };
                 let reads_element = |o: ValueId| {
-                    matches!(&graph.node(o).op, Op::Index(a, i) if a == array && i == indices)
+                    matches!(&graph.node(o).op, Op::Index(a, i) if a == array && same_indices(graph, i, indices))
                         && !cx.layout.hoisted.contains_key(&o)
                 };
                 let read = match f.name {
@@ -2129,6 +2129,24 @@ fn find_in_place(
 }
 
 /// The nodes each value is an operand of (an operand used twice, as in `x * x`, counts twice).
+/// Whether two index lists give the same indices: the same values, or constants written the
+/// same (`y[0] = y[0] + e`, whose two `0`s the generic copy behind `NAME_hvp` makes two nodes).
+fn same_indices(graph: &Graph, a: &[ValueId], b: &[ValueId]) -> bool {
+    let same = |x: ValueId, y: ValueId| {
+        x == y
+            || match (&graph.node(x).op, &graph.node(y).op) {
+                (Op::Verbatim(tx, rx), Op::Verbatim(ty, ry)) => {
+                    rx == ry
+                        && tx.to_string() == ty.to_string()
+                        && syn::parse2::<syn::Expr>(tx.clone())
+                            .is_ok_and(|e| crate::lower::is_pure_arithmetic_with(&e, false))
+                }
+                _ => false,
+            }
+    };
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(*x, *y))
+}
+
 fn node_users(graph: &crate::ir::Graph) -> Vec<Vec<ValueId>> {
     let mut users: Vec<Vec<ValueId>> = vec![Vec::new(); graph.nodes.len()];
     for (i, node) in graph.nodes.iter().enumerate() {
