@@ -114,9 +114,10 @@ struct Layout {
     /// reverse pass reads them again from the snapshot. By read: the loop's tape and the array.
     served: HashMap<ValueId, (ValueId, ValueId)>,
     /// Scratch arrays whose loop fills them whole before anything else in its body touches
-    /// them (see [`Layout::snapshot_loop`]): by array, the loop's body and the value the fill
-    /// stores. The reverse pass zeroes the array's adjoint as it starts reversing an iteration,
-    /// and the fill's reverse reads each element's adjoint instead of taking it.
+    /// them (see [`Layout::snapshot_loop`]), by array (see [`Covering`]). The fill's reverse
+    /// reads each element's adjoint instead of taking it; the adjoint is set afresh in each
+    /// iteration's reverse, by a first touch (`first_touch`) or by zeroing it at the end of
+    /// the iteration's reverse.
     covering: HashMap<ValueId, Covering>,
     /// Reads of a covered array whose reverse is the first touch of each element's adjoint in
     /// the reverse of an iteration: the read of `a[i]` in the last loop of the body that

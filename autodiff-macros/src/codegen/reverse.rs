@@ -714,7 +714,8 @@ impl Sweep<'_> {
                     let indices: Vec<Ident> = indices.iter().map(|i| self.value(*i)).collect();
                     let take = if self.in_place.contains_key(value) || covering {
                         // `a[i] = a[i] + e`: the element's adjoint is also the old element's; a
-                        // covering fill's arrays start each iteration's reverse at zero.
+                        // covering fill's is left for the next iteration's reverse to set afresh
+                        // (see `Layout::covering`).
                         quote_spanned!(*span=> #d_array #([#indices])*)
                     } else {
                         quote_spanned!(*span=> #rt::take(&mut #d_array #([#indices])*))
@@ -745,7 +746,8 @@ impl Sweep<'_> {
             out.extend([quote!(#snap.drop_top(#array.len());)]);
         }
         // Scratch arrays the iteration fills whole: the fill's reverse read their adjoints
-        // without zeroing them, so they are zeroed here for the iteration before, as they were
+        // without zeroing them, so unless a first touch sets them afresh (see
+        // `Layout::first_touch`) they are zeroed here for the iteration before, as they were
         // before the last one (see `Layout::covering`). Zeroed at the end rather than the
         // start: the first additions of an iteration would wait on the zeroing stores.
         let layout = &self.cx.layout;
