@@ -598,35 +598,17 @@ impl Layout {
             let a_reads = reads.get(&a).map_or(&[][..], Vec::as_slice);
             let inside =
                 writes.get(&a) == stores.get(&a) && a_reads.iter().all(|r| at(*r).is_some());
+            let scratch = Scratch {
+                array: a,
+                // As text without spaces (spelled by `quote` or by the user).
+                len: lengths
+                    .get(&a)
+                    .map(|l| l.split_whitespace().collect::<String>()),
+            };
             // A loop over `0..len` at the top of the body writing `a[i]` fills the array.
-            // As text without spaces (spelled by `quote` or by the user).
-            let len = lengths
-                .get(&a)
-                .map(|l| l.split_whitespace().collect::<String>());
-            // A loop over the whole range, its variable.
-            let whole = |m: &crate::ir::LoopRegion| -> Option<ValueId> {
-                let (var, start, end) = reverse::range_of(graph, m)?;
-                let end: String = end.split_whitespace().collect();
-                let whole = start == "0"
-                    && (Some(&end) == len.as_ref()
-                        || end == format!("{}.len()", graph.value_ident(a)));
-                (m.broke.is_none() && whole).then_some(var)
-            };
-            let fills = |m: &crate::ir::LoopRegion| -> Option<(ValueId, ValueId)> {
-                let var = whole(m)?;
-                m.body.stmts.iter().find_map(|s| match s {
-                    Stmt::Store {
-                        array,
-                        indices,
-                        value,
-                        ..
-                    } if *array == a && indices.as_slice() == [var] => Some((*value, var)),
-                    _ => None,
-                })
-            };
             let filled = l.body.stmts.iter().any(|st| {
                 let Stmt::Loop(m) = st else { return false };
-                fills(m).is_some()
+                scratch.fill(graph, m).is_some()
             });
             if !inside || !filled {
                 continue;
@@ -635,55 +617,9 @@ impl Layout {
                 continue;
             };
             lengths.remove(&a);
-            // The fill covers the array when it is the body's first statement touching it, it
-            // stores each element once and reads none, and every iteration runs it whole.
             let first = first_write.get(&a).copied();
-            let covering = first.and_then(|p| {
-                let Stmt::Loop(m) = &l.body.stmts[p] else {
-                    return None;
-                };
-                let value = fills(m)?;
-                let mut stored = Vec::new();
-                for st in &m.body.stmts {
-                    reverse::stored_arrays(st, &mut stored);
-                }
-                let once = stored.iter().filter(|s| **s == a).count() == 1;
-                let after = a_reads.iter().all(|r| at(*r).is_some_and(|q| q > p));
-                (l.broke.is_none() && once && after).then_some(value)
-            });
-            if let Some((value, index)) = covering {
-                self.covering.insert(
-                    a,
-                    Covering {
-                        body: l.body.id,
-                        value,
-                        index,
-                    },
-                );
-                // The last statement touching the array (after its last write), a loop over the
-                // whole range reading `a[i]` once per iteration (see `Layout::first_touch`).
-                let last_read = a_reads.iter().filter_map(|r| at(*r)).max();
-                let touch = last_read.filter(|p| *p > last).and_then(|p| {
-                    let Stmt::Loop(m) = &l.body.stmts[p] else {
-                        return None;
-                    };
-                    let var = whole(m)?;
-                    let here: Vec<ValueId> = a_reads
-                        .iter()
-                        .copied()
-                        .filter(|r| at(*r) == Some(p))
-                        .collect();
-                    let [r] = here.as_slice() else { return None };
-                    let evaluated =
-                        |b: &Block| b.stmts.iter().any(|s| matches!(s, Stmt::Eval(v) if v == r));
-                    let at_var =
-                        matches!(&graph.node(*r).op, Op::Index(_, i) if i.as_slice() == [var]);
-                    let via = m.body.stmts.iter().find_map(|s| match s {
-                        Stmt::Loop(inner) if evaluated(&inner.body) => Some(inner.tape),
-                        _ => None,
-                    });
-                    (at_var && (evaluated(&m.body) || via.is_some())).then_some((*r, via))
-                });
+            if let Some((covering, touch)) = scratch.covering(graph, l, a_reads, &at, first, last) {
+                self.covering.insert(a, covering);
                 if let Some((r, via)) = touch {
                     self.first_touch.insert(r, (a, via));
                 }
@@ -702,6 +638,105 @@ impl Layout {
             self.snapshots.entry(l.tape).or_default().push(a);
             self.snapshot_bodies.insert(l.body.id, l.tape);
         }
+    }
+}
+
+/// A first touch (see `Layout::first_touch`): the read, and the tape of the loop it is hoisted
+/// out of.
+type FirstTouch = (ValueId, Option<ValueId>);
+
+/// A scratch array a loop may snapshot: the array and its length as text.
+struct Scratch {
+    array: ValueId,
+    len: Option<String>,
+}
+
+impl Scratch {
+    /// Whether loop `m` walks the array's whole range, `0..len` or `0..a.len()` with no early
+    /// exit: its variable.
+    fn whole(&self, graph: &Graph, m: &crate::ir::LoopRegion) -> Option<ValueId> {
+        let (var, start, end) = reverse::range_of(graph, m)?;
+        let end: String = end.split_whitespace().collect();
+        let whole = start == "0"
+            && (Some(&end) == self.len.as_ref()
+                || end == format!("{}.len()", graph.value_ident(self.array)));
+        (m.broke.is_none() && whole).then_some(var)
+    }
+
+    /// Whether loop `m` fills the array, walking its whole range and storing `a[i]` at the top
+    /// of its body: the value stored, and the loop's variable.
+    fn fill(&self, graph: &Graph, m: &crate::ir::LoopRegion) -> Option<(ValueId, ValueId)> {
+        let var = self.whole(graph, m)?;
+        m.body.stmts.iter().find_map(|s| match s {
+            Stmt::Store {
+                array,
+                indices,
+                value,
+                ..
+            } if *array == self.array && indices.as_slice() == [var] => Some((*value, var)),
+            _ => None,
+        })
+    }
+
+    /// The array's covering fill in loop `l` (see [`Layout::covering`]), and its first touch
+    /// (see [`Layout::first_touch`]: the read, and the loop it is hoisted out of): `reads` its
+    /// element reads, `at` the statement of the body each is in, `first` and `last` the
+    /// statements of its first and last write.
+    fn covering(
+        &self,
+        graph: &Graph,
+        l: &crate::ir::LoopRegion,
+        reads: &[ValueId],
+        at: &dyn Fn(ValueId) -> Option<usize>,
+        first: Option<usize>,
+        last: usize,
+    ) -> Option<(Covering, Option<FirstTouch>)> {
+        let a = self.array;
+        // The fill covers the array when it is the body's first statement touching it, it
+        // stores each element once and reads none, and every iteration runs it whole.
+        let covering = first.and_then(|p| {
+            let Stmt::Loop(m) = &l.body.stmts[p] else {
+                return None;
+            };
+            let value = self.fill(graph, m)?;
+            let mut stored = Vec::new();
+            for st in &m.body.stmts {
+                reverse::stored_arrays(st, &mut stored);
+            }
+            let once = stored.iter().filter(|s| **s == a).count() == 1;
+            let after = reads.iter().all(|r| at(*r).is_some_and(|q| q > p));
+            (l.broke.is_none() && once && after).then_some(value)
+        });
+        let (value, index) = covering?;
+        let covering = Covering {
+            body: l.body.id,
+            value,
+            index,
+        };
+        // The last statement touching the array (after its last write), a loop over the whole
+        // range reading `a[i]` once per iteration (see `Layout::first_touch`).
+        let last_read = reads.iter().filter_map(|r| at(*r)).max();
+        let touch = last_read.filter(|p| *p > last).and_then(|p| {
+            let Stmt::Loop(m) = &l.body.stmts[p] else {
+                return None;
+            };
+            let var = self.whole(graph, m)?;
+            let here: Vec<ValueId> = reads
+                .iter()
+                .copied()
+                .filter(|r| at(*r) == Some(p))
+                .collect();
+            let [r] = here.as_slice() else { return None };
+            let evaluated =
+                |b: &Block| b.stmts.iter().any(|s| matches!(s, Stmt::Eval(v) if v == r));
+            let at_var = matches!(&graph.node(*r).op, Op::Index(_, i) if i.as_slice() == [var]);
+            let via = m.body.stmts.iter().find_map(|s| match s {
+                Stmt::Loop(inner) if evaluated(&inner.body) => Some(inner.tape),
+                _ => None,
+            });
+            (at_var && (evaluated(&m.body) || via.is_some())).then_some((*r, via))
+        });
+        Some((covering, touch))
     }
 }
 
