@@ -20,7 +20,7 @@
 mod common;
 
 use autodiff::{differentiate, GradCheck};
-use common::{assert_all_close, c, check_with_dual as check, dual_grad, split2};
+use common::{assert_all_close, c, check_with_dual as check, dual_grad, split2, split3};
 use num_traits::Float;
 
 /// Three elementwise loops, each reading what the one before wrote: with no tape (their
@@ -241,10 +241,6 @@ fn shifted_fill<T: Float>(x: &[T], mu: &[T], m: usize) -> T {
         s = s * c(0.9) + t.sin();
     }
     s
-}
-
-fn split3<T: Copy>(v: &[T], a: usize, b: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
-    (v[..a].to_vec(), v[a..b].to_vec(), v[b..].to_vec())
 }
 
 /// Reproducible points in `[-1.2, 1.2)`.

@@ -20,7 +20,7 @@
 mod common;
 
 use autodiff::differentiate;
-use common::{assert_all_close, c, check_with_dual as check, gradient_differences, split2};
+use common::{assert_all_close, c, check_with_dual as check, gradient_differences, split2, split3};
 use num_traits::Float;
 
 /// GMM's inner loop: `xc = x − mu_k`, `z = Q_k xc` (diagonal, then the strictly-lower entries
@@ -191,11 +191,6 @@ fn filled_f64(x: &[f64], m: usize) -> f64 {
         s = s.tanh() + t[d - 1];
     }
     s
-}
-
-/// `v` cut at `a` and `b`.
-fn split3<T: Copy>(v: &[T], a: usize, b: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
-    (v[..a].to_vec(), v[a..b].to_vec(), v[b..].to_vec())
 }
 
 fn points() -> Vec<Vec<f64>> {

@@ -58,6 +58,11 @@ pub fn split2<T: Copy>(v: &[T], a: usize) -> (Vec<T>, Vec<T>) {
     (v[..a].to_vec(), v[a..].to_vec())
 }
 
+/// `v` cut at `a` and `b`, as owned vectors (see [`split2`]).
+pub fn split3<T: Copy>(v: &[T], a: usize, b: usize) -> (Vec<T>, Vec<T>, Vec<T>) {
+    (v[..a].to_vec(), v[a..b].to_vec(), v[b..].to_vec())
+}
+
 /// `v` in any float type, for functions written once over `T: Float` (a plain call: the macro
 /// keeps it as written).
 pub fn c<T: num_traits::Float>(v: f64) -> T {
