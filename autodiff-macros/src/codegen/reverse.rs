@@ -1640,6 +1640,7 @@ impl Sweep<'_> {
         let ascending = walks
             .as_ref()
             .is_some_and(|(_, _, accesses)| self.ascending(l, accesses, &counted));
+        let range_walked = walks.as_ref().map(|(range, _, _)| *range);
         // Hoisted reads' adjoints are added after the loop: not after a fused loop's.
         let fusion = walks
             .filter(|_| after.is_empty())
@@ -1649,10 +1650,6 @@ impl Sweep<'_> {
                 accesses,
                 ascending,
             });
-        let range_walked = match &l.kind {
-            crate::ir::LoopKind::For { iter, .. } => Some(*iter),
-            crate::ir::LoopKind::Loop => None,
-        };
         let start_of = |phi: ValueId| {
             l.carried
                 .iter()
