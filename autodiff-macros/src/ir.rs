@@ -297,6 +297,23 @@ pub struct Block {
     pub id: u32,
 }
 
+/// A running maximum or minimum: a value a `for` loop over a range carries from one iteration
+/// to the next as `m = m.max(e)` (or `e.max(m)`, `min`, `f64::max(m, e)`), read by nothing
+/// else in the loop. Lowering adds a second carried value, `won`, the loop variable of the last
+/// iteration whose `e` became `m` (`None` if none did), so that the reverse pass sends `m`'s
+/// adjoint to that iteration's `e` and needs no saved `m` per iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Extremum {
+    /// The `max`/`min` node.
+    pub node: ValueId,
+    /// Its operand that is the running value at the iteration's start.
+    pub running: ValueId,
+    /// `won` after the loop.
+    pub won: ValueId,
+    /// The loop variable.
+    pub at: ValueId,
+}
+
 /// The whole function.
 #[derive(Clone, Debug)]
 pub struct Graph {
@@ -310,6 +327,8 @@ pub struct Graph {
     pub ret: ValueId,
     /// Parameter names, indexed like [`Op::Param`].
     pub param_names: Vec<Ident>,
+    /// The loops' running maxima and minima, found after lowering (see [`Extremum`]).
+    pub extrema: Vec<Extremum>,
     /// Each value's identifier and its adjoint's, made on first use: codegen asks for them
     /// several times per value, and making one validates and formats a string.
     pub names: std::cell::OnceCell<Vec<(Ident, Ident)>>,
@@ -414,6 +433,7 @@ pub fn same_shape(a: &Graph, b: &Graph) -> bool {
             })
     }
     a.ret == b.ret
+        && a.extrema == b.extrema
         && a.nodes.len() == b.nodes.len()
         && a.nodes.iter().zip(&b.nodes).all(|(x, y)| {
             let functions = match (&x.op, &y.op) {

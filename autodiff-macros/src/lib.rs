@@ -497,6 +497,48 @@ mod region_tests {
         );
     }
 
+    /// A running maximum read by nothing else in its loop saves nothing: the forward loop
+    /// records the iteration that won last (`won`), and the reverse runs that one iteration.
+    /// Read again in the loop, it is saved and reversed as any carried value.
+    #[test]
+    fn a_running_maximum_reverses_the_iteration_that_won() {
+        let vjp_of = |item: TokenStream2| {
+            let out = expand(TokenStream2::new(), item).to_string();
+            let from = out.find("fn f_vjp (").expect("a vjp");
+            let to = out.find("fn f_grad").expect("a grad");
+            out[from..to].to_string()
+        };
+        let vjp = vjp_of(quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut m = x[0];
+                for i in 1..x.len() {
+                    m = m.max(x[i] * x[i]);
+                }
+                m * 2.0
+            }
+        });
+        assert!(vjp.contains("max_keeps_lhs"), "{vjp}");
+        assert!(!vjp.contains("Tape"), "{vjp}");
+        assert!(!vjp.contains("Iterator :: rev"), "{vjp}");
+        assert!(
+            vjp.contains("if let :: core :: option :: Option :: Some (__i_"),
+            "{vjp}"
+        );
+        let vjp = vjp_of(quote! {
+            fn f(x: &[f64]) -> f64 {
+                let mut m = x[0];
+                let mut s = 0.0;
+                for i in 1..x.len() {
+                    m = m.max(x[i] * x[i]);
+                    s += m;
+                }
+                m * s
+            }
+        });
+        assert!(!vjp.contains("max_keeps_lhs"), "{vjp}");
+        assert!(vjp.contains("max_adjoint_lhs"), "{vjp}");
+    }
+
     /// A range over an array's length, `0..x.len()`, is computed again by the reverse pass like
     /// `0..n`: the loop around it saves only its carried float, in slots.
     #[test]

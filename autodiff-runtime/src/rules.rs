@@ -233,6 +233,22 @@ rules! {
     log_adjoint_rhs(r, y; d) => -(d * y) / (r * r.ln());
 }
 
+/// Whether `l.max(r)` counts as returning `l`, as [`max_adjoint_lhs`] decides it (also on a tie,
+/// or when `r` is NaN). A loop's running maximum (`m = m.max(e)`) records with it the last
+/// iteration whose `e` became the maximum, and its reverse sends the adjoint to that `e` alone
+/// instead of saving `m` at every iteration.
+#[inline(always)]
+pub fn max_keeps_lhs<T: Real>(l: &T, r: &T) -> bool {
+    *l >= *r || r.is_nan()
+}
+
+/// Whether `l.min(r)` counts as returning `l`, as [`min_adjoint_lhs`] decides it; see
+/// [`max_keeps_lhs`].
+#[inline(always)]
+pub fn min_keeps_lhs<T: Real>(l: &T, r: &T) -> bool {
+    *l <= *r || r.is_nan()
+}
+
 /// `y = x.powi(n)`: `dx = d n x^(n-1)`; zero for `n = 0`.
 #[inline(always)]
 pub fn powi_adjoint<X: Elementwise>(x: &X, n: i32, d: &X) -> X::Out {

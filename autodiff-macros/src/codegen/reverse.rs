@@ -836,6 +836,44 @@ impl Sweep<'_> {
         }
     }
 
+    /// The reverse of a running maximum or minimum (see [`crate::ir::Extremum`]): the adjoint
+    /// goes to the other operand in the iteration that won last, and stays on the running value
+    /// in the others. The same contributions as the rule's, decided from the iteration that won
+    /// rather than from the operands: neither is saved. Returns whether `v` is one.
+    fn running_extremum(
+        &mut self,
+        v: ValueId,
+        op: &Op,
+        d: &Ident,
+        wants: &dyn Fn(ValueId) -> bool,
+        out: &mut TokenStream,
+    ) -> bool {
+        let cx = self.cx;
+        let Some(e) = cx.graph.extrema.iter().find(|e| e.node == v).copied() else {
+            return false;
+        };
+        let Op::Binary(_, _, lhs, rhs) = op else {
+            return false;
+        };
+        let (won, at) = (self.value(e.won), self.value(e.at));
+        let rt = cx.rt;
+        let span = cx.graph.node(v).span;
+        for target in [*lhs, *rhs] {
+            if !wants(target) {
+                continue;
+            }
+            let hit = quote!(#won == ::core::option::Option::Some(#at));
+            let zero = quote!(#rt::zero_like(&#d));
+            let expr = if target == e.running {
+                quote_spanned!(span=> if #hit { #zero } else { #d })
+            } else {
+                quote_spanned!(span=> if #hit { #d } else { #zero })
+            };
+            self.contribute_in_place(target, &expr, None, span, out);
+        }
+        true
+    }
+
     /// Sets the element a first-touch read (see `Layout::first_touch`) reads to zero: its
     /// reverse adds nothing, and the element's adjoint must still be set.
     fn first_touch_zero(&mut self, v: ValueId, out: &mut TokenStream) {
@@ -967,6 +1005,9 @@ impl Sweep<'_> {
                 let in_place_read = self.in_place.get(&v).copied();
                 let wants = |o: ValueId| cx.activity.is_active(o) && Some(o) != in_place_read;
                 let general = !cx.scalar_node(v);
+                if !general && self.running_extremum(v, op, &d, &wants, out) {
+                    return;
+                }
                 if general && !rules::has_general_rule(op) {
                     let name = match op {
                         Op::Binary(f, ..) => f.name,
@@ -1724,6 +1765,12 @@ impl Sweep<'_> {
             .collect();
         hoisted.sort();
         let hoisted: Vec<Ident> = hoisted.iter().map(|v| self.value(*v)).collect();
+        let only = match (&tapeless_var, carried.as_slice()) {
+            (Some(_), [c]) if count_down.is_empty() && hoisted.is_empty() && after.is_empty() => {
+                self.winner_only(l, c.next)
+            }
+            _ => None,
+        };
         let mut after = after;
         for (cell, init) in cells {
             if self.cx.activity.is_active(init) {
@@ -1739,7 +1786,21 @@ impl Sweep<'_> {
             bodies: vec![quote!(#step_back #body)],
             after,
             fusion,
+            only,
         })
+    }
+
+    /// The loop of a running extremum (`next`, see [`crate::ir::Extremum`]) whose reverse
+    /// adds into adjoints only what reaches it through the extremum, reading no tape: the
+    /// iterations but the one that won add zeros, so only that one runs. Returns the value
+    /// holding its loop variable.
+    fn winner_only(&mut self, l: &LoopRegion, next: ValueId) -> Option<Ident> {
+        let e = self.cx.graph.extrema.iter().find(|e| e.node == next)?;
+        let accesses = self.accesses(l)?;
+        if !accesses.iter().all(|a| a.touch == Touch::Add) || !self.untaped(&l.body) {
+            return None;
+        }
+        Some(self.value(e.won))
     }
 }
 
@@ -1763,6 +1824,9 @@ struct ReverseLoop {
     after: TokenStream,
     /// Set when the loop may run fused with its neighbours.
     fusion: Option<Fusion>,
+    /// Set when only one iteration's reverse adds anything (see [`Sweep::winner_only`]): the
+    /// `Option` holding its loop variable.
+    only: Option<Ident>,
 }
 
 /// A loop's reverse that may run fused with the reverses of the loops next to it: it walks a
@@ -1819,17 +1883,25 @@ impl ReverseLoop {
             iterator,
             bodies,
             after,
+            only,
             ..
         } = self;
         let body = match bodies.as_slice() {
             [one] => one.clone(),
             _ => quote!(#({ #bodies })*),
         };
-        let mut reverse_loop = quote! {
-            #count_down
-            for #pattern in #iterator {
-                #body
-            }
+        let mut reverse_loop = match only {
+            Some(won) => quote! {
+                if let ::core::option::Option::Some(#pattern) = #won {
+                    #body
+                }
+            },
+            None => quote! {
+                #count_down
+                for #pattern in #iterator {
+                    #body
+                }
+            },
         };
         if !hoisted.is_empty() {
             reverse_loop = quote! {

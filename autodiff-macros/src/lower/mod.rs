@@ -27,6 +27,7 @@
 
 mod control;
 mod expr;
+mod extrema;
 mod scan;
 mod source;
 mod span;
@@ -318,14 +319,17 @@ impl<'a> Lowerer<'a> {
 
     fn finish(mut self, ret: ValueId) -> Graph {
         let (_, stmts) = self.blocks.pop().unwrap_or_default();
-        Graph {
+        let mut graph = Graph {
             nodes: self.nodes,
             varied: self.varied,
             body: Block { stmts, id: 0 },
             ret,
             param_names: self.param_names,
+            extrema: Vec::new(),
             names: std::cell::OnceCell::new(),
-        }
+        };
+        extrema::find(&mut graph, &self.rt);
+        graph
     }
 
     // ----- nodes, blocks and variables -------------------------------------------------------
