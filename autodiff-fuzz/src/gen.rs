@@ -90,6 +90,11 @@ pub struct Features {
     /// which the macro runs as one loop where no element's adjoint one of them writes is
     /// touched by the other at another item.
     pub fused_loops: bool,
+    /// `let mut m = e;` then a `for` loop over a range of `x` ending in `m = m.max(e)` (or
+    /// `e.max(m)`, `min`), sometimes beside a sum: a running extremum, whose loop records the
+    /// iteration that won instead of saving `m`, and whose reverse (with nothing else to add)
+    /// runs that iteration only.
+    pub running_extrema: bool,
 }
 
 impl Default for Features {
@@ -128,6 +133,7 @@ impl Default for Features {
             scratch_arrays: true,
             packed_counters: true,
             fused_loops: true,
+            running_extrema: true,
         }
     }
 }
@@ -1014,6 +1020,11 @@ impl Gen<'_> {
             } else {
                 0
             }, // loops over one range writing vectors element by element
+            if f.running_extrema && top && can_loop && has_x && self.budget > 0 {
+                3
+            } else {
+                0
+            }, // a running maximum or minimum
         ];
         match self.rng.weighted(&w) {
             0 => {
@@ -1045,6 +1056,7 @@ impl Gen<'_> {
             16 => self.scratch_loop(),
             17 => self.packed_loop(),
             18 => self.fused_loops(),
+            19 => self.running_extremum(),
             3 => {
                 let params: Vec<&str> = ["a", "b"]
                     .into_iter()
@@ -1300,6 +1312,65 @@ impl Gen<'_> {
             self.env.bind(name, Kind::Array { writable: true }, true);
         }
         out
+    }
+
+    /// `let mut m = e;` and a loop over `0..x.len()`, `1..x.len()` or its reverse whose last
+    /// statement is `m = m.max(e)` (see [`Features::running_extrema`]); sometimes a sum into a
+    /// float of the function beside it.
+    fn running_extremum(&mut self) -> Vec<Stmt> {
+        self.budget -= 1;
+        let init = self.expr(2);
+        let name = self.fresh("m");
+        let var = self.fresh("i");
+        self.read(&var);
+        self.read(&name);
+        let mut body = Vec::new();
+        let sums = self.mutable_floats();
+        if !sums.is_empty() && self.rng.chance(0.3) {
+            let s = self.rng.pick(&sums).clone();
+            self.read(&s);
+            *self.assigned.entry(s.clone()).or_insert(0) += 1;
+            let value = self.elementwise(&["x".to_string()], &var, 1);
+            body.push(Stmt::Assign {
+                name: s,
+                op: AssignOp::Add,
+                value,
+            });
+        }
+        let mut e = self.elementwise(&["x".to_string()], &var, 2);
+        if self.rng.chance(0.4) {
+            let m = *self.rng.pick(&[Method::Sin, Method::Exp, Method::Tanh]);
+            e = Expr::call(m, e, vec![]);
+        }
+        let method = *self.rng.pick(&[Method::Max, Method::Min]);
+        *self.assigned.entry(name.clone()).or_insert(0) += 1;
+        let running = Expr::Var(name.clone());
+        let value = if self.rng.chance(0.5) {
+            Expr::call(method, running, vec![e])
+        } else {
+            Expr::call(method, e, vec![running])
+        };
+        body.push(Stmt::Assign {
+            name: name.clone(),
+            op: AssignOp::Set,
+            value,
+        });
+        let lo = usize::from(self.rng.chance(0.5));
+        let head = ForHead::Range {
+            var,
+            lo: IntExpr::Lit(lo),
+            hi: IntExpr::Len("x".to_string()),
+            rev: self.rng.chance(0.3),
+        };
+        self.env.bind(&name, Kind::Float, true);
+        vec![
+            Stmt::Let {
+                name,
+                mutable: true,
+                value: init,
+            },
+            Stmt::For { head, body },
+        ]
     }
 
     /// Sums and products of elements of `sources` at `var` or `x.len() - 1 - var`, the float
