@@ -1795,6 +1795,10 @@ impl Sweep<'_> {
     /// iterations but the one that won add zeros, so only that one runs. Returns the value
     /// holding its loop variable.
     fn winner_only(&mut self, l: &LoopRegion, next: ValueId) -> Option<Ident> {
+        // A trace shows every iteration's adjoints.
+        if self.cx.trace.is_some() {
+            return None;
+        }
         let e = self.cx.graph.extrema.iter().find(|e| e.node == next)?;
         let accesses = self.accesses(l)?;
         if !accesses.iter().all(|a| a.touch == Touch::Add) || !self.untaped(&l.body) {
