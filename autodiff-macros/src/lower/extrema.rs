@@ -114,6 +114,9 @@ fn rewrite(
             span,
             None,
         );
+        // What the graph export shows.
+        let var = graph.node(at).hint.clone().unwrap_or_default();
+        graph.nodes[next.index()].source = Some(format!("the last {var} whose value won"));
         inits.push(init);
         added.push((
             c.next,
