@@ -95,6 +95,51 @@ pub fn check_with_dual(
     autodiff::check_grad(&plain, x, &grad).unwrap_or_else(|e| panic!("{name} at {x:?}: {e}"));
 }
 
+/// Reproducible points in `[-1.2, 1.2)`, distinct values (no tie sits at a kink of `max`).
+pub fn point(len: usize, seed: u64) -> Vec<f64> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 11) as f64 / (1_u64 << 53) as f64 * 2.4 - 1.2
+        })
+        .collect()
+}
+
+/// A function of `x` and `w`, both of length `n`, with its `_grad`, checked with
+/// [`check_with_dual`] at one point per seed (`point(2 n, seed + 10 n)`).
+#[track_caller]
+pub fn check_pair(
+    name: &str,
+    n: usize,
+    seeds: &[u64],
+    grad: impl Fn(&[f64], &[f64]) -> (f64, (Vec<f64>, Vec<f64>)),
+    plain: impl Fn(&[f64], &[f64]) -> f64,
+    dual: impl Fn(&[Fwd], &[Fwd]) -> Fwd,
+) {
+    for seed in seeds {
+        let full = point(2 * n, seed + 10 * n as u64);
+        let (x, w) = split2(&full, n);
+        let (value, (gx, gw)) = grad(&x, &w);
+        let g: Vec<f64> = gx.into_iter().chain(gw).collect();
+        check_with_dual(
+            &format!("{name} (n = {n})"),
+            &full,
+            (value, g),
+            |v| {
+                let (x, w) = split2(v, n);
+                plain(&x, &w)
+            },
+            |v| {
+                let (x, w) = split2(v, n);
+                dual(&x, &w)
+            },
+        );
+    }
+}
+
 /// `(grad(x + h v) - grad(x - h v)) / 2h` with `h = 1e-5`: a Hessian-vector product from a
 /// gradient (the generated one, checked on its own against `num-dual`), to compare `NAME_hvp`
 /// with.
