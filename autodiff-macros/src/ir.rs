@@ -598,3 +598,63 @@ impl Graph {
         Ok(())
     }
 }
+
+/// How many times each value is used: as a node's operand, by a store, a branch's merge or a
+/// loop, and as the result.
+pub fn use_counts(graph: &Graph) -> Vec<usize> {
+    let mut count: Vec<usize> = node_users(graph).iter().map(Vec::len).collect();
+    let mut bump = |v: ValueId| {
+        if let Some(c) = count.get_mut(v.index()) {
+            *c += 1;
+        }
+    };
+    let mut region_uses = Vec::new();
+    collect_region_uses(&graph.body, &mut region_uses);
+    for v in region_uses {
+        bump(v);
+    }
+    bump(graph.ret);
+    count
+}
+
+/// The nodes that read each value, as operands.
+pub fn node_users(graph: &Graph) -> Vec<Vec<ValueId>> {
+    let mut users: Vec<Vec<ValueId>> = vec![Vec::new(); graph.nodes.len()];
+    for (i, node) in graph.nodes.iter().enumerate() {
+        for o in node.op.operands() {
+            if let Some(u) = users.get_mut(o.index()) {
+                u.push(ValueId(u32::try_from(i).unwrap_or(u32::MAX)));
+            }
+        }
+    }
+    users
+}
+
+/// Values that stores, merges and loops use (beyond node operands).
+pub fn collect_region_uses(b: &Block, out: &mut Vec<ValueId>) {
+    for stmt in &b.stmts {
+        match stmt {
+            Stmt::Store { value, indices, .. } => {
+                out.push(*value);
+                out.extend(indices.iter().copied());
+            }
+            Stmt::If(r) => {
+                for (_, t, e) in &r.merges {
+                    out.push(*t);
+                    out.push(*e);
+                }
+                collect_region_uses(&r.then_block, out);
+                collect_region_uses(&r.else_block, out);
+            }
+            Stmt::Loop(l) => {
+                for c in &l.carried {
+                    out.push(c.init);
+                    out.push(c.next);
+                }
+                collect_region_uses(&l.body, out);
+            }
+            Stmt::Verbatim { bindings, .. } => out.extend(bindings.iter().map(|(_, v)| *v)),
+            Stmt::Eval(_) => {}
+        }
+    }
+}

@@ -25,7 +25,9 @@ use quote::{quote, quote_spanned};
 
 use super::{Layout, Plan};
 use crate::analyze::{Activity, Kind};
-use crate::ir::{Block, Graph, IfRegion, LoopRegion, Op, Stmt, ValueId};
+use crate::ir::{
+    collect_region_uses, node_users, Block, Graph, IfRegion, LoopRegion, Op, Stmt, ValueId,
+};
 use crate::parse::Signature;
 use crate::rules;
 
@@ -347,7 +349,7 @@ pub(super) fn sweep_with(
     // Rewrites that give a node no adjoint of its own are left out where every node's adjoint
     // is traced.
     if cx.trace.is_none() {
-        let uses = use_counts(cx);
+        let uses = crate::ir::use_counts(cx.graph);
         s.in_place = in_place_updates(cx, &uses);
         s.scaled_squares = scaled_squares(cx, &uses);
     }
@@ -2090,25 +2092,6 @@ fn in_place_updates(cx: &Context<'_>, uses: &[usize]) -> HashMap<ValueId, ValueI
     out
 }
 
-/// How many times each value is used: as a node's operand, by a store, a branch's merge or a
-/// loop, and as the result.
-fn use_counts(cx: &Context<'_>) -> Vec<usize> {
-    let graph = cx.graph;
-    let mut count: Vec<usize> = node_users(graph).iter().map(Vec::len).collect();
-    let mut bump = |v: ValueId| {
-        if let Some(c) = count.get_mut(v.index()) {
-            *c += 1;
-        }
-    };
-    let mut region_uses = Vec::new();
-    collect_region_uses(&graph.body, &mut region_uses);
-    for v in region_uses {
-        bump(v);
-    }
-    bump(graph.ret);
-    count
-}
-
 /// The products `y = m * x` (or `x * m`) of floats where `m = c * x` (or `x * c`), `c` is
 /// constant and `m` is used only here: `100.0 * b * b`, `0.5 * k * v * v`. Mapped to `(m, x)`.
 ///
@@ -2220,47 +2203,6 @@ fn same_indices(graph: &Graph, a: &[ValueId], b: &[ValueId]) -> bool {
             }
     };
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(*x, *y))
-}
-
-fn node_users(graph: &crate::ir::Graph) -> Vec<Vec<ValueId>> {
-    let mut users: Vec<Vec<ValueId>> = vec![Vec::new(); graph.nodes.len()];
-    for (i, node) in graph.nodes.iter().enumerate() {
-        for o in node.op.operands() {
-            if let Some(u) = users.get_mut(o.index()) {
-                u.push(ValueId(u32::try_from(i).unwrap_or(u32::MAX)));
-            }
-        }
-    }
-    users
-}
-
-/// Values that stores, merges and loops use (beyond node operands).
-fn collect_region_uses(b: &Block, out: &mut Vec<ValueId>) {
-    for stmt in &b.stmts {
-        match stmt {
-            Stmt::Store { value, indices, .. } => {
-                out.push(*value);
-                out.extend(indices.iter().copied());
-            }
-            Stmt::If(r) => {
-                for (_, t, e) in &r.merges {
-                    out.push(*t);
-                    out.push(*e);
-                }
-                collect_region_uses(&r.then_block, out);
-                collect_region_uses(&r.else_block, out);
-            }
-            Stmt::Loop(l) => {
-                for c in &l.carried {
-                    out.push(c.init);
-                    out.push(c.next);
-                }
-                collect_region_uses(&l.body, out);
-            }
-            Stmt::Verbatim { bindings, .. } => out.extend(bindings.iter().map(|(_, v)| *v)),
-            Stmt::Eval(_) => {}
-        }
-    }
 }
 
 /// The arrays `stmt` (and the regions in it) reads: operands of its values that are arrays

@@ -20,7 +20,7 @@ use crate::ir::{value_ident, Block, Carried, Extremum, Graph, LoopKind, Node, Op
 /// Finds the running maxima and minima of `graph`'s loops, adds their `won` values and records
 /// them in `graph.extrema`. `rt` is the runtime's path.
 pub(super) fn find(graph: &mut Graph, rt: &TokenStream) {
-    let uses = use_counts(graph);
+    let uses = crate::ir::use_counts(graph);
     let mut body = std::mem::take(&mut graph.body);
     visit(&mut body, graph, &uses, rt);
     graph.body = body;
@@ -190,68 +190,4 @@ fn running(graph: &Graph, uses: &[usize], c: &Carried) -> Option<bool> {
         return None;
     }
     (*lhs == c.phi || *rhs == c.phi).then_some(*lhs == c.phi)
-}
-
-/// How many times each value is read: by nodes, statements and regions, and as the result.
-fn use_counts(graph: &Graph) -> Vec<usize> {
-    let mut uses = vec![0usize; graph.nodes.len()];
-    let mut add = |v: ValueId, uses: &mut Vec<usize>| {
-        if let Some(u) = uses.get_mut(v.index()) {
-            *u += 1;
-        }
-    };
-    for node in &graph.nodes {
-        for o in node.op.operands() {
-            add(o, &mut uses);
-        }
-    }
-    add(graph.ret, &mut uses);
-    fn block(b: &Block, uses: &mut Vec<usize>, add: &mut dyn FnMut(ValueId, &mut Vec<usize>)) {
-        for stmt in &b.stmts {
-            match stmt {
-                Stmt::Eval(_) => {}
-                Stmt::Verbatim { bindings, .. } => {
-                    for (_, v) in bindings {
-                        add(*v, uses);
-                    }
-                }
-                Stmt::Store {
-                    array,
-                    indices,
-                    value,
-                    ..
-                } => {
-                    add(*array, uses);
-                    add(*value, uses);
-                    for i in indices {
-                        add(*i, uses);
-                    }
-                }
-                Stmt::If(r) => {
-                    add(r.cond, uses);
-                    for (_, t, e) in &r.merges {
-                        add(*t, uses);
-                        add(*e, uses);
-                    }
-                    block(&r.then_block, uses, add);
-                    block(&r.else_block, uses, add);
-                }
-                Stmt::Loop(l) => {
-                    if let LoopKind::For { iter, .. } = &l.kind {
-                        add(*iter, uses);
-                    }
-                    if let Some(b) = l.broke {
-                        add(b, uses);
-                    }
-                    for c in &l.carried {
-                        add(c.init, uses);
-                        add(c.next, uses);
-                    }
-                    block(&l.body, uses, add);
-                }
-            }
-        }
-    }
-    block(&graph.body, &mut uses, &mut add);
-    uses
 }
