@@ -236,7 +236,7 @@ grad_test!(signum: signum_m, signum_p; [0, 1]; [-1.3, 0.5], [0.4, -2.0], [2.75, 
 grad_test!(chain: chain, chain_p; [0, 1]; [0.3, -0.2], [-1.1, 0.4], [2.0, 0.1]);
 
 // ----- products with a repeated factor ----------------------------------------------------------
-// `(c * x) * x` with `c` constant gets one reverse contribution, `d (m + m)` for `m = c * x`
+// `(c * x) * x` with `c` constant gets one reverse contribution, `m (d + d)` for `m = c * x`
 // (the reverse sweep's scaled squares): every order of the factors, a constant that is an
 // expression, a product nested in another, an inner product used twice (left as two
 // contributions), and an inner product made before the loop that multiplies it.

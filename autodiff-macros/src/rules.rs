@@ -346,7 +346,7 @@ pub fn contributions(
                 resolve(spec, &[('x', *x)]),
             );
         }
-        // `x * x`: one contribution, `d (x + x)`, as exact as two and one multiplication cheaper.
+        // `x * x`: one contribution, `x (d + d)`, as exact as two and one multiplication cheaper.
         Op::Binary(f, _, l, r) if f.name == "mul" && l == r => {
             push(*l, "square_adjoint".to_owned(), vec![Read::Value(*l)]);
         }
@@ -400,7 +400,7 @@ pub fn contributions(
 }
 
 /// The one contribution of `y = m * x` where `m = c * x` with `c` constant and `m` used only
-/// there: `d_x += d (m + m)`, the rule of `x * x` read at `m` (see the reverse sweep's
+/// there: `d_x += m (d + d)`, the rule of `x * x` read at `m` (see the reverse sweep's
 /// `scaled_squares`).
 pub fn scaled_square(m: ValueId, x: ValueId) -> Contribution {
     Contribution {
@@ -428,7 +428,7 @@ pub fn inline_on_floats(function: &str, reads: &[Ident], d: &Ident) -> Option<To
         ("mul_adjoint_lhs" | "mul_adjoint_rhs" | "exp_adjoint", [r]) => quote!(#d * #r),
         ("div_adjoint_lhs" | "ln_adjoint", [r]) => quote!(#d / #r),
         ("div_adjoint_rhs", [r, y]) => quote!(-(#d * #y) / #r),
-        ("square_adjoint", [x]) => quote!(#d * (#x + #x)),
+        ("square_adjoint", [x]) => quote!(#x * (#d + #d)),
         ("sqrt_adjoint", [y]) => quote!(#d / (#y + #y)),
         ("recip_adjoint", [y]) => quote!(-(#d * #y * #y)),
         ("sin_adjoint", [x]) => quote!(#d * #x.cos()),

@@ -175,8 +175,10 @@ rules! {
     sub_adjoint_lhs(; d) => d;
     /// `y = l - r`: `dr = -d`.
     sub_adjoint_rhs(; d) => -d;
-    /// `y = x * x`: `dx = d (x + x)` (exactly `d x + d x`).
-    square_adjoint / square_adjoint_into(x; d) => d * (x + x);
+    /// `y = x * x`: `dx = x (d + d)`, the rounded `2 d x` as `d (x + x)` gives it (doubling is
+    /// exact), with the doubling on `d`: a loop's `d` is often the same in every iteration,
+    /// and `d + d` then leaves the loop.
+    square_adjoint / square_adjoint_into(x; d) => x * (d + d);
     /// `y = l * r`: `dl = d r`.
     mul_adjoint_lhs(r; d) => d * r;
     /// `y = l * r`: `dr = d l`.

@@ -2095,7 +2095,7 @@ fn in_place_updates(cx: &Context<'_>, uses: &[usize]) -> HashMap<ValueId, ValueI
 /// The products `y = m * x` (or `x * m`) of floats where `m = c * x` (or `x * c`), `c` is
 /// constant and `m` is used only here: `100.0 * b * b`, `0.5 * k * v * v`. Mapped to `(m, x)`.
 ///
-/// Their reverse is one contribution, `d_x += d (m + m)`, where the two products' rules give
+/// Their reverse is one contribution, `d_x += m (d + d)`, where the two products' rules give
 /// `d m + (d x) c`: the same derivative (`m` is `c x` as computed), rounded once less, and the
 /// inner product gets no adjoint. This is what a person writes by hand (`200 b d`); the two
 /// terms are not the same floating-point expression, so the compiler may not fold them.
