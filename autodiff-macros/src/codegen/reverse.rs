@@ -860,12 +860,12 @@ impl Sweep<'_> {
         let (won, at) = (self.value(e.won), self.value(e.at));
         let rt = cx.rt;
         let span = cx.graph.node(v).span;
+        let hit = quote!(#won == ::core::option::Option::Some(#at));
+        let zero = quote!(#rt::zero_like(&#d));
         for target in [*lhs, *rhs] {
             if !wants(target) {
                 continue;
             }
-            let hit = quote!(#won == ::core::option::Option::Some(#at));
-            let zero = quote!(#rt::zero_like(&#d));
             let expr = if target == e.running {
                 quote_spanned!(span=> if #hit { #zero } else { #d })
             } else {
