@@ -76,15 +76,15 @@ fn rewrite(
         let Some(running_lhs) = running(graph, uses, c) else {
             continue;
         };
-        // Evaluated where the body evaluates the `max`.
-        if !l
+        // Evaluated in the body itself: `won` is updated right after it.
+        let Some(k) = l
             .body
             .stmts
             .iter()
-            .any(|s| matches!(s, Stmt::Eval(v) if *v == c.next))
-        {
+            .position(|s| matches!(s, Stmt::Eval(v) if *v == c.next))
+        else {
             continue;
-        }
+        };
         let Op::Binary(f, _, lhs, rhs) = &graph.node(c.next).op else {
             continue;
         };
@@ -119,7 +119,7 @@ fn rewrite(
         graph.nodes[next.index()].source = Some(format!("the last {var} whose value won"));
         inits.push(init);
         added.push((
-            c.next,
+            k,
             Carried {
                 phi,
                 init,
@@ -134,17 +134,13 @@ fn rewrite(
             at,
         });
     }
-    for (after, carried) in added {
-        if let Some(k) = l
-            .body
-            .stmts
-            .iter()
-            .position(|s| matches!(s, Stmt::Eval(v) if *v == after))
-        {
-            l.body.stmts.insert(k + 1, Stmt::Eval(carried.next));
-        }
-        l.carried.push(carried);
+    // Last position first, so that each insertion leaves the positions before it in place.
+    let mut updates: Vec<(usize, ValueId)> = added.iter().map(|(k, c)| (*k, c.next)).collect();
+    updates.sort_by_key(|&(k, _)| std::cmp::Reverse(k));
+    for (k, next) in updates {
+        l.body.stmts.insert(k + 1, Stmt::Eval(next));
     }
+    l.carried.extend(added.into_iter().map(|(_, c)| c));
     (!inits.is_empty()).then_some(inits)
 }
 
