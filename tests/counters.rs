@@ -15,7 +15,7 @@
 mod common;
 
 use autodiff::differentiate;
-use common::{c, check_with_dual as check, split2};
+use common::{c, check_split2};
 use num_traits::Float;
 
 /// `‖L x‖²` for a packed strictly-lower-triangular `L` (columns in turn, `l` counting the
@@ -88,57 +88,36 @@ fn counters_an_inner_loop_counts() {
     for d in [1, 2, 4] {
         let n_packed = d * (d - 1) / 2;
         let v = &all[..d + n_packed.max(1)];
-        let (x, packed) = split2(v, d);
-        let (value, (gx, gp)) = packed_lower_grad(&x, &packed);
-        check(
+        check_split2(
             "packed_lower",
             v,
-            (value, gx.into_iter().chain(gp).collect()),
-            |v| {
-                let (x, p) = split2(v, d);
-                packed_lower(&x, &p)
-            },
-            |v| {
-                let (x, p) = split2(v, d);
-                packed_lower(&x, &p)
-            },
+            d,
+            packed_lower_grad,
+            packed_lower,
+            packed_lower,
         );
 
         let v = &all[..d + d * d + 3];
-        let (x, packed) = split2(v, d);
         for offset in [0, 3] {
-            let (value, (gx, gp)) = strided_rows_grad(&x, &packed, offset);
-            check(
+            check_split2(
                 "strided_rows",
                 v,
-                (value, gx.into_iter().chain(gp).collect()),
-                |v| {
-                    let (x, p) = split2(v, d);
-                    strided_rows(&x, &p, offset)
-                },
-                |v| {
-                    let (x, p) = split2(v, d);
-                    strided_rows(&x, &p, offset)
-                },
+                d,
+                |x, p| strided_rows_grad(x, p, offset),
+                |x, p| strided_rows(x, p, offset),
+                |x, p| strided_rows(x, p, offset),
             );
         }
 
         let v = &all[..d + n_packed.max(1)];
-        let (x, packed) = split2(v, d);
         for n in [0, 2] {
-            let (value, (gx, gp)) = sweeps_grad(&x, &packed, n);
-            check(
+            check_split2(
                 "sweeps",
                 v,
-                (value, gx.into_iter().chain(gp).collect()),
-                |v| {
-                    let (x, p) = split2(v, d);
-                    sweeps(&x, &p, n)
-                },
-                |v| {
-                    let (x, p) = split2(v, d);
-                    sweeps(&x, &p, n)
-                },
+                d,
+                |x, p| sweeps_grad(x, p, n),
+                |x, p| sweeps(x, p, n),
+                |x, p| sweeps(x, p, n),
             );
         }
     }

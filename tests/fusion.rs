@@ -21,7 +21,8 @@ mod common;
 
 use autodiff::{differentiate, GradCheck};
 use common::{
-    assert_all_close, c, check_pair, check_with_dual as check, dual_grad, point, split2, split3,
+    assert_all_close, c, check_pair, check_split2, check_with_dual as check, dual_grad, point,
+    split2, split3,
 };
 use num_traits::Float;
 
@@ -342,21 +343,13 @@ fn scratch_array_loops_inside_a_loop() {
             );
         }
         let full = point(d + m * d, (d * 11 + m) as u64);
-        let (x, mu) = split2(&full, d);
-        let (value, (gx, gmu)) = shifted_fill_grad(&x, &mu, m);
-        let g: Vec<f64> = gx.into_iter().chain(gmu).collect();
-        check(
+        check_split2(
             &format!("shifted_fill (d = {d}, m = {m})"),
             &full,
-            (value, g),
-            |v| {
-                let (x, mu) = split2(v, d);
-                shifted_fill(&x, &mu, m)
-            },
-            |v| {
-                let (x, mu) = split2(v, d);
-                shifted_fill(&x, &mu, m)
-            },
+            d,
+            |x, mu| shifted_fill_grad(x, mu, m),
+            |x, mu| shifted_fill(x, mu, m),
+            |x, mu| shifted_fill(x, mu, m),
         );
     }
 }

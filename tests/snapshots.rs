@@ -20,7 +20,10 @@
 mod common;
 
 use autodiff::differentiate;
-use common::{assert_all_close, c, check_with_dual as check, gradient_differences, split2, split3};
+use common::{
+    assert_all_close, c, check_split2, check_with_dual as check, gradient_differences, split2,
+    split3,
+};
 use num_traits::Float;
 
 /// GMM's inner loop: `xc = x − mu_k`, `z = Q_k xc` (diagonal, then the strictly-lower entries
@@ -340,21 +343,13 @@ fn a_last_read_with_nothing_to_add() {
                         .map(|v| v * 0.8 + 0.1)
                         .take(m * d),
                 );
-                let (x, mu) = split2(&full, d);
-                let (value, (gx, gmu)) = grad(&x, &mu, m);
-                let g: Vec<f64> = gx.into_iter().chain(gmu).collect();
-                check(
+                check_split2(
                     &format!("{name} (d = {d}, m = {m})"),
                     &full,
-                    (value, g),
-                    |v| {
-                        let (x, mu) = split2(v, d);
-                        plain(&x, &mu, m)
-                    },
-                    |v| {
-                        let (x, mu) = split2(v, d);
-                        dual(&x, &mu, m)
-                    },
+                    d,
+                    |x, mu| grad(x, mu, m),
+                    |x, mu| plain(x, mu, m),
+                    |x, mu| dual(x, mu, m),
                 );
             }
         }
@@ -415,22 +410,13 @@ fn a_loop_inside_a_summing_loop() {
 
         let mut full = pts.clone();
         full.extend([0.9, -0.6, 1.3, 0.4]);
-        let a = pts.len();
-        let (p, w) = split2(&full, a);
-        let (value, (gp, gw)) = stale_reads_grad(&p, &w);
-        let g: Vec<f64> = gp.into_iter().chain(gw).collect();
-        check(
+        check_split2(
             "stale_reads",
             &full,
-            (value, g),
-            |v| {
-                let (p, w) = split2(v, a);
-                stale_reads(&p, &w)
-            },
-            |v| {
-                let (p, w) = split2(v, a);
-                stale_reads(&p, &w)
-            },
+            pts.len(),
+            stale_reads_grad,
+            stale_reads,
+            stale_reads,
         );
     }
 }

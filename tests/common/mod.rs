@@ -108,8 +108,37 @@ pub fn point(len: usize, seed: u64) -> Vec<f64> {
         .collect()
 }
 
+/// A function of two arrays with its `_grad`, checked with [`check_with_dual`] at `full` cut
+/// at `a` (see [`split2`]): the gradient is the two arrays' gradients in turn.
+#[track_caller]
+pub fn check_split2(
+    name: &str,
+    full: &[f64],
+    a: usize,
+    grad: impl Fn(&[f64], &[f64]) -> (f64, (Vec<f64>, Vec<f64>)),
+    plain: impl Fn(&[f64], &[f64]) -> f64,
+    dual: impl Fn(&[Fwd], &[Fwd]) -> Fwd,
+) {
+    let (x, w) = split2(full, a);
+    let (value, (gx, gw)) = grad(&x, &w);
+    let g: Vec<f64> = gx.into_iter().chain(gw).collect();
+    check_with_dual(
+        name,
+        full,
+        (value, g),
+        |v| {
+            let (x, w) = split2(v, a);
+            plain(&x, &w)
+        },
+        |v| {
+            let (x, w) = split2(v, a);
+            dual(&x, &w)
+        },
+    );
+}
+
 /// A function of `x` and `w`, both of length `n`, with its `_grad`, checked with
-/// [`check_with_dual`] at one point per seed (`point(2 n, seed + 10 n)`).
+/// [`check_split2`] at one point per seed (`point(2 n, seed + 10 n)`).
 #[track_caller]
 pub fn check_pair(
     name: &str,
@@ -121,22 +150,7 @@ pub fn check_pair(
 ) {
     for seed in seeds {
         let full = point(2 * n, seed + 10 * n as u64);
-        let (x, w) = split2(&full, n);
-        let (value, (gx, gw)) = grad(&x, &w);
-        let g: Vec<f64> = gx.into_iter().chain(gw).collect();
-        check_with_dual(
-            &format!("{name} (n = {n})"),
-            &full,
-            (value, g),
-            |v| {
-                let (x, w) = split2(v, n);
-                plain(&x, &w)
-            },
-            |v| {
-                let (x, w) = split2(v, n);
-                dual(&x, &w)
-            },
-        );
+        check_split2(&format!("{name} (n = {n})"), &full, n, &grad, &plain, &dual);
     }
 }
 
