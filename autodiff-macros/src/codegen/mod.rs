@@ -27,6 +27,7 @@
 mod forward;
 mod graph;
 mod jvp;
+mod localize;
 mod reverse;
 mod scopes;
 

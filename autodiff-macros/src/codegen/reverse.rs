@@ -1388,6 +1388,7 @@ impl Sweep<'_> {
                             array: *array,
                             touch: Touch::Take,
                             at_var: at_var(indices),
+                            scalar: cx.is_scalar(*v),
                         });
                     }
                 }
@@ -1396,6 +1397,7 @@ impl Sweep<'_> {
                         array: *array,
                         touch: Touch::Add,
                         at_var: at_var(indices),
+                        scalar: cx.is_scalar(*v),
                     }),
                     op => out.extend(
                         op.operands()
@@ -1405,6 +1407,7 @@ impl Sweep<'_> {
                                 array,
                                 touch: Touch::Add,
                                 at_var: false,
+                                scalar: false,
                             }),
                     ),
                 },
@@ -1429,6 +1432,7 @@ impl Sweep<'_> {
                         array: *array,
                         touch,
                         at_var: at_var(indices),
+                        scalar: cx.is_scalar(*value),
                     });
                 }
                 Stmt::If(r) => {
@@ -1687,11 +1691,23 @@ impl Sweep<'_> {
         // Hoisted reads' adjoints are added after the loop: not after a fused loop's.
         let fusion = walks
             .filter(|_| after.is_empty())
-            .map(|(range, var, accesses)| Fusion {
-                range,
-                var,
-                accesses,
-                ascending,
+            .map(|(range, var, accesses)| {
+                let mut adjoints: Vec<(ValueId, Ident)> = Vec::new();
+                for a in &accesses {
+                    if let Some(d) = self.lookup(a.array) {
+                        if !adjoints.iter().any(|(b, _)| *b == a.array) {
+                            adjoints.push((a.array, d));
+                        }
+                    }
+                }
+                Fusion {
+                    range,
+                    var,
+                    aliases: Vec::new(),
+                    accesses,
+                    adjoints,
+                    ascending,
+                }
             });
         let start_of = |phi: ValueId| {
             l.carried
@@ -1842,8 +1858,12 @@ struct Fusion {
     range: ValueId,
     /// The loop variable, when the reverse reads it.
     var: Option<Ident>,
+    /// The variables of the loops fused into this one, bound to `var`.
+    aliases: Vec<Ident>,
     /// What its iterations do to the adjoints of arrays.
     accesses: Vec<Access>,
+    /// The adjoints of the arrays in `accesses`, by name.
+    adjoints: Vec<(ValueId, Ident)>,
     /// Whether it walks the range forwards (see `Sweep::ascending`).
     ascending: bool,
 }
@@ -1865,6 +1885,8 @@ struct Access {
     touch: Touch,
     /// At the element the loop variable indexes, `a[i]`; else at any.
     at_var: bool,
+    /// The element is a float (what [`super::localize`] may copy into a local).
+    scalar: bool,
 }
 
 impl Access {
@@ -1887,15 +1909,38 @@ impl ReverseLoop {
             hoisted,
             pattern,
             iterator,
-            bodies,
+            mut bodies,
             after,
             only,
-            ..
+            fusion,
         } = self;
+        // Elements each iteration touches only at its loop variable, kept in locals.
+        let (local_reads, local_writes) = match (&fusion, &only) {
+            (Some(f), None) => f.var.as_ref().map(|var| {
+                let arrays: Vec<Ident> = f
+                    .adjoints
+                    .iter()
+                    .filter(|(array, _)| {
+                        f.accesses
+                            .iter()
+                            .filter(|x| x.array == *array)
+                            .all(|x| x.at_var && x.scalar)
+                    })
+                    .map(|(_, d)| d.clone())
+                    .collect();
+                let vars: Vec<Ident> = std::iter::once(var.clone())
+                    .chain(f.aliases.iter().cloned())
+                    .collect();
+                super::localize::localize(&mut bodies, &arrays, &vars, var)
+            }),
+            _ => None,
+        }
+        .unwrap_or_default();
         let body = match bodies.as_slice() {
             [one] => one.clone(),
             _ => quote!(#({ #bodies })*),
         };
+        let body = quote!(#local_reads #body #local_writes);
         let mut reverse_loop = match only {
             Some(won) => quote! {
                 if let ::core::option::Option::Some(#pattern) = #won {
@@ -1960,7 +2005,10 @@ impl ReverseLoop {
         self.after.extend([next.after]);
         for mut body in next.bodies {
             match (&a.var, &b.var) {
-                (Some(mine), Some(theirs)) => body = quote!(let #theirs = #mine; #body),
+                (Some(mine), Some(theirs)) => {
+                    body = quote!(let #theirs = #mine; #body);
+                    a.aliases.push(theirs.clone());
+                }
                 (None, Some(theirs)) => {
                     a.var = Some(theirs.clone());
                     self.pattern = quote!(#theirs);
@@ -1970,6 +2018,11 @@ impl ReverseLoop {
             self.bodies.push(body);
         }
         a.accesses.extend(b.accesses);
+        for (array, d) in b.adjoints {
+            if !a.adjoints.iter().any(|(b, _)| *b == array) {
+                a.adjoints.push((array, d));
+            }
+        }
     }
 }
 
