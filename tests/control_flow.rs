@@ -51,6 +51,18 @@ fn by_integer<T: Float>(x: T, n: i32) -> T {
     }
 }
 
+/// `#[cfg]` on a statement is a compile error (`tests/ui/cfg_on_statement.rs`); a branch on
+/// `cfg!` is an ordinary branch on a constant.
+#[differentiate]
+fn by_configuration<T: Float>(x: T) -> T {
+    let y = if cfg!(debug_assertions) {
+        x * c(2.0)
+    } else {
+        x.sin()
+    };
+    y * x
+}
+
 #[test]
 fn branches_take_the_derivative_of_the_branch_taken() {
     for x in [-1.5, -0.25, 0.3, 0.9, 1.7, 4.0] {
@@ -77,6 +89,15 @@ fn branches_take_the_derivative_of_the_branch_taken() {
                 |v| by_integer(v[0], n),
             );
         }
+    }
+    for x in [-0.7, 0.4, 2.5] {
+        check(
+            "by_configuration",
+            &[x],
+            vec1(by_configuration_grad(x)),
+            |v| by_configuration(v[0]),
+            |v| by_configuration(v[0]),
+        );
     }
     // Exactly at the branch point the branch taken is differentiated: `x < 0` is false at 0.
     assert_eq!(piecewise_grad(0.0_f64).1, 0.0);

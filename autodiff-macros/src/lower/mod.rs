@@ -69,6 +69,12 @@ pub fn lower_with(
     diag: &mut Diagnostics,
     labels: bool,
 ) -> Graph {
+    for attr in scan::configured(&item.block) {
+        diag.error_spanned(
+            attr,
+            "`#[differentiate]` does not support `#[cfg]` inside the function: it cannot tell which configuration is built, and would differentiate code the function leaves out. Branch on the configuration instead (`if cfg!(feature = \"x\") { ... } else { ... }`), or put `#[cfg]` on whole functions",
+        );
+    }
     let mut forced: HashSet<Key> = HashSet::default();
     let mut attempts = 0;
     loop {

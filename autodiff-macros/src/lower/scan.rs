@@ -506,6 +506,25 @@ pub fn mutated_by_calls(block: &syn::Block) -> HashSet<String> {
     calls.0
 }
 
+/// The `#[cfg]` and `#[cfg_attr]` attributes on statements and expressions of `block` (not on
+/// the items in it, which are kept as written). The macro cannot tell which configuration is
+/// built: lowering such a statement anyway would differentiate code the function compiles out.
+pub fn configured(block: &syn::Block) -> Vec<&syn::Attribute> {
+    #[derive(Default)]
+    struct Cfg<'ast>(Vec<&'ast syn::Attribute>);
+    impl<'ast> Visit<'ast> for Cfg<'ast> {
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_attribute(&mut self, a: &'ast syn::Attribute) {
+            if a.path().is_ident("cfg") || a.path().is_ident("cfg_attr") {
+                self.0.push(a);
+            }
+        }
+    }
+    let mut cfg = Cfg::default();
+    cfg.visit_block(block);
+    cfg.0
+}
+
 /// `panic!`, `todo!`, `unimplemented!`, `unreachable!`: macros that never return, whose
 /// "value" has any type.
 pub fn is_diverging_macro(m: &syn::ExprMacro) -> bool {
