@@ -392,6 +392,27 @@ impl Lowerer<'_> {
             }
             return;
         }
+        // `for v in y` over an array the body writes elements of: Rust walks a copy, taken as
+        // the loop starts (the lowering writes `y` in place, where the walk would see it).
+        if let Expr::Path(p) = strip_parens(&f.expr) {
+            let walked = p
+                .path
+                .get_ident()
+                .filter(|y| p.qself.is_none() && self.element_written.contains(&y.to_string()))
+                .and_then(|y| Some((y, self.lookup(&y.to_string())?.value?)));
+            if let Some((y, v)) = walked {
+                let span = f.expr.span();
+                let copy = self.copy_of(v, span);
+                let name = Ident::new(&format!("__autodiff_walked_{y}"), span);
+                self.push_scope();
+                self.bind(&name, Some(copy), false);
+                let mut f = f.clone();
+                *f.expr = syn::parse_quote_spanned!(span=> #name);
+                self.lower_for(&f);
+                self.pop_scope();
+                return;
+            }
+        }
         // What the loop as written walks by value; then an active array it would consume
         // (`for v in y` of a `Vec` parameter) is walked by reference instead, since the reverse
         // pass still reads it. The elements are values either way.
@@ -954,6 +975,24 @@ impl Lowerer<'_> {
                     .collect()
             })
             .unwrap_or_default();
+        // `let r;` before the loop and `r = …` inside: carried from a start value that is never
+        // read (rustc accepts the function only if `r` is set before any read).
+        let unset: Vec<(Ident, Option<syn::Type>)> = names
+            .iter()
+            .filter_map(|name| self.lookup(name))
+            .filter(|var| !var.synthetic && var.value.is_none())
+            .map(|var| (var.ident.clone(), var.ty.clone()))
+            .collect();
+        for (ident, ty) in unset {
+            let rt = &self.rt;
+            let turbofish = ty.map(|ty| quote!(::<#ty>));
+            let start = self.verbatim(quote!(#rt::return_start #turbofish ()), span);
+            if let Some(var) = self.lookup_exact_mut(&ident, false) {
+                var.value = Some(start);
+                // Assigned once more, in the loop: what `let r;` allows.
+                var.mutable = true;
+            }
+        }
         let mut seen: HashSet<(String, bool)> = HashSet::default();
         for (s, scope) in self.scopes.iter().enumerate().rev() {
             for (i, var) in scope.iter().enumerate().rev() {

@@ -82,6 +82,7 @@ pub fn lower_with(
         let mut attempt_diag = Diagnostics::default();
         let mut cx = Lowerer::new(sig, rt, &forced, &mut attempt_diag);
         cx.changed_by_calls = scan::mutated_by_calls(&item.block);
+        cx.element_written = scan::element_written(&item.block);
         cx.float_suffix = float_suffix(item, sig);
         cx.labels = labels;
         let ret = cx.lower_body(&item.block);
@@ -212,6 +213,8 @@ struct Lowerer<'a> {
     discovered: HashSet<Key>,
     /// Variables the body may change through method calls (see [`scan::mutated_by_calls`]).
     changed_by_calls: HashSet<String>,
+    /// Variables whose elements the body writes (see [`scan::element_written`]).
+    element_written: HashSet<String>,
     /// The key of each array value and loop-carried value, for `discovered`.
     keys: HashMap<ValueId, Key>,
     /// Counts bindings and loops as they are met, for keys.
@@ -287,6 +290,7 @@ impl<'a> Lowerer<'a> {
             discovered: HashSet::default(),
             keys: HashMap::default(),
             changed_by_calls: HashSet::default(),
+            element_written: HashSet::default(),
             ordinal: 0,
             reads: Vec::new(),
             pure: Vec::new(),
@@ -798,15 +802,7 @@ impl<'a> Lowerer<'a> {
                         .is_some_and(|i| self.owned_array_params.get(i).copied().unwrap_or(false))
                     {
                         let span = init.map_or_else(Span::call_site, Spanned::span);
-                        let clone = Ident::new("clone", span);
-                        let copy = self.eval(
-                            Op::Unary(
-                                crate::ir::UnaryFn { name: "clone" },
-                                crate::ir::CallForm::Method(clone),
-                                v,
-                            ),
-                            span,
-                        );
+                        let copy = self.copy_of(v, span);
                         self.name_after(copy, &pi.ident, copy.index());
                         value = Some(copy);
                     }
@@ -973,6 +969,7 @@ impl<'a> Lowerer<'a> {
     fn lower_binding(&mut self, expr: &Expr, name: &Ident, ty: Option<Type>) -> ValueId {
         let fresh_from = self.nodes.len();
         let mut v = self.lower_expr(expr);
+        v = self.copy_if_shared(expr, v, name);
         if ty.is_some() {
             if v.index() >= fresh_from && self.nodes[v.index()].ty.is_none() {
                 self.nodes[v.index()].ty = ty;
@@ -984,6 +981,40 @@ impl<'a> Lowerer<'a> {
         }
         self.name_after(v, name, fresh_from);
         v
+    }
+
+    /// `v`, the value of `expr` about to be bound to `name` (`let name = expr;`, `name = expr;`),
+    /// or a copy of it when `expr` is another variable and the body writes elements of either
+    /// (`let prev = cur;` then `cur[i] = …`). The lowering writes an array in place, so two
+    /// names for one value would see each other's writes; in Rust a fixed array is copied (and
+    /// a `Vec` moved, which a copy matches).
+    fn copy_if_shared(&mut self, expr: &Expr, v: ValueId, name: &Ident) -> ValueId {
+        let Expr::Path(p) = strip_parens(expr) else {
+            return v;
+        };
+        let Some(source) = p.path.get_ident().filter(|_| p.qself.is_none()) else {
+            return v;
+        };
+        let written = |n: &Ident| self.element_written.contains(&n.to_string());
+        if !(written(source) || written(name))
+            || self.lookup(&source.to_string()).and_then(|var| var.value) != Some(v)
+        {
+            return v;
+        }
+        self.copy_of(v, expr.span())
+    }
+
+    /// `v.clone()`: a value of its own, whose adjoint flows back whole.
+    fn copy_of(&mut self, v: ValueId, span: Span) -> ValueId {
+        let clone = Ident::new("clone", span);
+        self.eval(
+            Op::Unary(
+                crate::ir::UnaryFn { name: "clone" },
+                crate::ir::CallForm::Method(clone),
+                v,
+            ),
+            span,
+        )
     }
 
     /// An expression statement: assignments, branches and loops, or an expression evaluated for
@@ -1063,7 +1094,7 @@ impl<'a> Lowerer<'a> {
                 let fresh_from = self.nodes.len();
                 let rhs = self.lower_expr(value);
                 let v = match (op, current) {
-                    (None, _) => rhs,
+                    (None, _) => self.copy_if_shared(value, rhs, &ident),
                     (Some(name), Some(current)) => self.binary_node(name, current, rhs, whole.span()),
                     (Some(_), None) => {
                         self.diag.left_to_rustc();

@@ -506,6 +506,45 @@ pub fn mutated_by_calls(block: &syn::Block) -> HashSet<String> {
     calls.0
 }
 
+/// Variables whose elements the body writes (`a[i] = …`, `a[i][j] += …`): arrays the lowering
+/// changes in place, so a second name bound to one (`let b = a;`) must get a copy of its own.
+pub fn element_written(block: &syn::Block) -> HashSet<String> {
+    #[derive(Default)]
+    struct Written(HashSet<String>);
+    impl Written {
+        fn target(&mut self, e: &Expr) {
+            let mut e = strip_parens(e);
+            if !matches!(e, Expr::Index(_)) {
+                return;
+            }
+            while let Expr::Index(ix) = e {
+                e = strip_parens(&ix.expr);
+            }
+            if let Expr::Path(p) = e {
+                if let Some(i) = p.path.get_ident() {
+                    self.0.insert(i.to_string());
+                }
+            }
+        }
+    }
+    impl<'ast> Visit<'ast> for Written {
+        fn visit_item(&mut self, _: &'ast syn::Item) {}
+        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
+            self.target(&a.left);
+            syn::visit::visit_expr_assign(self, a);
+        }
+        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
+            if is_compound_assign(&b.op) {
+                self.target(&b.left);
+            }
+            syn::visit::visit_expr_binary(self, b);
+        }
+    }
+    let mut written = Written::default();
+    written.visit_block(block);
+    written.0
+}
+
 /// The `#[cfg]` and `#[cfg_attr]` attributes on statements and expressions of `block` (not on
 /// the items in it, which are kept as written). The macro cannot tell which configuration is
 /// built: lowering such a statement anyway would differentiate code the function compiles out.
