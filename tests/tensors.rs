@@ -526,6 +526,20 @@ fn references(a: &Array2<f64>, b: &Array1<f64>) -> f64 {
     (&y - &z).sin().sum()
 }
 
+/// Compound assignments of tensors by literals and by a tensor (a literal once gave the result
+/// the type of a float: `let h: f64 = add(&h, &2.0)`).
+#[differentiate]
+fn compound_literals(a: &Array2<f64>, b: &Array1<f64>) -> f64 {
+    let mut h = a.exp();
+    h /= 2.0;
+    h *= 3.0;
+    h += 1.0;
+    h -= 0.5;
+    h += b;
+    h *= b;
+    (h.sin()).sum()
+}
+
 /// A tensor rebound with `let mut` and reassigned, and a tensor-valued `if`.
 #[differentiate]
 fn reassigned(a: &Array2<f64>, b: &Array1<f64>) -> f64 {
@@ -558,6 +572,13 @@ fn broadcasting() {
             "references",
             references,
             references_grad,
+            r.array((5, 3), -1.0, 1.0),
+            r.array(3, -1.0, 1.0)
+        );
+        check2!(
+            "compound_literals",
+            compound_literals,
+            compound_literals_grad,
             r.array((5, 3), -1.0, 1.0),
             r.array(3, -1.0, 1.0)
         );

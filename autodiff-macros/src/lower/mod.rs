@@ -1107,7 +1107,7 @@ impl<'a> Lowerer<'a> {
                 // code binds it to a name of its own, which a method call may use before
                 // anything fixes its type: `s = 1.5; s.powi(2)`).
                 // `s = 1.5;`, `s = -2.0;`, `s = -(-2.0) * 0.5;`
-                let bare_literal = literals_only(value);
+                let bare_literal = op.is_none() && literals_only(value);
                 let declared = self.lookup(&ident.to_string()).and_then(|var| var.ty.clone()).or_else(|| {
                     let suffix = self.float_suffix.filter(|_| bare_literal)?;
                     Some(Type::Verbatim(Ident::new(suffix, Span::call_site()).to_token_stream()))
