@@ -781,10 +781,37 @@ fn hypot_m(x: f64, y: f64) -> f64 {
     x.hypot(y)
 }
 
+#[differentiate(forward)]
+fn powf_m(x: f64, p: f64) -> f64 {
+    x.powf(p)
+}
+
+#[differentiate]
+fn powf_t(x: &autodiff::ndarray::Array1<f64>, p: f64) -> f64 {
+    x.powf(p).sum()
+}
+
 /// `sqrt'(0) = ln'(0) = +inf`, as IEEE arithmetic gives them; `hypot` at the origin has
-/// gradient zero.
+/// gradient zero; `x.powf(p)` at `x = 0` has derivative zero in `p` for `p >= 0` (`0^p` does
+/// not change with `p > 0`; `y ln x` would be NaN), as PyTorch has it.
 #[test]
 fn infinite_and_zero_derivatives_at_zero() {
+    assert_eq!(powf_m_grad(0.0, 2.0), (0.0, (0.0, 0.0)));
+    assert_eq!(powf_m_grad(0.0, 0.0).1 .1, 0.0);
+    assert_eq!(powf_m_grad(0.0, 0.5).1 .1, 0.0);
+    // Elsewhere `y ln x`, and NaN where `y` is (a negative base).
+    let (y, (_, dp)) = powf_m_grad(2.0, 1.5);
+    assert!((dp - y * 2.0_f64.ln()).abs() < 1e-15);
+    assert!(powf_m_grad(-2.0, 1.5).1 .1.is_nan());
+    // A tensor with a zero among its elements: the others' terms alone.
+    let x = autodiff::ndarray::Array1::from(vec![0.0, 0.5, 2.0]);
+    let (_, (_, dp)) = powf_t_grad(&x, 1.5);
+    let want = 0.5_f64.powf(1.5) * 0.5_f64.ln() + 2.0_f64.powf(1.5) * 2.0_f64.ln();
+    assert!((dp - want).abs() < 1e-14, "{dp} {want}");
+    // Forward mode and the Hessian-vector product's dual numbers agree.
+    assert_eq!(powf_m_jvp(0.0, 2.0, 0.0, 1.0).1, 0.0);
+    let (_, g, _) = powf_m_hvp(0.0, 2.0, 0.0, 1.0);
+    assert_eq!(g, (0.0, 0.0));
     assert_eq!(sqrt_m_grad(0.0), (0.0, f64::INFINITY));
     assert_eq!(sqrt_p_grad(0.0), (0.0, f32::INFINITY));
     assert_eq!(ln_m_grad(0.0), (f64::NEG_INFINITY, f64::INFINITY));

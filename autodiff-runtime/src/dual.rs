@@ -272,7 +272,8 @@ impl<T: Real> Float for Dual<T> {
         } else {
             n.re * self.re.powf(n.re - T::one())
         };
-        let dn = if n.eps == T::zero() {
+        // As `powf_adjoint_rhs`: zero at a zero base with a finite power.
+        let dn = if n.eps == T::zero() || (self.re == T::zero() && y.is_finite()) {
             T::zero()
         } else {
             y * self.re.ln()

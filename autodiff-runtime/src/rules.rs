@@ -193,8 +193,13 @@ rules! {
     rem_adjoint_rhs(l, r; d) => -(d * (l / r).trunc());
     /// `y = l.powf(r)`: `dl = d r l^(r-1)`.
     powf_adjoint_lhs(l, r; d) => d * r * l.powf(r - X::Elem::one());
-    /// `y = l.powf(r)`: `dr = d y ln l`.
-    powf_adjoint_rhs(l, y; d) => d * y * l.ln();
+    /// `y = l.powf(r)`: `dr = d y ln l`; zero at `l = 0` for `r >= 0` (`y` finite), where
+    /// `0^r` does not change with `r > 0` (`y ln l` would be `0 · -inf`, NaN), as PyTorch has it.
+    powf_adjoint_rhs(l, y; d) => if l == X::Elem::zero() && y.is_finite() {
+        X::Elem::zero()
+    } else {
+        d * y * l.ln()
+    };
     /// `y = l.atan2(r)` (the angle of the point `(r, l)`): `dl = d r / (l² + r²)`; where
     /// `l² + r²` underflows or overflows (`|l|`, `|r|` near `1e-154` or `1e154`), `d (r / h) / h`
     /// with `h = l.hypot(r)`, which does not. At the origin both are NaN (0/0).

@@ -534,7 +534,8 @@ where
     }))
 }
 
-/// `y = l.powf(r)` with `r` a scalar exponent: `dr = Σ d y ln l`.
+/// `y = l.powf(r)` with `r` a scalar exponent: `dr = Σ d y ln l`, the elements `l = 0` with a
+/// finite `y` adding zero (see [`crate::rules::powf_adjoint_rhs`]).
 #[track_caller]
 pub fn powf_adjoint_rhs_t<L, R, Y, G>(l: &L, r: &R, y: &Y, d: &G) -> R::Tangent
 where
@@ -544,6 +545,13 @@ where
     G: Operand<Elem = L::Elem>,
 {
     let dy = zip2(&y.dyn_view(), &d.dyn_view(), "powf", |y, d| d * y);
-    let total = zip2(&l.dyn_view(), &dy.view(), "powf", |l, g| g * l.ln()).sum();
+    let total = zip2(&l.dyn_view(), &dy.view(), "powf", |l, g| {
+        if l == <L::Elem as num_traits::Zero>::zero() && g.is_finite() {
+            <L::Elem as num_traits::Zero>::zero()
+        } else {
+            g * l.ln()
+        }
+    })
+    .sum();
     r.tangent_from_elem(total)
 }
