@@ -499,6 +499,13 @@ fn reassigned_tensors_and_a_tensor_valued_if() {
         }
         branches[usize::from(cond > 0.0)] = true;
         check2!("reassigned", reassigned, reassigned_grad, a, b);
+        check2!(
+            "transposed_in_a_loop",
+            transposed_in_a_loop,
+            transposed_in_a_loop_grad,
+            r.array((3, 3), -1.0, 1.0),
+            r.array((3, 3), -1.0, 1.0)
+        );
     }
     assert_eq!(
         branches,
@@ -538,6 +545,22 @@ fn compound_literals(a: &Array2<f64>, b: &Array1<f64>) -> f64 {
     h += b;
     h *= b;
     (h.sin()).sum()
+}
+
+/// A loop whose tensor is reassigned from its own transpose: the transpose the reverse pass
+/// needs is saved as an array of its own (a saved view would borrow `h` across the assignment).
+#[differentiate]
+fn transposed_in_a_loop(x: &Array2<f64>, w: &Array2<f64>) -> f64 {
+    let mut h = x.to_owned();
+    for _ in 0..3 {
+        h = h.t().dot(w).tanh();
+    }
+    let v = h.view();
+    let mut s = 0.0;
+    for i in 0..2 {
+        s += v.t().dot(&h).sum() * (i as f64 + 1.0);
+    }
+    s
 }
 
 /// A tensor rebound with `let mut` and reassigned, and a tensor-valued `if`.

@@ -41,4 +41,6 @@ pub use helpers::{
 pub use matmul::{
     dot, dot_accumulate_lhs, dot_accumulate_rhs, dot_adjoint_lhs, dot_adjoint_rhs, DotOp,
 };
-pub use reduce::{mean_adjoint, mean_axis_adjoint, sum_adjoint, sum_axis_adjoint, t_adjoint};
+pub use reduce::{
+    mean_adjoint, mean_axis_adjoint, owned_view, sum_adjoint, sum_axis_adjoint, t_adjoint,
+};

@@ -168,7 +168,7 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
 
 /// `(a, b, c,)` of the values a block saves.
 fn saved_tuple(cx: &Context<'_>, plan: &Plan, id: u32) -> TokenStream {
-    let saves = cx.saves(plan, id).into_iter().map(|v| cx.owned_copy(v));
+    let saves = cx.saves(plan, id).into_iter().map(|v| cx.saved_copy(v));
     quote!((#(#saves,)*))
 }
 

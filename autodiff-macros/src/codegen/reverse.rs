@@ -160,6 +160,24 @@ impl Context<'_> {
         }
     }
 
+    /// A value to save for the reverse pass ([`Self::owned_copy`]); a view (`a.t()`,
+    /// `a.view()`) of an array other than a parameter as an array of its own: a clone would
+    /// still borrow the array, which the function may assign again while the clone is saved
+    /// (`h = h.t().dot(w)` in a loop).
+    pub fn saved_copy(&self, v: ValueId) -> TokenStream {
+        let viewed = match &self.graph.node(v).op {
+            Op::Tensor(f, args) if f.name == "t" => args.first().copied(),
+            Op::Unary(f, _, a) if f.name == "view" => Some(*a),
+            _ => None,
+        };
+        if viewed.is_some_and(|a| !matches!(self.graph.node(a).op, Op::Param(_))) {
+            let (rt, ident) = (self.rt, self.graph.value_ident(v));
+            quote!(#rt::owned_view(&#ident))
+        } else {
+            self.owned_copy(v)
+        }
+    }
+
     /// The values block `id` saves for its reverse pass, in a fixed order.
     pub fn saves(&self, plan: &Plan, id: u32) -> Vec<ValueId> {
         let mut out: Vec<ValueId> = plan

@@ -101,6 +101,18 @@ where
     spread_along("mean_axis", a, axis, d, |d| d / n)
 }
 
+/// A view saved for the reverse pass, as an array of its own: the array it views may be
+/// assigned a new value before the reverse pass reads it (`h = h.t().dot(w)` in a loop).
+#[inline]
+pub fn owned_view<S, D, T>(a: &ArrayBase<S, D>) -> Array<T, D>
+where
+    S: Data<Elem = T>,
+    D: Dimension,
+    T: Clone,
+{
+    a.to_owned()
+}
+
 /// `y = a.t()` (all axes reversed): `da = dᵀ`, as an owned array in standard layout.
 #[inline]
 pub fn t_adjoint<S, D, T>(d: &ArrayBase<S, D>) -> Array<T, D>
