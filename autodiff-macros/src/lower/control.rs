@@ -37,6 +37,9 @@ use super::scan::{self, strip_parens, PatternIdents, StripMut};
 use super::{Ending, LoopCx, Lowerer, Tail, Var};
 use crate::ir::{Carried, IfRegion, LoopKind, LoopRegion, Op, Stmt, ValueId};
 
+/// Walking the elements of an active array of more than one axis.
+const MULTI_AXIS_WALK: &str = "`#[differentiate]` walks the elements of an active ndarray array of one axis only: loop over the indices (`for i in 0..x.nrows() { for j in 0..x.ncols() { ... x[[i, j]] ... } }`), or use the array operations (`x.sum()`, `x.mapv(f64::exp)`, `(&x * &x).sum()`)";
+
 impl Lowerer<'_> {
     /// `if cond { ... } else { ... }`, as a statement (`Tail::Unit`), as a value, or as the
     /// function's result.
@@ -506,6 +509,10 @@ impl Lowerer<'_> {
             );
             return;
         }
+        if element_of.is_some_and(|a| self.is_multi_axis(a)) {
+            self.diag.error_spanned(&f.expr, MULTI_AXIS_WALK);
+            return;
+        }
         let nested = element_of.is_some_and(|a| {
             matches!(self.nodes.get(a.index()).map(|n| &n.op), Some(Op::Param(i))
                 if self.nested_array_params.get(*i).copied().unwrap_or(false))
@@ -576,6 +583,12 @@ impl Lowerer<'_> {
         });
     }
 
+    /// Whether `array` is a parameter that is an ndarray array of more than one axis.
+    fn is_multi_axis(&self, array: ValueId) -> bool {
+        matches!(self.nodes.get(array.index()).map(|n| &n.op), Some(Op::Param(i))
+            if self.multi_axis_params.get(*i).copied().unwrap_or(false))
+    }
+
     /// `a.iter().zip(b.iter())` (also `.zip(&b)`, `.zip(b)`, `x.iter().zip(x[1..].iter())`)
     /// where `a` or `b` is an active array (in a form [`Self::active_iteration`] takes, without
     /// `enumerate`) and the other side is an active array too or reads nothing active: each
@@ -609,6 +622,12 @@ impl Lowerer<'_> {
             }
         };
         let sides = [side(&m.receiver)?, side(&m.args[0])?];
+        if sides
+            .iter()
+            .any(|(_, a)| a.is_some_and(|a| self.is_multi_axis(a)))
+        {
+            return None;
+        }
         sides.iter().any(|(_, a)| a.is_some()).then_some(sides)
     }
 

@@ -240,6 +240,9 @@ struct Lowerer<'a> {
     labels: bool,
     /// Parameters that are arrays of arrays (`&[Vec<f64>]`): read by index only.
     nested_array_params: Vec<bool>,
+    /// Parameters that are ndarray arrays of more than one axis (or of any number, `ArrayD`):
+    /// their elements are read by `x[[i, j]]`, not walked.
+    multi_axis_params: Vec<bool>,
     diag: &'a mut Diagnostics,
 }
 
@@ -301,6 +304,17 @@ impl<'a> Lowerer<'a> {
                 .params
                 .iter()
                 .map(|p| p.is_float && element_type(&p.ty).and_then(element_type).is_some())
+                .collect(),
+            multi_axis_params: sig
+                .params
+                .iter()
+                .map(|p| {
+                    let text = crate::parse::type_text(&p.ty);
+                    p.is_tensor
+                        && !["Array1", "ArrayView1", "ArrayViewMut1", "Ix1"]
+                            .iter()
+                            .any(|one| text.contains(one))
+                })
                 .collect(),
             reference_params: sig
                 .params
