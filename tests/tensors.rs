@@ -500,6 +500,13 @@ fn reassigned_tensors_and_a_tensor_valued_if() {
         branches[usize::from(cond > 0.0)] = true;
         check2!("reassigned", reassigned, reassigned_grad, a, b);
         check2!(
+            "declared_float",
+            declared_float,
+            declared_float_grad,
+            r.array(4, -1.0, 1.0),
+            r.array(4, -1.0, 1.0)
+        );
+        check2!(
             "transposed_in_a_loop",
             transposed_in_a_loop,
             transposed_in_a_loop_grad,
@@ -561,6 +568,14 @@ fn transposed_in_a_loop(x: &Array2<f64>, w: &Array2<f64>) -> f64 {
         s += v.t().dot(&h).sum() * (i as f64 + 1.0);
     }
     s
+}
+
+/// A product of two vectors declared a float: `min`, `max` and `clamp` then take it (the
+/// macro cannot tell the ranks, the `let`'s type can).
+#[differentiate]
+fn declared_float(x: &Array1<f64>, y: &Array1<f64>) -> f64 {
+    let d: f64 = x.dot(y);
+    d.min(1.0) + d.max(-1.0) * d.clamp(-0.5, 0.5)
 }
 
 /// A tensor rebound with `let mut` and reassigned, and a tensor-valued `if`.

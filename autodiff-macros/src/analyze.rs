@@ -116,8 +116,14 @@ impl Kind {
 }
 
 /// The kind of every value of `graph`; `tensor_params[i]` says whether parameter `i` is a
-/// tensor. A function without tensors has only scalars.
-pub fn kinds(graph: &Graph, tensor_params: &[bool], ret_scalar: bool) -> Vec<Kind> {
+/// tensor. A function without tensors has only scalars. A value the user's `let` gives a float
+/// type (`f32`, `f64`, one of `float_generics`) is a float (`let d: f64 = x.dot(y);`).
+pub fn kinds(
+    graph: &Graph,
+    tensor_params: &[bool],
+    ret_scalar: bool,
+    float_generics: &[proc_macro2::Ident],
+) -> Vec<Kind> {
     use crate::ir::Op;
     let n = graph.nodes.len();
     let has_tensors = tensor_params.iter().any(|t| *t)
@@ -184,10 +190,18 @@ pub fn kinds(graph: &Graph, tensor_params: &[bool], ret_scalar: bool) -> Vec<Kin
     let mut kinds = vec![Kind::Scalar; n];
     let kind_of =
         |kinds: &[Kind], v: ValueId| kinds.get(v.index()).copied().unwrap_or(Kind::Scalar);
+    let declared_float = |node: &crate::ir::Node| match &node.ty {
+        Some(syn::Type::Path(p)) if p.qself.is_none() => p
+            .path
+            .get_ident()
+            .is_some_and(|i| i == "f64" || i == "f32" || float_generics.iter().any(|g| g == i)),
+        _ => false,
+    };
     for _ in 0..=n {
         let mut changed = false;
         for (i, node) in graph.nodes.iter().enumerate() {
             let new = match &node.op {
+                _ if declared_float(node) => Kind::Scalar,
                 Op::Param(p) => {
                     if tensor_params.get(*p).copied().unwrap_or(false) {
                         Kind::Tensor

@@ -1967,7 +1967,7 @@ fn with_context<R>(
     f: impl FnOnce(&reverse::Context<'_>) -> syn::Result<R>,
 ) -> syn::Result<R> {
     let tensor_params: Vec<bool> = sig.params.iter().map(|p| p.is_tensor).collect();
-    let kinds = crate::analyze::kinds(graph, &tensor_params, sig.ret_scalar);
+    let kinds = crate::analyze::kinds(graph, &tensor_params, sig.ret_scalar, &sig.float_generics);
     f(&reverse::Context {
         trace: None,
         kinds: &kinds,
