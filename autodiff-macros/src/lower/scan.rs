@@ -214,6 +214,8 @@ struct Flow {
     assigned: HashSet<String>,
     /// Whether anything at all is assigned (also elements and fields).
     assigns: bool,
+    /// Variables whose elements are assigned (`a[i] = `, `a[i][j] op= `).
+    elements: HashSet<String>,
     loop_depth: usize,
     /// The labels of the loops being scanned inside the code, innermost last: a `break` or
     /// `continue` naming one of them does not leave the code.
@@ -286,9 +288,19 @@ impl Flow {
 
     fn target(&mut self, target: &Expr) {
         self.assigns = true;
-        if let Expr::Path(p) = strip_parens(target) {
+        let mut e = strip_parens(target);
+        let element = matches!(e, Expr::Index(_));
+        while let Expr::Index(ix) = e {
+            e = strip_parens(&ix.expr);
+        }
+        if let Expr::Path(p) = e {
             if let Some(i) = p.path.get_ident() {
-                self.assigned.insert(i.to_string());
+                let names = if element {
+                    &mut self.elements
+                } else {
+                    &mut self.assigned
+                };
+                names.insert(i.to_string());
             }
         }
     }
@@ -509,40 +521,9 @@ pub fn mutated_by_calls(block: &syn::Block) -> HashSet<String> {
 /// Variables whose elements the body writes (`a[i] = …`, `a[i][j] += …`): arrays the lowering
 /// changes in place, so a second name bound to one (`let b = a;`) must get a copy of its own.
 pub fn element_written(block: &syn::Block) -> HashSet<String> {
-    #[derive(Default)]
-    struct Written(HashSet<String>);
-    impl Written {
-        fn target(&mut self, e: &Expr) {
-            let mut e = strip_parens(e);
-            if !matches!(e, Expr::Index(_)) {
-                return;
-            }
-            while let Expr::Index(ix) = e {
-                e = strip_parens(&ix.expr);
-            }
-            if let Expr::Path(p) = e {
-                if let Some(i) = p.path.get_ident() {
-                    self.0.insert(i.to_string());
-                }
-            }
-        }
-    }
-    impl<'ast> Visit<'ast> for Written {
-        fn visit_item(&mut self, _: &'ast syn::Item) {}
-        fn visit_expr_assign(&mut self, a: &'ast syn::ExprAssign) {
-            self.target(&a.left);
-            syn::visit::visit_expr_assign(self, a);
-        }
-        fn visit_expr_binary(&mut self, b: &'ast syn::ExprBinary) {
-            if is_compound_assign(&b.op) {
-                self.target(&b.left);
-            }
-            syn::visit::visit_expr_binary(self, b);
-        }
-    }
-    let mut written = Written::default();
-    written.visit_block(block);
-    written.0
+    let mut flow = Flow::default();
+    flow.visit_block(block);
+    flow.elements
 }
 
 /// The `#[cfg]` and `#[cfg_attr]` attributes on statements and expressions of `block` (not on
