@@ -466,8 +466,8 @@ mod region_tests {
         assert_eq!(first.matches("Iterator :: rev").count(), 0, "{first}");
         assert_eq!(
             first.matches("for __j_").count(),
-            4,
-            "three forward loops, one reverse: {first}"
+            3,
+            "three forward loops (the first two element-wise ones fused), one reverse: {first}"
         );
         assert!(first.contains("let __j_6 = __j_12 ;"), "{first}");
 
@@ -493,8 +493,58 @@ mod region_tests {
         assert_eq!(
             second.matches("for __j_").count(),
             5,
-            "three forward loops, two reverse: {second}"
+            "three forward loops (`a[j + 1]` read after the loop writing `a`: not fused), two reverse: {second}"
         );
+    }
+
+    /// Element-wise forward loops over one range run as one loop; a loop reading another
+    /// element of an array the loop before it writes, or printing, runs alone.
+    #[test]
+    fn adjacent_forward_loops_run_as_one() {
+        let forward_loops = |item: TokenStream2| {
+            let out = expand(TokenStream2::new(), item).to_string();
+            let from = out.find("fn f_vjp (").expect("a vjp");
+            let to = out.find("fn f_grad").expect("a grad");
+            // The forward loops walk a copy of their range, which the reverse walks again.
+            out[from..to]
+                .matches(" in :: core :: clone :: Clone :: clone (& __t")
+                .count()
+        };
+        let fused = quote! {
+            fn f(x: &[f64], w: &[f64]) -> f64 {
+                let n = x.len();
+                let mut a = vec![0.0; n];
+                let mut b = vec![0.0; n];
+                let mut c = vec![0.0; n];
+                for j in 0..n {
+                    a[j] = x[j] * w[j];
+                }
+                for j in 0..n {
+                    b[j] = a[j].sin() + w[j];
+                }
+                for j in 0..n {
+                    c[j] = b[n - 1 - j] * a[j];
+                }
+                c[0] + b[1]
+            }
+        };
+        assert_eq!(forward_loops(fused), 2, "a and b fused, c alone");
+        let printing = quote! {
+            fn f(x: &[f64], w: &[f64]) -> f64 {
+                let n = x.len();
+                let mut a = vec![0.0; n];
+                let mut b = vec![0.0; n];
+                for j in 0..n {
+                    a[j] = x[j] * w[j];
+                    println!("{j}");
+                }
+                for j in 0..n {
+                    b[j] = a[j].sin() + w[j];
+                }
+                b[0]
+            }
+        };
+        assert_eq!(forward_loops(printing), 2, "a printing loop runs alone");
     }
 
     /// A running maximum read by nothing else in its loop saves nothing: the forward loop

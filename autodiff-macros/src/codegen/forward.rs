@@ -103,7 +103,34 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
     } else {
         Vec::new()
     };
-    for stmt in &b.stmts {
+    let mut k = 0;
+    while k < b.stmts.len() {
+        // Loops over one range in a row, each element-wise: one loop (see `fused_loops`).
+        if let Some((taken, between, fused)) = fused_loops(cx, plan, &b.stmts[k..]) {
+            for v in between {
+                statement(cx, plan, &Stmt::Eval(v), &arrays_here, &mut out);
+            }
+            out.extend([fused]);
+            k += taken + 1;
+            continue;
+        }
+        statement(cx, plan, &b.stmts[k], &arrays_here, &mut out);
+        k += 1;
+    }
+    out
+}
+
+/// One statement of a block's forward pass; `arrays_here`: the arrays of the function body whose
+/// adjoints are made with them.
+fn statement(
+    cx: &Context<'_>,
+    plan: &Plan,
+    stmt: &Stmt,
+    arrays_here: &[(ValueId, TokenStream)],
+    out: &mut TokenStream,
+) {
+    let graph = cx.graph;
+    {
         match stmt {
             Stmt::Eval(v) => {
                 let node = graph.node(*v);
@@ -163,7 +190,177 @@ fn block(cx: &Context<'_>, plan: &Plan, b: &Block) -> TokenStream {
             Stmt::Loop(l) => out.extend([loop_region(cx, plan, l)]),
         }
     }
-    out
+}
+
+/// Loops over the same range in a row (`for j in 0..d { xc[j] = x[j] - mu[j]; }` then
+/// `for j in 0..d { z[j] = q[j] * xc[j]; }`) run as one loop, each iteration running the
+/// first loop's body and then the second's: the same operations on the same values, so the
+/// same bits, with one loop's overhead (and, for the optimiser, one loop's checks that the
+/// arrays do not overlap). Only where nothing can tell: both loops walk a range written out,
+/// carry nothing, keep no tape and no snapshot, break nowhere, call nothing and keep no
+/// statement as written (`println!`), and every array one of them writes is touched by both
+/// only at the loop variable (`y[j]`), so that an iteration reads only what the same
+/// iteration wrote. The statements between the loops (the second range, `0..d`: expressions
+/// kept as written, bound once) are evaluated before the fused loop: they must read nothing the
+/// loops write. Returns how many statements after `stmts[0]` it took, the statements between
+/// to evaluate first, and the loop; `None` when `stmts` does not start such a run.
+fn fused_loops(
+    cx: &Context<'_>,
+    plan: &Plan,
+    stmts: &[Stmt],
+) -> Option<(usize, Vec<ValueId>, TokenStream)> {
+    if cx.trace.is_some() {
+        return None;
+    }
+    let Some(Stmt::Loop(first)) = stmts.first() else {
+        return None;
+    };
+    let mut loops = vec![plain_loop(cx, plan, first)?];
+    let mut between: Vec<ValueId> = Vec::new();
+    let mut taken = 0;
+    let mut pending: Vec<ValueId> = Vec::new();
+    for (i, stmt) in stmts.iter().enumerate().skip(1) {
+        match stmt {
+            // A range or a length: pure, and reading nothing the loops write.
+            Stmt::Eval(v) => match &cx.graph.node(*v).op {
+                Op::Verbatim(_, reads)
+                    if !cx.graph.node(*v).mutable
+                        && reads
+                            .iter()
+                            .all(|r| loops.iter().all(|l| !l.writes.contains(r))) =>
+                {
+                    pending.push(*v);
+                }
+                _ => break,
+            },
+            Stmt::Loop(l) => {
+                let Some(next) = plain_loop(cx, plan, l) else {
+                    break;
+                };
+                if !same_range(cx, loops[0].iter, next.iter)
+                    || !loops.iter().all(|a| independent(a, &next))
+                {
+                    break;
+                }
+                loops.push(next);
+                between.append(&mut pending);
+                taken = i;
+            }
+            _ => break,
+        }
+    }
+    if loops.len() < 2 {
+        return None;
+    }
+    let graph = cx.graph;
+    let mut out = TokenStream::new();
+    let head = &loops[0];
+    let var = graph.value_ident(head.var);
+    let mut body = TokenStream::new();
+    for (n, l) in loops.iter().enumerate() {
+        if n > 0 {
+            let theirs = graph.value_ident(l.var);
+            body.extend([quote!(let #theirs = #var;)]);
+        }
+        body.extend([block(cx, plan, &l.region.body)]);
+    }
+    // The ranges stay for the reverse passes that walk them again; the first is walked here.
+    let iter = graph.value_ident(head.iter);
+    out.extend([quote_spanned!(head.region.span=>
+        for #var in ::core::clone::Clone::clone(&#iter) { #body }
+    )]);
+    Some((taken, between, out))
+}
+
+/// A loop [`fused_loops`] may run fused: its range, its variable, the arrays it writes, and
+/// the arrays it touches, each with whether every access is at the loop variable.
+struct PlainLoop<'a> {
+    region: &'a LoopRegion,
+    iter: ValueId,
+    var: ValueId,
+    writes: Vec<ValueId>,
+    at_var_only: Vec<(ValueId, bool)>,
+}
+
+fn plain_loop<'a>(cx: &Context<'_>, plan: &Plan, l: &'a LoopRegion) -> Option<PlainLoop<'a>> {
+    let LoopKind::For {
+        iter,
+        bound,
+        range: true,
+        ..
+    } = &l.kind
+    else {
+        return None;
+    };
+    let [var] = bound.as_slice() else {
+        return None;
+    };
+    let reversed = plan.has_reverse.contains(&l.tape);
+    let quiet = l.carried.is_empty()
+        && l.broke.is_none()
+        && (!reversed || cx.tapeless(plan, l))
+        && !plan.fused.contains_key(&l.tape)
+        && cx.layout.hoisted.values().all(|t| *t != l.tape)
+        && cx.snapshots(plan, l.tape).is_empty();
+    if !quiet {
+        return None;
+    }
+    let mut this = PlainLoop {
+        region: l,
+        iter: *iter,
+        var: *var,
+        writes: Vec::new(),
+        at_var_only: Vec::new(),
+    };
+    let touch = |this: &mut PlainLoop<'_>, array: ValueId, indices: &[ValueId]| {
+        let at = indices == [*var];
+        match this.at_var_only.iter_mut().find(|(a, _)| *a == array) {
+            Some((_, all)) => *all &= at,
+            None => this.at_var_only.push((array, at)),
+        }
+    };
+    for st in &l.body.stmts {
+        match st {
+            Stmt::Eval(v) => match &cx.graph.node(*v).op {
+                Op::Call(..) => return None,
+                Op::Index(array, indices) => touch(&mut this, *array, indices),
+                _ => {}
+            },
+            Stmt::Store { array, indices, .. } => {
+                this.writes.push(*array);
+                touch(&mut this, *array, indices);
+            }
+            Stmt::Verbatim { .. } | Stmt::If(_) | Stmt::Loop(_) => return None,
+        }
+    }
+    Some(this)
+}
+
+/// Whether `b` may run fused after `a`: every array either writes is touched by both only at
+/// the loop variable.
+fn independent(a: &PlainLoop<'_>, b: &PlainLoop<'_>) -> bool {
+    let at_var_only = |l: &PlainLoop<'_>, array: ValueId| {
+        l.at_var_only
+            .iter()
+            .find(|(x, _)| *x == array)
+            .is_none_or(|(_, all)| *all)
+    };
+    a.writes.iter().chain(&b.writes).all(|w| {
+        let touched_by_both =
+            a.at_var_only.iter().any(|(x, _)| x == w) && b.at_var_only.iter().any(|(x, _)| x == w);
+        !touched_by_both || (at_var_only(a, *w) && at_var_only(b, *w))
+    })
+}
+
+/// Whether two ranges are one: the same value, or the same expression of the same values.
+fn same_range(cx: &Context<'_>, a: ValueId, b: ValueId) -> bool {
+    a == b
+        || match (&cx.graph.node(a).op, &cx.graph.node(b).op) {
+            (Op::Verbatim(ta, va), Op::Verbatim(tb, vb)) => {
+                va == vb && ta.to_string() == tb.to_string()
+            }
+            _ => false,
+        }
 }
 
 /// `(a, b, c,)` of the values a block saves.
