@@ -68,6 +68,45 @@ fn traced(x: f64, y: f64) -> f64 {
     s + (x - y).exp()
 }
 
+/// Sums into the result over a slice, through a call and over the elements: without a trace
+/// their reverses run inside the forward loops; a trace runs them after, as any loop's.
+#[differentiate]
+fn square(v: f64) -> f64 {
+    v * v
+}
+
+#[differentiate(trace)]
+#[allow(
+    clippy::needless_range_loop,
+    reason = "the index loop is one of the two forms traced"
+)]
+fn traced_sums(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for i in 0..x.len() {
+        s += square(x[i]);
+    }
+    for &v in x.iter() {
+        s += v.sin();
+    }
+    s
+}
+
+#[test]
+fn a_trace_of_loops_summing_into_the_result() {
+    let x = [0.5, -1.0, 2.0];
+    let (value, grad, trace) = traced_sums_trace(&x);
+    assert_eq!((value, grad), traced_sums_grad(&x));
+    let sines: Vec<_> = trace
+        .entries
+        .iter()
+        .filter(|e| e.label.contains("sin:"))
+        .collect();
+    assert_eq!(sines.len(), 3);
+    for (e, v) in sines.iter().zip(x) {
+        assert_eq!((e.value, e.adjoint), (v.sin(), Some(1.0)));
+    }
+}
+
 #[test]
 fn a_trace_records_every_evaluation_with_its_adjoint() {
     let (x, y) = (0.5, 2.0);

@@ -1940,7 +1940,7 @@ pub fn generate(
     out.extend([companions.emit_graph(&graph::dot(graph, activity, &item.sig.ident.to_string()))]);
     if options.trace && sig.ret_scalar {
         let trace = with_context(&companions, sig, graph, activity, &layout, |cx| {
-            trace_companion(&companions, cx, &settled_plan(cx)?)
+            trace_companion(&companions, cx)
         })?;
         out.extend([trace]);
     }
@@ -2134,7 +2134,6 @@ fn is_float_constant(e: &syn::Expr) -> bool {
 fn trace_companion(
     companions: &Companions<'_>,
     cx: &reverse::Context<'_>,
-    plan: &Plan,
 ) -> syn::Result<TokenStream> {
     let trace = Ident::new("__trace", Span::mixed_site());
     let traced = reverse::Context {
@@ -2142,6 +2141,9 @@ fn trace_companion(
         ..*cx
     };
     let rt = cx.rt;
+    // The plan of the traced code itself: a trace runs every loop's reverse after the loop
+    // (none inside its forward loop, see `Sweep::fusable`), so it saves what they read.
+    let plan = &settled_plan(&traced)?;
     let forward = forward::pass(&traced, plan);
     let (reverse, _, grads) = reverse::sweep(&traced, plan)?;
     let grad = match grads.as_slice() {
