@@ -583,8 +583,9 @@ fn float_literals_casts_and_constants() {
     }
 }
 
-/// Casts to integers of a `bool` (a comparison, a `bool` parameter) and of a `char`, and casts of
-/// zero-derivative methods (`x.floor() as i64`, `y.floor() as usize`).
+/// Casts to integers of a `bool` (a comparison, a `bool` parameter) and of a `char`, casts of
+/// zero-derivative methods (`x.floor() as i64`, `y.floor() as usize`), and an active value
+/// cast to an integer and back in one expression (`(y * 3.0) as i32 as f64`).
 #[differentiate]
 fn casts(x: f64, y: f64, flag: bool) -> f64 {
     let above = (x > y) as usize;
@@ -593,6 +594,7 @@ fn casts(x: f64, y: f64, flag: bool) -> f64 {
     let fl = x.floor() as i64;
     let bin = y.floor() as usize % 3;
     x.powi(p) * y + (above + bin) as f64 * x * y + c as f64 * fl as f64 * y * y
+        - x * (y * 3.0) as i32 as f64
 }
 
 fn casts_ref(q: &[Hd], flag: bool) -> Hd {
@@ -601,6 +603,7 @@ fn casts_ref(q: &[Hd], flag: bool) -> Hd {
     let p = i32::from(flag) + 1;
     let bin = (y.re.floor() as usize) % 3;
     x.powi(p) * y + x * y * (above + bin) as f64 + y * y * x.re.floor()
+        - x * f64::from((y.re * 3.0) as i32)
 }
 
 #[test]

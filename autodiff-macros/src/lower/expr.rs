@@ -228,10 +228,17 @@ impl Lowerer<'_> {
             // as the `as` casts they stand for, constants.
             if n >= 2 && segments[n - 2].ident == "__private" {
                 let last = segments[n - 1].ident.to_string();
-                let zero_derivative = |e: &Expr| {
-                    matches!(strip_parens(e), Expr::MethodCall(m)
-                        if rules::ZERO_DERIVATIVE_METHODS.contains(&m.method.to_string().as_str())
-                            && !m.method.to_string().starts_with("is_"))
+                // `y.floor() as f64`, and `y as i32 as f64` (`cast_float(cast_int(y))`).
+                let zero_derivative = |e: &Expr| match strip_parens(e) {
+                    Expr::MethodCall(m) => {
+                        rules::ZERO_DERIVATIVE_METHODS.contains(&m.method.to_string().as_str())
+                            && !m.method.to_string().starts_with("is_")
+                    }
+                    Expr::Call(c) => matches!(&*c.func, Expr::Path(p)
+                        if p.path.segments.len() >= 2
+                            && p.path.segments[p.path.segments.len() - 2].ident == "__private"
+                            && p.path.segments[p.path.segments.len() - 1].ident == "cast_int"),
+                    _ => false,
                 };
                 if last == "cast_int"
                     || (last == "cast_float" && call.args.iter().all(zero_derivative))
