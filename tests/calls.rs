@@ -99,6 +99,60 @@ fn a_call_in_a_loop() {
     }
 }
 
+/// An integrator step returning the state as an array, called in a loop and indexed after it:
+/// the state is an array though the macro sees only a call (`s = step(s, dt)`, then `s[0]`).
+#[differentiate]
+fn step<T: Float>(s: [T; 2], dt: T) -> [T; 2] {
+    [s[0] + dt * s[1], s[1] - dt * s[0].sin()]
+}
+
+#[differentiate]
+fn pendulum<T: Float>(s0: [T; 2], dt: T, steps: usize) -> T {
+    let mut s = s0;
+    for _ in 0..steps {
+        s = step(s, dt);
+    }
+    s[0] * s[1]
+}
+
+#[differentiate]
+fn squares(v: &[f64]) -> Vec<f64> {
+    let mut out = vec![0.0; v.len()];
+    for i in 0..v.len() {
+        out[i] = v[i] * v[i];
+    }
+    out
+}
+
+#[differentiate]
+fn first_squares(v: &[f64]) -> f64 {
+    let mut z = squares(v);
+    z[1] *= v[0];
+    z[0] + z[1] * 2.0
+}
+
+#[test]
+fn an_array_result_of_a_call_in_a_loop() {
+    for (p, dt) in [([0.3_f64, -0.5], 0.1_f64), ([1.2, 0.4], 0.05)] {
+        for steps in [0, 1, 4] {
+            let (value, (ds, ddt)) = pendulum_grad(p, dt, steps);
+            assert_eq!(value.to_bits(), pendulum(p, dt, steps).to_bits());
+            let (_, want) = dual_grad(|v| pendulum([v[0], v[1]], v[2], steps), &[p[0], p[1], dt]);
+            assert_all_close("pendulum", &[ds[0], ds[1], ddt], &want, 1e-12, 1e-15);
+        }
+    }
+    let x = [0.7, -1.2, 0.4];
+    let (value, d) = first_squares_grad(&x);
+    assert_eq!(value.to_bits(), first_squares(&x).to_bits());
+    assert_all_close(
+        "first_squares",
+        &d,
+        &differences(&|v| first_squares(v), &x),
+        1e-8,
+        1e-9,
+    );
+}
+
 /// A callee that differentiates only `x`, called with an inactive second argument: fine.
 #[differentiate(wrt(x))]
 fn scaled<T: Float>(x: T, scale: T) -> T {
