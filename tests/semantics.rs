@@ -153,6 +153,24 @@ where
     x * x.tanh()
 }
 
+/// `num_traits`' conversions in a generic function: the `T: Real` bound the companions add
+/// brings no method of the same name (`to_f64` once returned `f64`, not `Option<f64>`).
+#[differentiate]
+fn generic_conversions<T: Float + num_traits::FromPrimitive>(x: T) -> T {
+    let half = T::from_f64(0.5).unwrap();
+    if x.to_f64().unwrap() > 0.0 {
+        x * x * half
+    } else {
+        x * T::from_i32(3).unwrap()
+    }
+}
+
+#[test]
+fn generic_conversions_are_num_traits() {
+    assert_eq!(generic_conversions_grad(2.0_f64), (2.0, 2.0));
+    assert_eq!(generic_conversions_grad(-2.0_f32), (-6.0, 3.0));
+}
+
 /// The same generic function, called with `f32` and with `f64`:
 /// `s = y sin x + e^x / 2`; `f = max(s², y) + ln y + cos x`. At the points used `s² > y`, so
 /// `df/dx = 2 s (y cos x + e^x / 2) - sin x` and `df/dy = 2 s sin x + 1/y`.

@@ -70,7 +70,7 @@ impl GradCheck {
         let numeric = numeric_grad(&f, x, self.step);
         let mut worst: Option<(usize, f64)> = None;
         for (i, (&a, &n)) in grad.iter().zip(&numeric).enumerate() {
-            let (a, n) = (a.to_f64(), n.to_f64());
+            let (a, n) = (a.as_f64(), n.as_f64());
             let err = (a - n).abs();
             let scale = a.abs().max(n.abs());
             let excess = if err.is_nan() {
@@ -88,8 +88,8 @@ impl GradCheck {
             None => Ok(()),
             Some((index, _)) => Err(GradMismatch {
                 index,
-                analytic: grad[index].to_f64(),
-                numeric: numeric[index].to_f64(),
+                analytic: grad[index].as_f64(),
+                numeric: numeric[index].as_f64(),
                 reason: format!(
                     "outside rel_tol = {:e} and abs_tol = {:e}",
                     self.rel_tol, self.abs_tol
@@ -125,16 +125,16 @@ pub fn numeric_grad<T: Real>(f: impl Fn(&[T]) -> T, x: &[T], step: f64) -> Vec<T
     let mut probe = x.to_vec();
     (0..x.len())
         .map(|i| {
-            let xi = x[i].to_f64();
+            let xi = x[i].as_f64();
             let h = step * xi.abs().max(1.0);
             let mut at = |offset: f64| {
-                probe[i] = T::from_f64(xi + offset);
-                let v = f(&probe).to_f64();
+                probe[i] = T::of_f64(xi + offset);
+                let v = f(&probe).as_f64();
                 probe[i] = x[i];
                 v
             };
             let (p1, m1, p2, m2) = (at(h), at(-h), at(2.0 * h), at(-2.0 * h));
-            T::from_f64((8.0 * (p1 - m1) - (p2 - m2)) / (12.0 * h))
+            T::of_f64((8.0 * (p1 - m1) - (p2 - m2)) / (12.0 * h))
         })
         .collect()
 }

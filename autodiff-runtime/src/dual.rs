@@ -262,7 +262,7 @@ impl<T: Real> Float for Dual<T> {
         }
         self.chain(
             self.re.powi(n),
-            T::from_i32(n) * self.re.powi(n.wrapping_sub(1)),
+            T::of_i32(n) * self.re.powi(n.wrapping_sub(1)),
         )
     }
     fn powf(self, n: Self) -> Self {
@@ -312,7 +312,7 @@ impl<T: Real> Float for Dual<T> {
     }
     fn cbrt(self) -> Self {
         let r = self.re.cbrt();
-        self.chain(r, (T::from_i32(3) * r * r).recip())
+        self.chain(r, (T::of_i32(3) * r * r).recip())
     }
     fn max(self, other: Self) -> Self {
         if self.re >= other.re || other.re.is_nan() {
@@ -467,14 +467,14 @@ impl<T: Real> crate::calls::CalleeGradient for Dual<T> {
 }
 
 impl<T: Real> Real for Dual<T> {
-    fn from_i32(n: i32) -> Self {
-        Dual::constant(T::from_i32(n))
+    fn of_i32(n: i32) -> Self {
+        Dual::constant(T::of_i32(n))
     }
-    fn from_f64(x: f64) -> Self {
-        Dual::constant(T::from_f64(x))
+    fn of_f64(x: f64) -> Self {
+        Dual::constant(T::of_f64(x))
     }
-    fn to_f64(self) -> f64 {
-        Real::to_f64(self.re)
+    fn as_f64(self) -> f64 {
+        Real::as_f64(self.re)
     }
 }
 

@@ -121,7 +121,7 @@ rules! {
     exp2_adjoint / exp2_adjoint_into(y; d) => d * y * X::Elem::LN_2();
     /// `y = x.exp_m1()`: `dx = d (y + 1)`, or `d e^x` where `y` is near -1 (the sum cancels).
     exp_m1_adjoint / exp_m1_adjoint_into(x, y; d) => {
-        if y > -X::Elem::from_f64(0.5) {
+        if y > -X::Elem::of_f64(0.5) {
             d * (y + X::Elem::one())
         } else {
             d * x.exp()
@@ -263,7 +263,7 @@ pub fn powi_adjoint<X: Elementwise>(x: &X, n: i32, d: &X) -> X::Out {
         if n == 0 {
             X::Elem::zero()
         } else {
-            d * <X::Elem as Real>::from_i32(n) * x.powi(n.wrapping_sub(1))
+            d * <X::Elem as Real>::of_i32(n) * x.powi(n.wrapping_sub(1))
         }
     })
 }
@@ -275,7 +275,7 @@ pub fn powi_adjoint_into<X: Elementwise>(x: &X, n: i32, d: X::Out) -> X::Out {
         if n == 0 {
             X::Elem::zero()
         } else {
-            d * <X::Elem as Real>::from_i32(n) * x.powi(n.wrapping_sub(1))
+            d * <X::Elem as Real>::of_i32(n) * x.powi(n.wrapping_sub(1))
         }
     })
 }

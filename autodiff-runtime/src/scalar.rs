@@ -17,10 +17,10 @@ use num_traits::{Float, FloatConst};
 /// use autodiff_runtime::Real;
 ///
 /// fn half<T: Real>(x: T) -> T {
-///     x * T::from_f64(0.5)
+///     x * T::of_f64(0.5)
 /// }
 /// assert_eq!(half(3.0_f32), 1.5);
-/// assert_eq!(Real::to_f64(half(3.0_f64)), 1.5);
+/// assert_eq!(Real::as_f64(half(3.0_f64)), 1.5);
 /// ```
 ///
 /// It is also an ndarray element and scalar operand (`&a * s`, `a.dot(&b)` work for `T: Real`).
@@ -46,11 +46,11 @@ pub trait Real:
     + ndarray::LinalgScalar
 {
     /// `n` as this float type (exact for `|n| <= 2^24` in `f32`, always in `f64`).
-    fn from_i32(n: i32) -> Self;
+    fn of_i32(n: i32) -> Self;
     /// `x` rounded to this float type.
-    fn from_f64(x: f64) -> Self;
+    fn of_f64(x: f64) -> Self;
     /// This value widened (or kept) as `f64`.
-    fn to_f64(self) -> f64;
+    fn as_f64(self) -> f64;
 }
 
 macro_rules! impl_real {
@@ -58,16 +58,16 @@ macro_rules! impl_real {
         impl Real for $t {
             #[inline(always)]
             #[allow(clippy::cast_precision_loss, reason = "i32 to f32 rounds like `as` always does")]
-            fn from_i32(n: i32) -> Self {
+            fn of_i32(n: i32) -> Self {
                 n as $t
             }
             #[inline(always)]
             #[allow(clippy::cast_possible_truncation, reason = "rounding to f32 is the point")]
-            fn from_f64(x: f64) -> Self {
+            fn of_f64(x: f64) -> Self {
                 x as $t
             }
             #[inline(always)]
-            fn to_f64(self) -> f64 {
+            fn as_f64(self) -> f64 {
                 f64::from(self)
             }
         }

@@ -63,7 +63,7 @@ impl Trace {
         self.entries.push(TraceEntry {
             node,
             label,
-            value: Real::to_f64(*value),
+            value: Real::as_f64(*value),
             adjoint: None,
         });
     }
@@ -72,7 +72,7 @@ impl Trace {
     /// generated code).
     pub fn adjoint<T: Real>(&mut self, node: u32, adjoint: &T) {
         if let Some(i) = self.open.get_mut(&node).and_then(Vec::pop) {
-            self.entries[i].adjoint = Some(Real::to_f64(*adjoint));
+            self.entries[i].adjoint = Some(Real::as_f64(*adjoint));
         }
     }
 

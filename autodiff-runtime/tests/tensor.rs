@@ -56,11 +56,11 @@ impl Points {
     }
 
     fn array<T: Real, Sh: ShapeBuilder>(&mut self, shape: Sh) -> Array<T, Sh::Dim> {
-        Array::from_shape_simple_fn(shape, || T::from_f64(self.value()))
+        Array::from_shape_simple_fn(shape, || T::of_f64(self.value()))
     }
 
     fn array_off_zero<T: Real, Sh: ShapeBuilder>(&mut self, shape: Sh) -> Array<T, Sh::Dim> {
-        Array::from_shape_simple_fn(shape, || T::from_f64(self.off_zero()))
+        Array::from_shape_simple_fn(shape, || T::of_f64(self.off_zero()))
     }
 
     fn dyn_array<T: Real>(&mut self, shape: &[usize]) -> ArrayD<T> {
@@ -94,7 +94,7 @@ const F32: Tol = Tol {
 
 /// `x` as an `f64` (exact for `f32`).
 fn wide<T: Real>(x: T) -> f64 {
-    Real::to_f64(x)
+    Real::as_f64(x)
 }
 
 /// The gradient of `x -> Σ w ⊙ f(x)` at `x` (the vector-Jacobian product `wᵀ J_f(x)`), by the
@@ -120,11 +120,11 @@ fn numeric_vjp<T: Real>(
         let at = |k: f64| {
             let mut moved = x.clone();
             let slot = &mut moved.as_slice_mut().expect("standard layout")[i];
-            *slot = T::from_f64(wide(*slot) + k * h);
+            *slot = T::of_f64(wide(*slot) + k * h);
             phi(&moved)
         };
         let g = (8.0 * (at(1.0) - at(-1.0)) - (at(2.0) - at(-2.0))) / (12.0 * h);
-        grad.push(T::from_f64(g));
+        grad.push(T::of_f64(g));
     }
     ArrayD::from_shape_vec(x.raw_dim(), grad).expect("one component per element")
 }

@@ -85,7 +85,7 @@ pub(super) fn check_axis(what: &str, axis: usize, shape: &[usize]) {
     reason = "array lengths are far below 2^53"
 )]
 pub(super) fn count<T: crate::Real>(n: usize) -> T {
-    T::from_f64(n as f64)
+    T::of_f64(n as f64)
 }
 
 #[cfg(test)]
