@@ -55,6 +55,41 @@ fn spring_energy(s: Spring, x: f64) -> f64 {
     0.5 * s.k * x * x + s.c[0] * x.sin() + s.c[1] * s.k.ln()
 }
 
+/// A struct generic over its float, read in a generic function (its fields' values are
+/// references `&g.a`, which `T * &T` does not take).
+#[derive(Clone, Debug, Tangent)]
+struct Pair<T> {
+    a: T,
+    v: Vec<T>,
+}
+
+#[differentiate(wrt(g))]
+fn pair_energy<T: num_traits::Float>(g: &Pair<T>, x: T) -> T {
+    -g.a * x + g.v[0] * g.a + (g.v[1] / g.a).sin()
+}
+
+#[test]
+fn a_generic_struct_in_a_generic_function() {
+    for (a, v0, v1, x) in [(1.5_f64, 2.0, 3.0, 0.5), (-0.7, 0.4, 1.1, 2.0)] {
+        let g = Pair { a, v: vec![v0, v1] };
+        let (value, d) = pair_energy_grad(&g, x);
+        assert_eq!(value.to_bits(), pair_energy(&g, x).to_bits());
+        let c = (v1 / a).cos();
+        let want = [-x + v0 - c * v1 / (a * a), a, c / a];
+        let got = [d.a, d.v[0], d.v[1]];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-14, "{got:?} {want:?}");
+        }
+        #[allow(clippy::cast_possible_truncation, reason = "the f32 point")]
+        let g32 = Pair {
+            a: a as f32,
+            v: vec![v0 as f32, v1 as f32],
+        };
+        let (_, d32) = pair_energy_grad(&g32, x as f32);
+        assert!((f64::from(d32.a) - want[0]).abs() < 1e-4);
+    }
+}
+
 fn sample_mlp() -> Mlp {
     Mlp {
         l1: Layer {

@@ -616,6 +616,16 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
             }
         }
     };
+    // A float field's value is the reference `&p.a` (a field may be an array): `*` it for
+    // arithmetic, where `T * &T` is not defined for a generic `T: Float`.
+    let operand = |id: &ValueId| {
+        let ident = graph.value_ident(*id);
+        if matches!(graph.node(*id).op, Op::Field(..)) {
+            quote!((*#ident))
+        } else {
+            quote!(#ident)
+        }
+    };
     let scalar = cx.scalar_node(id);
     // Runtime operations carry the user's span: a shape panic (`#[track_caller]`) points there.
     let span = graph.node(id).span;
@@ -625,7 +635,7 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
         Op::Verbatim(tokens, _) => tokens.clone(),
         Op::Unary(f, _, x) if f.name == "neg" => {
             if scalar {
-                let x = v(x);
+                let x = operand(x);
                 quote!(-#x)
             } else {
                 let x = cx.reference(*x);
@@ -639,7 +649,7 @@ pub(super) fn expression(cx: &Context<'_>, id: ValueId) -> TokenStream {
             quote_spanned!(span=> #rt::#name(#l, #r))
         }
         Op::Binary(f, None, l, r) => {
-            let (l, r) = (v(l), v(r));
+            let (l, r) = (operand(l), operand(r));
             match f.name {
                 "add" => quote!(#l + #r),
                 "sub" => quote!(#l - #r),
