@@ -6,6 +6,13 @@
 use autodiff::differentiate;
 use num_traits::Float;
 
+/// A deprecated function: its companions name it without a warning of their own.
+#[deprecated(note = "a deprecated function still differentiates")]
+#[differentiate(forward)]
+fn deprecated_square(x: f64) -> f64 {
+    x * x
+}
+
 #[differentiate]
 fn scaled(x: f64, n: i32) -> f64 {
     x * (n as f64)
@@ -45,6 +52,11 @@ fn loops_and_branches(x: &[f64], k: usize) -> f64 {
         }
     }
     s
+}
+
+#[test]
+fn a_deprecated_function() {
+    assert_eq!(deprecated_square_grad(3.0), (9.0, 6.0));
 }
 
 #[test]

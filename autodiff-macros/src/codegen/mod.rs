@@ -1632,7 +1632,9 @@ impl<'a> Companions<'a> {
         );
         let is_method = self.sig.params.iter().any(|p| p.ident == "self");
         let owner = is_method.then(|| quote!(Self::));
-        let use_of_original = self.turbofish().map(|t| quote!(let _ = #owner #name #t;));
+        let use_of_original = self
+            .turbofish()
+            .map(|t| quote!(#[allow(deprecated)] let _ = #owner #name #t;));
         let header = self.header(&doc);
         let jvp_all = self.emit_jvp_all(tangents, Some(TokenStream::new()));
         let rt_use = self.rt_use();
@@ -1880,7 +1882,7 @@ impl<'a> Companions<'a> {
         let use_of_original = self
             .turbofish()
             .filter(|_| uses_original)
-            .map(|t| quote!(let _ = #owner #name #t;));
+            .map(|t| quote!(#[allow(deprecated)] let _ = #owner #name #t;));
         // The body moves into its braces: interpolating it would copy every token.
         let mut inner = self.rt_use();
         inner.extend(use_of_original);
