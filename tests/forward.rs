@@ -167,6 +167,13 @@ fn shapes(a: &Array2<f64>, v: &Array1<f64>, s: f64) -> f64 {
     q + autodiff::log_sum_exp(&m) + autodiff::mse(&m, &(v * 0.5))
 }
 
+/// `powf` of an array with a constant exponent (a variable one is a compile error in forward
+/// mode, which would need the elementwise term the reverse rule sums).
+#[differentiate(forward, wrt(a))]
+fn powers(a: &Array2<f64>, p: f64) -> f64 {
+    (a * a + 1.5).powf(p).sum() + a.powf(2.0).mean().unwrap()
+}
+
 fn inner2(a: &Array2<f64>, b: &Array2<f64>) -> f64 {
     (a * b).sum()
 }
@@ -194,6 +201,11 @@ fn forward_mode_on_tensors_matches_the_reverse_gradient() {
     let (_, along) = shapes_jvp(&a, &v, 1.7, &ta, &tv, 0.6);
     let want = inner2(&da, &ta) + (&dv * &tv).sum() + ds * 0.6;
     assert_all_close("shapes jvp", &[along], &[want], 1e-12, 1e-14);
+
+    let a = a.mapv(f64::abs);
+    let (_, da) = powers_grad(&a, 2.5);
+    let (_, along) = powers_jvp(&a, 2.5, &ta);
+    assert_all_close("powers jvp", &[along], &[inner2(&da, &ta)], 1e-12, 1e-14);
 }
 
 // ----- parameter structs -----------------------------------------------------------------------

@@ -216,7 +216,24 @@ impl Jvp<'_> {
                 };
                 expr
             }
-            op if !cx.scalar_node(v) && !matches!(op, Op::Unary(..) | Op::Powi(..)) => {
+            // `a.powf(p)` of an array: the reverse's rule for `a` applied to `a`'s tangent is
+            // the tangent, elementwise; `p`'s would sum over the elements.
+            Op::Binary(f, Some(_), _, r)
+                if !cx.scalar_node(v) && f.name == "powf" && self.tangent.contains_key(r) =>
+            {
+                self.error(
+                    node.span,
+                    "forward mode (`NAME_jvp`) takes `powf` of an ndarray array with a constant exponent only: make the exponent inactive (`wrt(...)`), or write `(p * a.ln()).exp()`",
+                );
+                // A stand-in, so that what uses the value reports nothing more.
+                let t = self.name(v);
+                self.tangent.insert(v, t);
+                return;
+            }
+            op if !cx.scalar_node(v)
+                && !matches!(op, Op::Unary(..) | Op::Powi(..))
+                && !matches!(op, Op::Binary(f, Some(_), _, _) if f.name == "powf") =>
+            {
                 self.error(
                     node.span,
                     "forward mode (`NAME_jvp`) does not support this operation on ndarray arrays yet",
