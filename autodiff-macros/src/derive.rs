@@ -23,7 +23,23 @@ pub fn derive_tangent(input: TokenStream) -> TokenStream {
         )
         .to_compile_error();
     };
-    let rt = quote!(::autodiff::__private);
+    let mut krate: syn::Path = syn::parse_quote!(::autodiff);
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("tangent")) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("crate") {
+                krate = meta.value()?.parse()?;
+                Ok(())
+            } else {
+                Err(meta.error(
+                    "`#[tangent(...)]` takes `crate = path` only, the path of the `autodiff` crate if it was renamed",
+                ))
+            }
+        });
+        if let Err(e) = parsed {
+            return e.to_compile_error();
+        }
+    }
+    let rt = quote!(#krate::__private);
     let name = &input.ident;
     let members: Vec<Member> = match &data.fields {
         Fields::Named(f) => f
@@ -116,5 +132,40 @@ pub fn derive_tangent(input: TokenStream) -> TokenStream {
                 #rt::zero::<Self::Scalar>() #(+ #rt::Tangent::inner(&self.#members, &other.#members))*
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::derive_tangent;
+    use quote::quote;
+
+    /// `#[tangent(crate = path)]` puts the renamed crate's path in every impl; anything else in
+    /// `#[tangent(...)]` is an error naming what it takes.
+    #[test]
+    fn the_crate_can_be_renamed() {
+        let out = derive_tangent(quote! {
+            #[tangent(crate = ad)]
+            struct Spring { k: f64, c: [f64; 2] }
+        })
+        .to_string();
+        assert!(out.contains("ad :: __private"), "{out}");
+        assert!(!out.contains(":: autodiff"), "{out}");
+        let plain = derive_tangent(quote!(
+            struct Spring {
+                k: f64,
+            }
+        ))
+        .to_string();
+        assert!(plain.contains(":: autodiff :: __private"), "{plain}");
+        let wrong = derive_tangent(quote! {
+            #[tangent(krate = ad)]
+            struct Spring { k: f64 }
+        })
+        .to_string();
+        assert!(
+            wrong.contains("compile_error") && wrong.contains("crate = path"),
+            "{wrong}"
+        );
     }
 }

@@ -34,8 +34,9 @@ use syn::ItemFn;
 /// Makes a struct of floats, arrays and ndarray tensors (and nested structs that derive it) a
 /// value `#[differentiate]` can take as an active argument (named in `wrt(...)`), with the
 /// struct itself as its gradient type, and gives it `autodiff::Tangent`'s `scaled_add`, `inner`
-/// and `norm` for training loops.
-#[proc_macro_derive(Tangent)]
+/// and `norm` for training loops. `#[tangent(crate = path)]` names the crate if it was renamed
+/// in `Cargo.toml`, as `#[differentiate(crate = path)]` does.
+#[proc_macro_derive(Tangent, attributes(tangent))]
 pub fn derive_tangent(item: TokenStream) -> TokenStream {
     derive::derive_tangent(item.into()).into()
 }
