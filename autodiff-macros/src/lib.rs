@@ -546,6 +546,31 @@ mod region_tests {
             }
         };
         assert_eq!(forward_loops(printing), 2, "a printing loop runs alone");
+        // Inactive loops (no reverse): an element of `a` read at another index, kept as
+        // written, reads any element.
+        let inactive = quote! {
+            fn f(x: &[f64], w: f64) -> f64 {
+                let n = x.len();
+                let mut a = vec![0.0; n];
+                let mut b = vec![0.0; n];
+                for i in 0..n {
+                    a[i] = 0.5;
+                }
+                for i in 0..n {
+                    b[i] = a[n - 1 - i];
+                }
+                b[0] * w
+            }
+        };
+        let out = expand(TokenStream2::new(), inactive).to_string();
+        let from = out.find("fn f_vjp (").expect("a vjp");
+        let to = out.find("fn f_grad").expect("a grad");
+        assert_eq!(
+            out[from..to].matches("for __i_").count(),
+            2,
+            "{}",
+            &out[from..to]
+        );
     }
 
     /// A running maximum read by nothing else in its loop saves nothing: the forward loop

@@ -324,7 +324,14 @@ fn plain_loop<'a>(cx: &Context<'_>, plan: &Plan, l: &'a LoopRegion) -> Option<Pl
             Stmt::Eval(v) => match &cx.graph.node(*v).op {
                 Op::Call(..) => return None,
                 Op::Index(array, indices) => touch(&mut this, *array, indices),
-                _ => {}
+                // Anything else that names an array (an element read kept as written,
+                // `y[n - 1 - i]` of an inactive `y`; a copy of the whole array) may read any
+                // element of it.
+                op => {
+                    for operand in op.operands() {
+                        touch(&mut this, operand, &[]);
+                    }
+                }
             },
             Stmt::Store { array, indices, .. } => {
                 this.writes.push(*array);
