@@ -652,6 +652,12 @@ pub const DUAL_REL: f64 = 1e-9;
 /// the absolute values of all the terms the chain rule adds up for it): room for about a hundred
 /// roundings of every term.
 pub const DUAL_BOUND: f64 = 1e-14;
+/// The absolute tolerance's floor against `num-dual`: the smallest normal `f64`. Below it
+/// products underflow into subnormals, which keep fewer significant bits the smaller they get,
+/// so two correct orders of the chain rule's terms can differ there by far more than the
+/// relative rounding (gradients of `1e-316` differing in the fifth digit, seed 61), and the
+/// rounding bound itself underflows to zero.
+pub const DUAL_FLOOR: f64 = f64::MIN_POSITIVE;
 /// Relative tolerance against central differences (a second, loose check).
 pub const CD_REL: f64 = 1e-4;
 /// Absolute tolerance against central differences, relative to `max(1, |value|)`.
@@ -862,12 +868,12 @@ pub fn check_point(
     }
     tally.checked += 1;
     for (k, (&g, &w)) in grad.iter().zip(&want).enumerate() {
-        if !close(g, w, DUAL_REL, DUAL_BOUND * bound[k]) {
+        if !close(g, w, DUAL_REL, (DUAL_BOUND * bound[k]).max(DUAL_FLOOR)) {
             return Err((
                 kind::GRAD_DUAL,
                 format!(
                     "component {k}: _grad {g:e}, num-dual {w:e} (rounding bound {:e}); all: _grad {grad:?}, num-dual {want:?}",
-                    DUAL_BOUND * bound[k]
+                    (DUAL_BOUND * bound[k]).max(DUAL_FLOOR)
                 ),
             ));
         }
