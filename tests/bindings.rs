@@ -64,6 +64,14 @@ fn walk_a_copy<T: Float>(x: [T; 3]) -> T {
     y[0] * y[1] + y[2]
 }
 
+/// `to_vec()` of a fixed array: a `Vec` whose adjoint goes back to the array as an array.
+#[differentiate]
+fn copied_to_a_vec<T: Float>(x: [T; 3]) -> T {
+    let mut w = x.to_vec();
+    w[0] = c(2.0);
+    w[0] * x[1] + w[2] * w[1]
+}
+
 /// `let r;` set inside a `loop` before its `break`, with and without a type.
 #[differentiate]
 fn halve_until<T: Float>(x: T) -> T {
@@ -121,6 +129,14 @@ fn a_fixed_array_bound_to_a_second_name_is_a_copy() {
             (value, grad.to_vec()),
             |v| copies(arr(v)),
             |v: &[Fwd]| copies(arr(v)),
+        );
+        let (value, grad) = copied_to_a_vec_grad(arr(&x));
+        check(
+            "copied_to_a_vec",
+            &x,
+            (value, grad.to_vec()),
+            |v| copied_to_a_vec(arr(v)),
+            |v: &[Fwd]| copied_to_a_vec(arr(v)),
         );
         let (value, grad) = walk_a_copy_grad(arr(&x));
         check(

@@ -330,7 +330,11 @@ pub fn contributions(
                 }
             }
         }
-        Op::Unary(f, _, x) if matches!(f.name, "clone" | "to_vec" | "to_owned" | "view") => {
+        // A fixed array's `to_vec()` changes the type: the adjoint goes back as an array.
+        Op::Unary(f, _, x) if f.name == "to_vec" => {
+            push(*x, "to_vec_adjoint".to_owned(), vec![Read::Value(*x)]);
+        }
+        Op::Unary(f, _, x) if matches!(f.name, "clone" | "to_owned" | "view") => {
             push(*x, "pass_adjoint".to_owned(), Vec::new());
         }
         Op::Unary(f, _, x) => {

@@ -313,6 +313,20 @@ pub fn pass_adjoint<T: Clone>(d: &T) -> T {
     d.clone()
 }
 
+/// `y = x.to_vec()`: the adjoint passes through, as `x`'s gradient type (a `Vec` for a slice or
+/// a `Vec`, an array for a fixed array).
+#[inline]
+pub fn to_vec_adjoint<X, T>(x: &X, d: &[T]) -> X::Tangent
+where
+    X: ZeroLike + ?Sized,
+    X::Tangent: crate::calls::AccumulateGradient<Vec<T>>,
+    T: Clone,
+{
+    let mut adjoint = x.zero_like();
+    crate::calls::AccumulateGradient::accumulate_gradient(&mut adjoint, d.to_vec());
+    adjoint
+}
+
 /// Adds a further contribution into an adjoint.
 #[inline(always)]
 pub fn accumulate<T: Accumulate>(adjoint: &mut T, contribution: T) {

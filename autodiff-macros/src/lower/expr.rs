@@ -143,6 +143,15 @@ impl Lowerer<'_> {
                 None => self.unsupported(expr, "`[x; N]` of an active value is supported only with a literal length of at most 64: start from `[0.0; N]` and write the elements in a loop, `for i in 0..N { a[i] = x; }`"),
             },
             Expr::Index(_) => match self.lower_place(expr) {
+                // `m[i]` of a `&[Vec<f64>]` parameter: a whole row, a `Vec` the generated code
+                // would have to move out of the slice.
+                Some((array, indices))
+                    if indices.len() == 1
+                        && matches!(self.nodes.get(array.index()).map(|n| &n.op), Some(Op::Param(i))
+                            if self.nested_array_params.get(*i).copied().unwrap_or(false)) =>
+                {
+                    self.unsupported(expr, "`#[differentiate]` reads an array of arrays element by element: read `m[i][j]` where the row is used, rather than the row `m[i]` itself")
+                }
                 Some((array, indices)) => self.read_element(array, indices, span),
                 None => self.poisoned(span),
             },
