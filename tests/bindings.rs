@@ -72,6 +72,23 @@ fn copied_to_a_vec<T: Float>(x: [T; 3]) -> T {
     w[0] * x[1] + w[2] * w[1]
 }
 
+/// A row stored whole into a nested array by one loop (`m[i] = r`, a copy), then changed in
+/// place by the next (affinely, so its reverse saves nothing): the first loop reads `r` whole,
+/// so neither the forward loops nor their reverses may run fused (they did: a wrong value
+/// forward, a wrong gradient backward).
+#[differentiate]
+fn rows_stored_then_changed<T: Float>(x: [T; 3]) -> T {
+    let mut r = [x[0], x[1], x[2]];
+    let mut m = [[T::zero(); 3]; 3];
+    for i in 0..3 {
+        m[i] = r;
+    }
+    for i in 0..3 {
+        r[i] = r[i] * T::from(3.0).unwrap() - T::one();
+    }
+    m[1][0] * m[0][1] + m[2][2] * r[0] + r[1] * r[2]
+}
+
 /// `let r;` set inside a `loop` before its `break`, with and without a type.
 #[differentiate]
 fn halve_until<T: Float>(x: T) -> T {
@@ -137,6 +154,14 @@ fn a_fixed_array_bound_to_a_second_name_is_a_copy() {
             (value, grad.to_vec()),
             |v| copied_to_a_vec(arr(v)),
             |v: &[Fwd]| copied_to_a_vec(arr(v)),
+        );
+        let (value, grad) = rows_stored_then_changed_grad(arr(&x));
+        check(
+            "rows_stored_then_changed",
+            &x,
+            (value, grad.to_vec()),
+            |v| rows_stored_then_changed(arr(v)),
+            |v: &[Fwd]| rows_stored_then_changed(arr(v)),
         );
         let (value, grad) = walk_a_copy_grad(arr(&x));
         check(

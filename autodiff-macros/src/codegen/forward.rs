@@ -333,9 +333,16 @@ fn plain_loop<'a>(cx: &Context<'_>, plan: &Plan, l: &'a LoopRegion) -> Option<Pl
                     }
                 }
             },
-            Stmt::Store { array, indices, .. } => {
+            Stmt::Store {
+                array,
+                indices,
+                value,
+                ..
+            } => {
                 this.writes.push(*array);
                 touch(&mut this, *array, indices);
+                // A whole array stored as an element (`m[i] = row`) is read whole.
+                touch(&mut this, *value, &[]);
             }
             Stmt::Verbatim { .. } | Stmt::If(_) | Stmt::Loop(_) => return None,
         }

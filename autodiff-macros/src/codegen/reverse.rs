@@ -1452,6 +1452,16 @@ impl Sweep<'_> {
                         at_var: at_var(indices),
                         scalar: cx.is_scalar(*value),
                     });
+                    // The stored value's adjoint gets the element's: an addition into every
+                    // element of an array stored whole (`m[i] = row`).
+                    if cx.activity.is_active(*value) {
+                        out.push(Access {
+                            array: *value,
+                            touch: Touch::Add,
+                            at_var: false,
+                            scalar: false,
+                        });
+                    }
                 }
                 Stmt::If(r) => {
                     if r.merges
