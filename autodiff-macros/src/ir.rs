@@ -288,6 +288,22 @@ pub struct LoopRegion {
     pub span: Span,
 }
 
+impl LoopRegion {
+    /// For a `for` loop over a range written out (`for i in a..b`): the range's value and the
+    /// loop variable.
+    pub fn range_and_var(&self) -> Option<(ValueId, ValueId)> {
+        match &self.kind {
+            LoopKind::For {
+                iter,
+                bound,
+                range: true,
+                ..
+            } => Some((*iter, *bound.first()?)),
+            _ => None,
+        }
+    }
+}
+
 /// A sequence of statements: the function body, a branch, a loop body.
 #[derive(Clone, Debug, Default)]
 pub struct Block {

@@ -237,7 +237,7 @@ fn fused_loops(
                 let Some(next) = plain_loop(cx, plan, l) else {
                     break;
                 };
-                if !same_range(cx, loops[0].iter, next.iter)
+                if !same_range(cx.graph, loops[0].iter, next.iter)
                     || !loops.iter().all(|a| independent(a, &next))
                 {
                     break;
@@ -283,18 +283,7 @@ struct PlainLoop<'a> {
 }
 
 fn plain_loop<'a>(cx: &Context<'_>, plan: &Plan, l: &'a LoopRegion) -> Option<PlainLoop<'a>> {
-    let LoopKind::For {
-        iter,
-        bound,
-        range: true,
-        ..
-    } = &l.kind
-    else {
-        return None;
-    };
-    let [var] = bound.as_slice() else {
-        return None;
-    };
+    let (iter, var) = l.range_and_var()?;
     let reversed = plan.has_reverse.contains(&l.tape);
     let quiet = l.carried.is_empty()
         && l.broke.is_none()
@@ -307,13 +296,13 @@ fn plain_loop<'a>(cx: &Context<'_>, plan: &Plan, l: &'a LoopRegion) -> Option<Pl
     }
     let mut this = PlainLoop {
         region: l,
-        iter: *iter,
-        var: *var,
+        iter,
+        var,
         writes: Vec::new(),
         at_var_only: Vec::new(),
     };
     let touch = |this: &mut PlainLoop<'_>, array: ValueId, indices: &[ValueId]| {
-        let at = indices == [*var];
+        let at = indices == [var];
         match this.at_var_only.iter_mut().find(|(a, _)| *a == array) {
             Some((_, all)) => *all &= at,
             None => this.at_var_only.push((array, at)),
@@ -367,9 +356,9 @@ fn independent(a: &PlainLoop<'_>, b: &PlainLoop<'_>) -> bool {
 }
 
 /// Whether two ranges are one: the same value, or the same expression of the same values.
-fn same_range(cx: &Context<'_>, a: ValueId, b: ValueId) -> bool {
+pub(super) fn same_range(graph: &crate::ir::Graph, a: ValueId, b: ValueId) -> bool {
     a == b
-        || match (&cx.graph.node(a).op, &cx.graph.node(b).op) {
+        || match (&graph.node(a).op, &graph.node(b).op) {
             (Op::Verbatim(ta, va), Op::Verbatim(tb, vb)) => {
                 va == vb && ta.to_string() == tb.to_string()
             }

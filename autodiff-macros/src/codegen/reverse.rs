@@ -2006,16 +2006,7 @@ impl ReverseLoop {
         let (Some(a), Some(b)) = (&self.fusion, &next.fusion) else {
             return false;
         };
-        let same_range = a.range == b.range || {
-            let (ra, rb) = (&graph.node(a.range).op, &graph.node(b.range).op);
-            match (ra, rb) {
-                (Op::Verbatim(ta, va), Op::Verbatim(tb, vb)) => {
-                    va == vb && ta.to_string() == tb.to_string()
-                }
-                _ => false,
-            }
-        };
-        same_range
+        super::forward::same_range(graph, a.range, b.range)
             && a.ascending == b.ascending
             && a.accesses
                 .iter()
@@ -2309,17 +2300,8 @@ fn read_arrays(cx: &Context<'_>, stmt: &Stmt, out: &mut Vec<ValueId>) {
 
 /// A `for` loop over a range written out: its variable, and the range's start and end as text.
 pub(super) fn range_of(graph: &Graph, l: &LoopRegion) -> Option<(ValueId, String, String)> {
-    let crate::ir::LoopKind::For {
-        iter,
-        bound,
-        range: true,
-        ..
-    } = &l.kind
-    else {
-        return None;
-    };
-    let var = *bound.first()?;
-    let Op::Verbatim(tokens, _) = &graph.node(*iter).op else {
+    let (iter, var) = l.range_and_var()?;
+    let Op::Verbatim(tokens, _) = &graph.node(iter).op else {
         return None;
     };
     let mut e = super::without_bindings(syn::parse2(tokens.clone()).ok()?)?;
