@@ -122,3 +122,71 @@ fn counters_an_inner_loop_counts() {
         }
     }
 }
+
+/// An inner range read from values the outer loop changes in place (`seen.push(i)`, `m[0] =
+/// n - i`): the reverse cannot count the counter back through the range written again (it
+/// read the values as the loop left them: a panic, or a wrong gradient), so it saves it.
+#[differentiate]
+fn growing_rows<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut seen: Vec<usize> = Vec::new();
+    let mut packed = vec![T::zero(); n * n];
+    let mut l = 0;
+    for i in 0..n {
+        seen.push(i);
+        for j in 0..seen.len() {
+            packed[l] = x[i] * x[seen[j]];
+            l += 1;
+        }
+    }
+    let mut s = T::zero();
+    for k in 0..l {
+        s = s + packed[k] * packed[k] * T::from(k + 1).unwrap();
+    }
+    s
+}
+
+#[differentiate]
+fn shrinking_rows<T: Float>(x: &[T]) -> T {
+    let n = x.len();
+    let mut m = [0_usize; 1];
+    let mut packed = vec![T::zero(); n * n];
+    let mut l = 0;
+    for i in 0..n {
+        m[0] = n - i;
+        for j in 0..m[0] {
+            packed[l] = x[i] * x[j];
+            l += 1;
+        }
+    }
+    let mut s = T::zero();
+    for k in 0..l {
+        s = s + packed[k] * packed[k] * T::from(k + 1).unwrap();
+    }
+    s
+}
+
+#[test]
+fn ranges_changed_in_place_by_the_outer_loop() {
+    for n in [1, 3, 5] {
+        for seed in 0..3 {
+            let x = common::point(n, seed);
+            let (value, grad) = growing_rows_grad(&x);
+            common::check_with_dual(
+                "growing_rows",
+                &x,
+                (value, grad),
+                growing_rows,
+                growing_rows,
+            );
+            let (value, grad) = shrinking_rows_grad(&x);
+            common::check_with_dual(
+                "shrinking_rows",
+                &x,
+                (value, grad),
+                shrinking_rows,
+                shrinking_rows,
+            );
+        }
+    }
+}

@@ -453,3 +453,38 @@ fn mirrored_products_ref<T: Float>(x: &[T]) -> T {
     }
     s
 }
+
+/// A sum loop whose scratch array is read at a literal index its fill does not reach
+/// (`for j in 0..1` fills `c[0]` only; `c[1]` keeps the previous iteration's value): the
+/// iteration's reverse cannot run inside the forward loop, which assumed `c[1]` fresh (a wrong
+/// gradient); a literal index below a literal end, or any under `0..c.len()`, is fresh.
+#[differentiate]
+fn stale_element<T: Float>(x: &[T]) -> T {
+    let mut c = vec![T::zero(); 2];
+    let mut s = T::zero();
+    for i in 0..x.len() {
+        for j in 0..1 {
+            c[j] = x[i];
+        }
+        s = s + c[1] * c[0];
+        c[1] = x[i] * x[i];
+    }
+    s
+}
+
+#[test]
+fn a_literal_index_beyond_the_fill() {
+    for n in [1, 2, 4] {
+        for seed in 0..3 {
+            let x = point(n, seed);
+            let (value, grad) = stale_element_grad(&x);
+            check(
+                "stale_element",
+                &x,
+                (value, grad),
+                stale_element,
+                stale_element,
+            );
+        }
+    }
+}

@@ -812,13 +812,15 @@ impl Layout {
                     .find(|k| k.exit == c.next && k.init == c.phi)?;
                 let (_, step) = self.counters.get(&inner.phi)?;
                 // The range again in the reverse pass: from the outer loop's variable and values
-                // from outside the outer loop.
-                let operands_ok = graph
-                    .node(*iter)
-                    .op
-                    .operands()
-                    .iter()
-                    .all(|o| bound.contains(o) || !inside.contains(&self.home(*o)));
+                // from outside the outer loop that nothing changes in place (`seen.push(i)` or
+                // `m[0] = n - i` in the outer loop would change the range under it).
+                let operands_ok = graph.node(*iter).op.operands().iter().all(|o| {
+                    let node = graph.node(*o);
+                    bound.contains(o)
+                        || (!inside.contains(&self.home(*o))
+                            && !node.mutable
+                            && !node.changed_by_calls)
+                });
                 (m.broke.is_none() && operands_ok).then(|| Chained {
                     exit: c.exit,
                     next: c.next,

@@ -2353,9 +2353,27 @@ fn covered(
         if let Some((_, _, end)) = loops.iter().find(|(v, _, _)| v == i) {
             return ranges.iter().any(|(s, e)| s == "0" && e == end);
         }
-        let literal = matches!(&graph.node(*i).op, Op::Verbatim(t, _)
-            if matches!(syn::parse2::<syn::Expr>(t.clone()), Ok(syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(_), .. }))));
-        literal && ranges.iter().any(|(s, _)| s == "0")
+        // A literal index `k`: covered by a range `0..n` with `n` a literal above `k`, or
+        // `0..a.len()` (every element).
+        let literal = match &graph.node(*i).op {
+            Op::Verbatim(t, _) => match syn::parse2::<syn::Expr>(t.clone()) {
+                Ok(syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Int(k),
+                    ..
+                })) => k.base10_parse::<usize>().ok(),
+                _ => None,
+            },
+            _ => None,
+        };
+        let whole = graph.node(a).hint.as_ref().map(|name| {
+            let name = Ident::new(name, Span::call_site());
+            quote!(#name.len()).to_string()
+        });
+        literal.is_some_and(|k| {
+            ranges.iter().any(|(s, e)| {
+                s == "0" && (e.parse::<usize>().is_ok_and(|n| k < n) || Some(e) == whole.as_ref())
+            })
+        })
     };
     for stmt in &b.stmts {
         match stmt {
