@@ -239,6 +239,12 @@ fn check_file(name: &str, want: Option<f64>) {
     // With `--features autodiff/tape-stats`: what the generated loops pushed in one call.
     if let Some(bytes) = autodiff::tape_stats::take() {
         println!("{name}: the generated gradient's loop tapes hold {bytes} bytes");
+        // The loop over the points runs its reverse point by point: its tapes hold one
+        // point's values, far less than one value per point and component.
+        assert!(
+            bytes < g.n * g.k * 8,
+            "{name}: {bytes} bytes of tapes: the loop over the points saves every point"
+        );
     }
     let (hand_value, ha, hm, hq) = gmm_gradient(
         g.d, g.k, g.n, &g.alpha, &g.means, &g.icf, &g.x, g.gamma, g.m,

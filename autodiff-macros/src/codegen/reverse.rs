@@ -2353,8 +2353,9 @@ fn covered(
         if let Some((_, _, end)) = loops.iter().find(|(v, _, _)| v == i) {
             return ranges.iter().any(|(s, e)| s == "0" && e == end);
         }
-        // A literal index `k`: covered by a range `0..n` with `n` a literal above `k`, or
-        // `0..a.len()` (every element).
+        // A literal index `k`: covered by a range `0..n` with `n` a literal above `k`, or over
+        // every element, `0..a.len()` or `0..len` of `vec![c; len]` (`main_term[0]` after
+        // `for ik in 0..k { main_term[ik] = … }`, GMM's).
         let literal = match &graph.node(*i).op {
             Op::Verbatim(t, _) => match syn::parse2::<syn::Expr>(t.clone()) {
                 Ok(syn::Expr::Lit(syn::ExprLit {
@@ -2365,13 +2366,21 @@ fn covered(
             },
             _ => None,
         };
-        let whole = graph.node(a).hint.as_ref().map(|name| {
-            let name = Ident::new(name, Span::call_site());
-            quote!(#name.len()).to_string()
-        });
+        let node = graph.node(a);
+        let mut whole: Vec<String> = node
+            .hint
+            .iter()
+            .map(|name| {
+                let name = Ident::new(name, Span::call_site());
+                quote!(#name.len()).to_string()
+            })
+            .collect();
+        if let (Op::Verbatim(tokens, _), false) = (&node.op, node.changed_by_calls) {
+            whole.extend(super::repeat_length(tokens));
+        }
         literal.is_some_and(|k| {
             ranges.iter().any(|(s, e)| {
-                s == "0" && (e.parse::<usize>().is_ok_and(|n| k < n) || Some(e) == whole.as_ref())
+                s == "0" && (e.parse::<usize>().is_ok_and(|n| k < n) || whole.contains(e))
             })
         })
     };
