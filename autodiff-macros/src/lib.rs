@@ -347,6 +347,14 @@ mod region_tests {
 
     use super::*;
 
+    /// The expansion of `item` (a function `f`), from `f_vjp` up to `f_grad`.
+    fn vjp_of(item: TokenStream2) -> String {
+        let out = expand(TokenStream2::new(), item).to_string();
+        let from = out.find("fn f_vjp (").expect("a vjp");
+        let to = out.find("fn f_grad").expect("a grad");
+        out[from..to].to_string()
+    }
+
     fn ir_of(item: TokenStream2) -> String {
         let item_fn: ItemFn = syn::parse2(item).expect("test input is a function");
         let options = args::parse_options(TokenStream2::new()).expect("no options");
@@ -457,13 +465,7 @@ mod region_tests {
                 s
             }
         };
-        let out = expand(TokenStream2::new(), item).to_string();
-        let vjp = |out: &str| {
-            let from = out.find("fn f_vjp (").expect("a vjp");
-            let to = out.find("fn f_grad").expect("a grad");
-            out[from..to].to_string()
-        };
-        let first = vjp(&out);
+        let first = vjp_of(item);
         assert_eq!(first.matches("Iterator :: rev").count(), 0, "{first}");
         assert_eq!(
             first.matches("for __j_").count(),
@@ -490,7 +492,7 @@ mod region_tests {
                 s
             }
         };
-        let second = vjp(&expand(TokenStream2::new(), item).to_string());
+        let second = vjp_of(item);
         assert_eq!(
             second.matches("for __j_").count(),
             5,
@@ -502,12 +504,9 @@ mod region_tests {
     /// element of an array the loop before it writes, or printing, runs alone.
     #[test]
     fn adjacent_forward_loops_run_as_one() {
+        // The forward loops walk a copy of their range, which the reverse walks again.
         let forward_loops = |item: TokenStream2| {
-            let out = expand(TokenStream2::new(), item).to_string();
-            let from = out.find("fn f_vjp (").expect("a vjp");
-            let to = out.find("fn f_grad").expect("a grad");
-            // The forward loops walk a copy of their range, which the reverse walks again.
-            out[from..to]
+            vjp_of(item)
                 .matches(" in :: core :: clone :: Clone :: clone (& __t")
                 .count()
         };
@@ -562,15 +561,8 @@ mod region_tests {
                 b[0] * w
             }
         };
-        let out = expand(TokenStream2::new(), inactive).to_string();
-        let from = out.find("fn f_vjp (").expect("a vjp");
-        let to = out.find("fn f_grad").expect("a grad");
-        assert_eq!(
-            out[from..to].matches("for __i_").count(),
-            2,
-            "{}",
-            &out[from..to]
-        );
+        let vjp = vjp_of(inactive);
+        assert_eq!(vjp.matches("for __i_").count(), 2, "{vjp}");
     }
 
     /// A running maximum read by nothing else in its loop saves nothing: the forward loop
@@ -578,12 +570,6 @@ mod region_tests {
     /// Read again in the loop, it is saved and reversed as any carried value.
     #[test]
     fn a_running_maximum_reverses_the_iteration_that_won() {
-        let vjp_of = |item: TokenStream2| {
-            let out = expand(TokenStream2::new(), item).to_string();
-            let from = out.find("fn f_vjp (").expect("a vjp");
-            let to = out.find("fn f_grad").expect("a grad");
-            out[from..to].to_string()
-        };
         let vjp = vjp_of(quote! {
             fn f(x: &[f64]) -> f64 {
                 let mut m = x[0];
