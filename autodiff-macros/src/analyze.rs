@@ -91,21 +91,6 @@ fn collect_edges(block: &Block, edges: &mut Vec<(ValueId, ValueId)>) {
     }
 }
 
-/// The arrays `block` (and the regions in it) stores into.
-fn collect_stores(block: &Block, out: &mut Vec<ValueId>) {
-    for stmt in &block.stmts {
-        match stmt {
-            Stmt::Eval(_) | Stmt::Verbatim { .. } => {}
-            Stmt::Store { array, .. } => out.push(*array),
-            Stmt::If(r) => {
-                collect_stores(&r.then_block, out);
-                collect_stores(&r.else_block, out);
-            }
-            Stmt::Loop(l) => collect_stores(&l.body, out),
-        }
-    }
-}
-
 /// What kind of value a node holds, as far as syntax tells: the generated code uses plain float
 /// arithmetic for scalars, and the runtime's broadcasting operations (by reference, never
 /// moving a value the reverse pass reads) for anything that may be a tensor.
@@ -169,7 +154,9 @@ pub fn kinds(
         }
     }
     let mut stores = Vec::new();
-    collect_stores(&graph.body, &mut stores);
+    for st in &graph.body.stmts {
+        crate::ir::stored_arrays(st, &mut stores);
+    }
     for a in stores {
         arrayish[a.index()] = true;
     }

@@ -674,3 +674,21 @@ pub fn collect_region_uses(b: &Block, out: &mut Vec<ValueId>) {
         }
     }
 }
+
+/// The arrays `stmt` (and the regions in it) writes into, once per write.
+pub fn stored_arrays(stmt: &Stmt, out: &mut Vec<ValueId>) {
+    match stmt {
+        Stmt::Store { array, .. } => out.push(*array),
+        Stmt::If(r) => {
+            for st in r.then_block.stmts.iter().chain(&r.else_block.stmts) {
+                stored_arrays(st, out);
+            }
+        }
+        Stmt::Loop(inner) => {
+            for st in &inner.body.stmts {
+                stored_arrays(st, out);
+            }
+        }
+        _ => {}
+    }
+}

@@ -575,7 +575,7 @@ impl Layout {
                 }
                 Stmt::Verbatim { .. } | Stmt::Store { .. } => {}
             }
-            reverse::stored_arrays(st, &mut written);
+            crate::ir::stored_arrays(st, &mut written);
             for a in written {
                 last_write.insert(a, p);
                 first_write.entry(a).or_insert(p);
@@ -702,7 +702,7 @@ impl Scratch {
             let value = self.fill(graph, m)?;
             let mut stored = Vec::new();
             for st in &m.body.stmts {
-                reverse::stored_arrays(st, &mut stored);
+                crate::ir::stored_arrays(st, &mut stored);
             }
             let once = stored.iter().filter(|s| **s == a).count() == 1;
             let after = reads.iter().all(|r| at(*r).is_some_and(|q| q > p));

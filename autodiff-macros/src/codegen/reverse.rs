@@ -1273,7 +1273,7 @@ impl Sweep<'_> {
         let mut written_after = Vec::new();
         if let Some(p) = position {
             for st in &graph.body.stmts[p + 1..] {
-                stored_arrays(st, &mut written_after);
+                crate::ir::stored_arrays(st, &mut written_after);
             }
         }
         if position.is_none() || outer_reads.iter().any(|o| written_after.contains(o)) {
@@ -1528,7 +1528,7 @@ impl Sweep<'_> {
             self.in_scope = Some(l.body.id);
             let mut stored = Vec::new();
             for st in &l.body.stmts {
-                stored_arrays(st, &mut stored);
+                crate::ir::stored_arrays(st, &mut stored);
             }
             self.deferred = Some(Deferred {
                 block: l.body.id,
@@ -2042,24 +2042,6 @@ impl ReverseLoop {
                 a.adjoints.push((array, d));
             }
         }
-    }
-}
-
-/// The arrays `stmt` (and the regions in it) writes into, once per write.
-pub(super) fn stored_arrays(stmt: &Stmt, out: &mut Vec<ValueId>) {
-    match stmt {
-        Stmt::Store { array, .. } => out.push(*array),
-        Stmt::If(r) => {
-            for st in r.then_block.stmts.iter().chain(&r.else_block.stmts) {
-                stored_arrays(st, out);
-            }
-        }
-        Stmt::Loop(inner) => {
-            for st in &inner.body.stmts {
-                stored_arrays(st, out);
-            }
-        }
-        _ => {}
     }
 }
 
