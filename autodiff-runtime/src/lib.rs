@@ -20,6 +20,7 @@ pub mod dual;
 pub mod helpers;
 pub mod jacobian;
 pub mod params;
+pub mod rows;
 pub mod rules;
 pub mod scalar;
 pub mod tangent;

@@ -266,6 +266,8 @@ fn fused_loops(
     }
     // The ranges stay for the reverse passes that walk them again; the first is walked here.
     let iter = graph.value_ident(head.iter);
+    let (rows, body) = super::rows::cut_rows(body, &var, &iter, cx.row_arrays(), cx.rt);
+    out.extend([rows]);
     out.extend([quote_spanned!(head.region.span=>
         for #var in ::core::clone::Clone::clone(&#iter) { #body }
     )]);
@@ -527,6 +529,18 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
     if let Some(broke) = l.broke {
         let broke = graph.value_ident(broke);
         body.extend([quote!(if #broke { break; })]);
+    }
+    // Rows of the arrays the body indexes at the loop variable plus an offset, cut once.
+    if let (Some((iter, var)), None) = (l.range_and_var(), l.broke) {
+        let (rows, cut) = super::rows::cut_rows(
+            body,
+            &graph.value_ident(var),
+            &graph.value_ident(iter),
+            cx.row_arrays(),
+            cx.rt,
+        );
+        out.extend([rows]);
+        body = cut;
     }
     out.extend([match &l.kind {
         LoopKind::For { iter, pattern, .. } if slots => {

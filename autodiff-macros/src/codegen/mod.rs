@@ -29,6 +29,7 @@ mod graph;
 mod jvp;
 mod localize;
 mod reverse;
+mod rows;
 mod scopes;
 
 use crate::hash::{HashMap, HashSet};
@@ -1974,6 +1975,7 @@ fn with_context<R>(
     let kinds = crate::analyze::kinds(graph, &tensor_params, sig.ret_scalar, &sig.float_generics);
     f(&reverse::Context {
         trace: None,
+        row_arrays: std::cell::OnceCell::new(),
         kinds: &kinds,
         graph,
         activity,
@@ -2142,7 +2144,14 @@ fn trace_companion(
     let trace = Ident::new("__trace", Span::mixed_site());
     let traced = reverse::Context {
         trace: Some(&trace),
-        ..*cx
+        row_arrays: std::cell::OnceCell::new(),
+        graph: cx.graph,
+        activity: cx.activity,
+        layout: cx.layout,
+        rt: cx.rt,
+        d_out: cx.d_out,
+        sig: cx.sig,
+        kinds: cx.kinds,
     };
     let rt = cx.rt;
     // The plan of the traced code itself: a trace runs every loop's reverse after the loop

@@ -42,6 +42,8 @@ pub(super) struct Context<'a> {
     pub kinds: &'a [Kind],
     /// `Some(trace)` in `NAME_trace`: every active float's value and adjoint are recorded.
     pub trace: Option<&'a Ident>,
+    /// [`Context::row_arrays`], found once.
+    pub row_arrays: std::cell::OnceCell<Vec<Ident>>,
 }
 
 impl Context<'_> {
@@ -279,6 +281,40 @@ impl Context<'_> {
     /// Whether the reverse pass computes `v` again rather than saving it.
     pub fn rematerializable(&self, v: ValueId) -> bool {
         self.layout.cheap.contains(&v)
+    }
+
+    /// The arrays a loop may cut rows of (see [`super::rows`]): parameters that are slices,
+    /// `Vec`s or fixed arrays, locals made by `vec![…]` or an array expression, and the
+    /// adjoints of both (made by `zero_like`, of the same shape).
+    pub fn row_arrays(&self) -> &[Ident] {
+        self.row_arrays.get_or_init(|| self.find_row_arrays())
+    }
+
+    fn find_row_arrays(&self) -> Vec<Ident> {
+        let mut out = Vec::new();
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            let array =
+                match &node.op {
+                    Op::Param(p) => self.sig.params.get(*p).is_some_and(|p| {
+                        !p.is_tensor && crate::lower::element_type(&p.ty).is_some()
+                    }),
+                    Op::Verbatim(tokens, _) => syn::parse2::<syn::Expr>(tokens.clone())
+                        .ok()
+                        .and_then(super::without_bindings)
+                        .is_some_and(|e| match e {
+                            syn::Expr::Repeat(_) | syn::Expr::Array(_) => true,
+                            syn::Expr::Macro(m) => m.mac.path.is_ident("vec"),
+                            _ => false,
+                        }),
+                    _ => false,
+                };
+            if array {
+                let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
+                out.push(self.graph.value_ident(v));
+                out.push(self.graph.adjoint_ident(v));
+            }
+        }
+        out
     }
 
     /// Active arrays whose adjoint the forward pass declares (parameters and arrays of the
@@ -695,12 +731,12 @@ impl Sweep<'_> {
                         }
                         (first, next) => {
                             if let Some(first) = first {
-                                first.emit(&mut out);
+                                first.emit(&mut out, self.cx.row_arrays(), rt);
                             }
                             out.extend([direct]);
                             match next {
                                 Some(next) if next.fusion.is_some() => pending = Some(next),
-                                Some(next) => next.emit(&mut out),
+                                Some(next) => next.emit(&mut out, self.cx.row_arrays(), rt),
                                 None => {}
                             }
                         }
@@ -710,7 +746,7 @@ impl Sweep<'_> {
                 _ => {}
             }
             if let Some(first) = pending.take() {
-                first.emit(&mut out);
+                first.emit(&mut out, self.cx.row_arrays(), rt);
             }
             match stmt {
                 Stmt::Eval(v) => self.node(*v, &mut out),
@@ -750,7 +786,7 @@ impl Sweep<'_> {
             }
         }
         if let Some(first) = pending.take() {
-            first.emit(&mut out);
+            first.emit(&mut out, self.cx.row_arrays(), rt);
         }
         if let Some(held) = self.deferred.as_mut().filter(|held| held.block == b.id) {
             out.extend(held.items.drain(..).rev());
@@ -1647,6 +1683,16 @@ impl Sweep<'_> {
             }
             _ => None,
         };
+        // The loop variable and the range, for rows cut before the loop (see `super::rows`):
+        // when the reverse walks the whole range.
+        let rows = match (&regenerated, l.range_and_var(), l.broke) {
+            (Some((var, _)), Some((iter, _)), None) if var.to_string() != "_" => {
+                syn::parse2::<Ident>(var.clone())
+                    .ok()
+                    .map(|v| (v, graph.value_ident(iter)))
+            }
+            _ => None,
+        };
         let mut prelude = TokenStream::new();
         let entries = if self.cx.tapeless(self.plan, l) {
             None
@@ -1833,6 +1879,7 @@ impl Sweep<'_> {
             after,
             fusion,
             only,
+            rows,
         })
     }
 
@@ -1877,6 +1924,9 @@ struct ReverseLoop {
     /// Set when only one iteration's reverse adds anything (see [`Sweep::winner_only`]): the
     /// `Option` holding its loop variable.
     only: Option<Ident>,
+    /// The loop variable and the range, when the reverse walks the whole range: rows of the
+    /// arrays it indexes may be cut before it (see [`super::rows`]).
+    rows: Option<(Ident, Ident)>,
 }
 
 /// A loop's reverse that may run fused with the reverses of the loops next to it: it walks a
@@ -1930,7 +1980,7 @@ impl Access {
 }
 
 impl ReverseLoop {
-    fn emit(self, out: &mut TokenStream) {
+    fn emit(self, out: &mut TokenStream, row_arrays: &[Ident], rt: &TokenStream) {
         let Self {
             before,
             count_down,
@@ -1941,6 +1991,7 @@ impl ReverseLoop {
             after,
             only,
             fusion,
+            rows,
         } = self;
         // Elements each iteration touches only at its loop variable, kept in locals.
         let (local_reads, local_writes) = match (&fusion, &only) {
@@ -1975,12 +2026,19 @@ impl ReverseLoop {
                     #body
                 }
             },
-            None => quote! {
-                #count_down
-                for #pattern in #iterator {
-                    #body
+            None => {
+                let (cut, body) = match &rows {
+                    Some((var, range)) => super::rows::cut_rows(body, var, range, row_arrays, rt),
+                    None => (TokenStream::new(), body),
+                };
+                quote! {
+                    #count_down
+                    #cut
+                    for #pattern in #iterator {
+                        #body
+                    }
                 }
-            },
+            }
         };
         if !hoisted.is_empty() {
             reverse_loop = quote! {
@@ -2022,6 +2080,11 @@ impl ReverseLoop {
         self.count_down.extend([next.count_down]);
         self.hoisted.extend(next.hoisted);
         self.after.extend([next.after]);
+        // Rows only when every fused loop walks its whole range.
+        match (&self.rows, next.rows) {
+            (Some(_), Some(_)) => {}
+            _ => self.rows = None,
+        }
         for mut body in next.bodies {
             match (&a.var, &b.var) {
                 (Some(mine), Some(theirs)) => {
