@@ -459,7 +459,7 @@ pub mod __private {
     pub use autodiff_runtime::dual::{cast_float, cast_int, seed, CastTo, Dual, DualParts};
     pub use autodiff_runtime::ndarray;
     pub use autodiff_runtime::num_traits::{Float, NumCast};
-    pub use autodiff_runtime::rows::{row, row_mut};
+    pub use autodiff_runtime::rows::{carry_end, carry_from, row, row_end, row_mut, row_start};
     pub use autodiff_runtime::rules::*;
     pub use autodiff_runtime::tape_stats::record as record_tape;
     pub use autodiff_runtime::tensor::*;

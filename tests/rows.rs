@@ -267,8 +267,20 @@ fn in_f32() {
     type Pair32 = fn(&[f32], &[f32]) -> (f32, (Vec<f32>, Vec<f32>));
     type Plain32 = fn(&[f32], &[f32]) -> f32;
     type Dual = fn(&[common::Fwd], &[common::Fwd]) -> common::Fwd;
-    let cases: [(&str, Pair32, Plain32, Dual); 3] = [
+    let cases: [(&str, Pair32, Plain32, Dual); 5] = [
         ("windows", windows_grad, windows, windows),
+        (
+            "first_differences",
+            first_differences_grad,
+            first_differences,
+            first_differences,
+        ),
+        (
+            "differences_stored",
+            differences_stored_grad,
+            differences_stored,
+            differences_stored,
+        ),
         (
             "other_ranges",
             other_ranges_grad,
@@ -316,6 +328,168 @@ fn a_row_past_the_end_panics() {
     let x = [1.0, 2.0, 3.0];
     let w = [1.0, 1.0, 1.0];
     let _ = windows_past_grad(&x, &w);
+}
+
+/// Rosenbrock's shape: each iteration's reverse adds to `d_x[j]` and `d_x[j + 1]`, the next
+/// iteration's `d_x[j]`: the element is carried between iterations in a local.
+#[differentiate]
+fn first_differences<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut s = T::zero();
+    for j in 0..n - 1 {
+        let d = x[j + 1] - x[j] * w[j];
+        s = s + d * d + (x[j] * w[j + 1]).sin();
+    }
+    s
+}
+
+/// The same shape in a loop whose reverse runs after it (it writes `y`), walking the range
+/// upwards, over `0..=n - 2`, and downwards (not carried).
+#[differentiate]
+fn differences_stored<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut y = vec![T::zero(); n];
+    for j in 0..=n - 2 {
+        y[j] = x[j + 1] * w[j] - x[j];
+    }
+    for j in (0..n - 1).rev() {
+        y[j + 1] = y[j + 1] + w[j + 1] * x[j] - w[j];
+    }
+    let mut s = T::zero();
+    for j in 0..n {
+        s = s + y[j] * y[j] * w[j];
+    }
+    s
+}
+
+/// The element past the end read only when there is one: not carried (`d_x[n]` would be past
+/// the end), and a loop that runs no iteration (`n = 1`).
+#[differentiate]
+fn guarded_differences<T: Float>(x: &[T], w: &[T]) -> T {
+    let n = x.len();
+    let mut s = x[0] * w[0];
+    for j in 0..n {
+        s = s + x[j] * w[j];
+        if j + 1 < n {
+            s = s + (x[j + 1] - x[j]) * w[j];
+        }
+    }
+    for j in 1..n {
+        s = s * w[j] + x[j - 1 + 1] * x[j];
+    }
+    s
+}
+
+#[test]
+fn carried_neighbours_give_the_gradient() {
+    for n in [1, 2, 3, 7] {
+        type Grad = fn(&[f64], &[f64]) -> (f64, (Vec<f64>, Vec<f64>));
+        type Plain = fn(&[f64], &[f64]) -> f64;
+        type Dual = fn(&[common::Fwd], &[common::Fwd]) -> common::Fwd;
+        let mut cases: Vec<(&str, Grad, Plain, Dual)> = vec![(
+            "guarded_differences",
+            guarded_differences_grad,
+            guarded_differences,
+            guarded_differences,
+        )];
+        if n > 1 {
+            cases.push((
+                "first_differences",
+                first_differences_grad,
+                first_differences,
+                first_differences,
+            ));
+            cases.push((
+                "differences_stored",
+                differences_stored_grad,
+                differences_stored,
+                differences_stored,
+            ));
+        }
+        for (name, grad, plain, dual) in cases {
+            check_pair(name, n, &[0, 1, 2], grad, plain, dual);
+        }
+    }
+}
+
+/// Offsets that are references (`for st in starts.iter()`): `x[st + j]` as written.
+#[differentiate(wrt(x))]
+fn offsets_by_reference(x: &[f64], starts: &[usize], off: &usize) -> f64 {
+    let mut s = 0.0;
+    for st in starts.iter() {
+        for j in 0..2 {
+            s += x[st + j] * x[j + off];
+        }
+    }
+    s
+}
+
+/// A scratch array written at `j` and read in an inner loop's range and in another index: its
+/// row serves every mention (found by a red-team pass: the mentions after `..` and inside an
+/// index were not seen, and the row's borrow clashed with them).
+#[differentiate]
+fn mentions_in_ranges_and_indices(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut cnt = vec![0.0; n];
+    let mut s = 0.0;
+    for j in 0..n {
+        cnt[j] = (j % 3) as f64;
+        for _k in 0..cnt[j] as usize {
+            s += x[j] * x[(cnt[j] * 0.0) as usize];
+        }
+    }
+    s
+}
+
+/// An offset a method changes in the loop (found by a red-team pass: the row was cut once, at
+/// the offset's first value).
+#[differentiate]
+fn offset_changed_by_a_method(x: &[f64]) -> f64 {
+    use std::ops::AddAssign;
+    let mut s = 0.0;
+    let mut b = 0;
+    for j in 0..x.len() / 2 {
+        s += x[b + j] * x[j];
+        b.add_assign(1);
+    }
+    s
+}
+
+/// A raw identifier as an array parameter: the row's name is made from `in`, not `r#in` (found
+/// by a red-team pass: the macro panicked).
+#[differentiate]
+fn raw_name(r#in: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for j in 0..r#in.len() {
+        s += r#in[j] * r#in[j].sin();
+    }
+    s
+}
+
+#[test]
+fn cases_found_by_the_red_team() {
+    for seed in 0..3 {
+        let x = point(6, seed + 40);
+        let starts = [0, 3, 1];
+        let (value, grad) = offsets_by_reference_grad(&x, &starts, &2);
+        let plain = |v: &[f64]| offsets_by_reference(v, &starts, &2);
+        assert_eq!(value.to_bits(), plain(&x).to_bits());
+        autodiff::check_grad(plain, &x, &grad).unwrap();
+        type Single = (fn(&[f64]) -> (f64, Vec<f64>), fn(&[f64]) -> f64);
+        let singles: [Single; 3] = [
+            (
+                mentions_in_ranges_and_indices_grad,
+                mentions_in_ranges_and_indices,
+            ),
+            (offset_changed_by_a_method_grad, offset_changed_by_a_method),
+            (raw_name_grad, raw_name),
+        ];
+        for (grad, plain) in singles {
+            let (value, g) = grad(&x);
+            assert_eq!(value.to_bits(), plain(&x).to_bits());
+            autodiff::check_grad(plain, &x, &g).unwrap();
+        }
+    }
 }
 
 #[differentiate]

@@ -14,17 +14,27 @@
 use std::iter::Rev;
 use std::ops::{Range, RangeInclusive};
 
+use crate::Real;
+
 /// A range a loop walks: where the rows it indexes end.
 pub trait RowRange {
     /// One past the largest value the range yields, or `None` when it yields nothing (or its
     /// largest value is `usize::MAX`: no row can end past it).
     fn row_end(&self) -> Option<usize>;
+
+    /// The smallest value the range yields, or `None` when it yields nothing.
+    fn row_start(&self) -> Option<usize>;
 }
 
 impl RowRange for Range<usize> {
     #[inline(always)]
     fn row_end(&self) -> Option<usize> {
         (self.start < self.end).then_some(self.end)
+    }
+
+    #[inline(always)]
+    fn row_start(&self) -> Option<usize> {
+        (self.start < self.end).then_some(self.start)
     }
 }
 
@@ -37,6 +47,11 @@ impl RowRange for RangeInclusive<usize> {
             self.end().checked_add(1)
         }
     }
+
+    #[inline(always)]
+    fn row_start(&self) -> Option<usize> {
+        (!self.is_empty()).then(|| *self.start())
+    }
 }
 
 impl<R: RowRange + DoubleEndedIterator<Item = usize> + Clone> RowRange for Rev<R> {
@@ -44,6 +59,11 @@ impl<R: RowRange + DoubleEndedIterator<Item = usize> + Clone> RowRange for Rev<R
     fn row_end(&self) -> Option<usize> {
         // The first item of the reversed range is the largest.
         self.clone().next()?.checked_add(1)
+    }
+
+    #[inline(always)]
+    fn row_start(&self) -> Option<usize> {
+        self.clone().next_back()
     }
 }
 
@@ -100,6 +120,61 @@ pub fn row_mut<'a, T, R: RowRange>(
     }
 }
 
+/// One past the largest value of `range` (see [`RowRange::row_end`]).
+#[inline(always)]
+pub fn row_end<R: RowRange>(range: &R) -> Option<usize> {
+    range.row_end()
+}
+
+/// The smallest value of `range` (see [`RowRange::row_start`]).
+#[inline(always)]
+pub fn row_start<R: RowRange>(range: &R) -> Option<usize> {
+    range.row_start()
+}
+
+/// The element `d[at]` a loop carries from one iteration to the next in a local (see
+/// [`carry_end`]), read before its first iteration: zero, never read, when the loop runs no
+/// iteration (`at` is `None`).
+///
+/// ```
+/// use autodiff_runtime::rows::{carry_end, carry_from, row_end, row_start};
+/// let mut d = vec![1.0, 2.0, 3.0];
+/// let r = 0..2;
+/// // for j in 0..2 { d[j] += 1.0; d[j + 1] += 10.0; }, with d[j] carried:
+/// let (start, end) = (row_start(&r), row_end(&r));
+/// let mut at = carry_from(&d, start);
+/// for j in r {
+///     let mut next = d[j + 1];
+///     at += 1.0;
+///     next += 10.0;
+///     d[j] = at;
+///     at = next;
+/// }
+/// carry_end(&mut d, end, at);
+/// assert_eq!(d, [2.0, 13.0, 13.0]);
+/// ```
+#[inline(always)]
+#[track_caller]
+pub fn carry_from<T: Real>(d: &[T], at: Option<usize>) -> T {
+    match at {
+        Some(i) => d[i],
+        None => T::zero(),
+    }
+}
+
+/// Stores `value`, the element a loop carried past its last iteration, at `d[at]`; nothing
+/// when the loop ran no iteration (`at` is `None`).
+///
+/// # Panics
+/// When that element is not in `d` (the loop indexed it, so it is).
+#[inline(always)]
+#[track_caller]
+pub fn carry_end<T>(d: &mut [T], at: Option<usize>, value: T) {
+    if let Some(i) = at {
+        d[i] = value;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +193,12 @@ mod tests {
         assert_eq!((five..five).rev().row_end(), None);
         assert_eq!((two..=two).rev().row_end(), Some(3));
         assert_eq!((2..=5).rev().row_end(), Some(6));
+        assert_eq!((2..5).row_start(), Some(2));
+        assert_eq!((five..five).row_start(), None);
+        assert_eq!((2..=5).row_start(), Some(2));
+        assert_eq!((2..5).rev().row_start(), Some(2));
+        assert_eq!((two..=two).rev().row_start(), Some(2));
+        assert_eq!((five..five).rev().row_start(), None);
     }
 
     #[test]

@@ -530,15 +530,19 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         let broke = graph.value_ident(broke);
         body.extend([quote!(if #broke { break; })]);
     }
-    // Rows of the arrays the body indexes at the loop variable plus an offset, cut once.
+    // Adjoint elements carried between iterations in locals, then rows of the arrays the body
+    // indexes at the loop variable plus an offset, cut once.
+    let mut carried_out = TokenStream::new();
     if let (Some((iter, var)), None) = (l.range_and_var(), l.broke) {
-        let (rows, cut) = super::rows::cut_rows(
-            body,
-            &graph.value_ident(var),
-            &graph.value_ident(iter),
-            cx.row_arrays(),
-            cx.rt,
-        );
+        let (var, iter) = (graph.value_ident(var), graph.value_ident(iter));
+        if let Some(up) = super::reverse::range_direction(graph, l) {
+            let (before, carried, after) =
+                super::rows::carry_neighbours(body, (&var, &iter, up), cx.float_arrays(), cx.rt);
+            out.extend([before]);
+            carried_out = after;
+            body = carried;
+        }
+        let (rows, cut) = super::rows::cut_rows(body, &var, &iter, cx.row_arrays(), cx.rt);
         out.extend([rows]);
         body = cut;
     }
@@ -559,6 +563,7 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
         }
         LoopKind::Loop => quote_spanned!(l.span=> loop { #body }),
     }]);
+    out.extend([carried_out]);
     if taped && !shared {
         let rt = cx.rt;
         out.extend([quote!(#rt::record_tape(&#tape);)]);

@@ -42,8 +42,8 @@ pub(super) struct Context<'a> {
     pub kinds: &'a [Kind],
     /// `Some(trace)` in `NAME_trace`: every active float's value and adjoint are recorded.
     pub trace: Option<&'a Ident>,
-    /// [`Context::row_arrays`], found once.
-    pub row_arrays: std::cell::OnceCell<Vec<Ident>>,
+    /// [`Context::row_arrays`] and [`Context::float_arrays`], found once.
+    pub row_arrays: std::cell::OnceCell<(Vec<Ident>, Vec<Ident>)>,
 }
 
 impl Context<'_> {
@@ -287,34 +287,68 @@ impl Context<'_> {
     /// `Vec`s or fixed arrays, locals made by `vec![…]` or an array expression, and the
     /// adjoints of both (made by `zero_like`, of the same shape).
     pub fn row_arrays(&self) -> &[Ident] {
-        self.row_arrays.get_or_init(|| self.find_row_arrays())
+        &self.row_arrays.get_or_init(|| self.find_row_arrays()).0
     }
 
-    fn find_row_arrays(&self) -> Vec<Ident> {
-        let mut out = Vec::new();
+    /// Those of [`Context::row_arrays`] whose elements are floats (parameters of a float
+    /// element type, locals `vec![c; n]` or `[c; n]` of a scalar `c`): the arrays a loop may
+    /// carry elements of in locals (see [`super::rows::carry_neighbours`]).
+    pub fn float_arrays(&self) -> &[Ident] {
+        &self.row_arrays.get_or_init(|| self.find_row_arrays()).1
+    }
+
+    fn find_row_arrays(&self) -> (Vec<Ident>, Vec<Ident>) {
+        let float_type = |t: &syn::Type| match t {
+            syn::Type::Path(p) if p.qself.is_none() => p.path.get_ident().is_some_and(|id| {
+                id == "f64" || id == "f32" || self.sig.float_generics.contains(id)
+            }),
+            _ => false,
+        };
+        let scalar = |e: &syn::Expr| match e {
+            syn::Expr::Lit(_) | syn::Expr::Path(_) => true,
+            syn::Expr::Unary(u) => matches!(*u.expr, syn::Expr::Lit(_)),
+            syn::Expr::Call(c) => matches!(*c.func, syn::Expr::Path(_)),
+            _ => false,
+        };
+        let (mut rows, mut floats) = (Vec::new(), Vec::new());
         for (i, node) in self.graph.nodes.iter().enumerate() {
-            let array =
-                match &node.op {
-                    Op::Param(p) => self.sig.params.get(*p).is_some_and(|p| {
-                        !p.is_tensor && crate::lower::element_type(&p.ty).is_some()
+            // Whether an array, and whether of floats.
+            let kind = match &node.op {
+                Op::Param(p) => self.sig.params.get(*p).and_then(|p| {
+                    let element = crate::lower::element_type(&p.ty).filter(|_| !p.is_tensor)?;
+                    Some(float_type(element))
+                }),
+                Op::Verbatim(tokens, _) => syn::parse2::<syn::Expr>(tokens.clone())
+                    .ok()
+                    .and_then(super::without_bindings)
+                    .and_then(|e| match e {
+                        syn::Expr::Repeat(r) => Some(scalar(&r.expr)),
+                        syn::Expr::Array(_) => Some(false),
+                        syn::Expr::Macro(m) if m.mac.path.is_ident("vec") => Some(
+                            m.mac
+                                .parse_body_with(|input: syn::parse::ParseStream<'_>| {
+                                    let element: syn::Expr = input.parse()?;
+                                    input.parse::<syn::Token![;]>()?;
+                                    let _: syn::Expr = input.parse()?;
+                                    Ok(scalar(&element))
+                                })
+                                .unwrap_or(false),
+                        ),
+                        _ => None,
                     }),
-                    Op::Verbatim(tokens, _) => syn::parse2::<syn::Expr>(tokens.clone())
-                        .ok()
-                        .and_then(super::without_bindings)
-                        .is_some_and(|e| match e {
-                            syn::Expr::Repeat(_) | syn::Expr::Array(_) => true,
-                            syn::Expr::Macro(m) => m.mac.path.is_ident("vec"),
-                            _ => false,
-                        }),
-                    _ => false,
-                };
-            if array {
+                _ => None,
+            };
+            if let Some(float) = kind {
                 let v = ValueId(u32::try_from(i).unwrap_or(u32::MAX));
-                out.push(self.graph.value_ident(v));
-                out.push(self.graph.adjoint_ident(v));
+                for ident in [self.graph.value_ident(v), self.graph.adjoint_ident(v)] {
+                    if float {
+                        floats.push(ident.clone());
+                    }
+                    rows.push(ident);
+                }
             }
         }
-        out
+        (rows, floats)
     }
 
     /// Active arrays whose adjoint the forward pass declares (parameters and arrays of the
@@ -731,12 +765,12 @@ impl Sweep<'_> {
                         }
                         (first, next) => {
                             if let Some(first) = first {
-                                first.emit(&mut out, self.cx.row_arrays(), rt);
+                                first.emit(&mut out, self.cx);
                             }
                             out.extend([direct]);
                             match next {
                                 Some(next) if next.fusion.is_some() => pending = Some(next),
-                                Some(next) => next.emit(&mut out, self.cx.row_arrays(), rt),
+                                Some(next) => next.emit(&mut out, self.cx),
                                 None => {}
                             }
                         }
@@ -746,7 +780,7 @@ impl Sweep<'_> {
                 _ => {}
             }
             if let Some(first) = pending.take() {
-                first.emit(&mut out, self.cx.row_arrays(), rt);
+                first.emit(&mut out, self.cx);
             }
             match stmt {
                 Stmt::Eval(v) => self.node(*v, &mut out),
@@ -786,7 +820,7 @@ impl Sweep<'_> {
             }
         }
         if let Some(first) = pending.take() {
-            first.emit(&mut out, self.cx.row_arrays(), rt);
+            first.emit(&mut out, self.cx);
         }
         if let Some(held) = self.deferred.as_mut().filter(|held| held.block == b.id) {
             out.extend(held.items.drain(..).rev());
@@ -1762,6 +1796,10 @@ impl Sweep<'_> {
             .as_ref()
             .is_some_and(|(_, _, accesses)| self.ascending(l, accesses, &counted));
         let range_walked = walks.as_ref().map(|(range, _, _)| *range);
+        // Which way the reverse walks the range (forwards when `ascending`, else backwards).
+        let rows = rows.and_then(|(var, range)| {
+            range_direction(graph, l).map(|up| (var, range, up == ascending))
+        });
         // Hoisted reads' adjoints are added after the loop: not after a fused loop's.
         let fusion = walks
             .filter(|_| after.is_empty())
@@ -1925,8 +1963,9 @@ struct ReverseLoop {
     /// `Option` holding its loop variable.
     only: Option<Ident>,
     /// The loop variable and the range, when the reverse walks the whole range: rows of the
-    /// arrays it indexes may be cut before it (see [`super::rows`]).
-    rows: Option<(Ident, Ident)>,
+    /// arrays it indexes may be cut before it, elements carried between its iterations (see
+    /// [`super::rows`]); and whether it walks the range upwards.
+    rows: Option<(Ident, Ident, bool)>,
 }
 
 /// A loop's reverse that may run fused with the reverses of the loops next to it: it walks a
@@ -1980,7 +2019,8 @@ impl Access {
 }
 
 impl ReverseLoop {
-    fn emit(self, out: &mut TokenStream, row_arrays: &[Ident], rt: &TokenStream) {
+    fn emit(self, out: &mut TokenStream, cx: &Context<'_>) {
+        let (row_arrays, float_arrays, rt) = (cx.row_arrays(), cx.float_arrays(), cx.rt);
         let Self {
             before,
             count_down,
@@ -2027,16 +2067,23 @@ impl ReverseLoop {
                 }
             },
             None => {
-                let (cut, body) = match &rows {
-                    Some((var, range)) => super::rows::cut_rows(body, var, range, row_arrays, rt),
-                    None => (TokenStream::new(), body),
-                };
+                // Elements carried between iterations, rows cut before the loop.
+                let (mut cut, mut body, mut carried_out) =
+                    (TokenStream::new(), body, TokenStream::new());
+                if let Some((var, range, up)) = &rows {
+                    (cut, body, carried_out) =
+                        super::rows::carry_neighbours(body, (var, range, *up), float_arrays, rt);
+                    let (rows, rest) = super::rows::cut_rows(body, var, range, row_arrays, rt);
+                    cut.extend([rows]);
+                    body = rest;
+                }
                 quote! {
                     #count_down
                     #cut
                     for #pattern in #iterator {
                         #body
                     }
+                    #carried_out
                 }
             }
         };
@@ -2082,7 +2129,7 @@ impl ReverseLoop {
         self.after.extend([next.after]);
         // Rows only when every fused loop walks its whole range.
         match (&self.rows, next.rows) {
-            (Some(_), Some(_)) => {}
+            (Some((_, _, up)), Some((_, _, theirs))) if *up == theirs => {}
             _ => self.rows = None,
         }
         for mut body in next.bodies {
@@ -2340,6 +2387,31 @@ fn read_arrays(cx: &Context<'_>, stmt: &Stmt, out: &mut Vec<ValueId>) {
                 read_arrays(cx, st, out);
             }
         }
+    }
+}
+
+/// Which way a `for` loop over a range written out walks it: `Some(true)` upwards (`a..b`,
+/// `a..=b`), `Some(false)` downwards (`(a..b).rev()`), `None` for any other loop.
+pub(super) fn range_direction(graph: &Graph, l: &LoopRegion) -> Option<bool> {
+    let (iter, _) = l.range_and_var()?;
+    let Op::Verbatim(tokens, _) = &graph.node(iter).op else {
+        return None;
+    };
+    let mut e = super::without_bindings(syn::parse2(tokens.clone()).ok()?)?;
+    if let syn::Expr::Call(c) = &e {
+        e = c.args.first()?.clone();
+    }
+    let mut up = true;
+    loop {
+        e = match e {
+            syn::Expr::Paren(p) => *p.expr,
+            syn::Expr::MethodCall(m) if m.method == "rev" && m.args.is_empty() => {
+                up = !up;
+                *m.receiver
+            }
+            syn::Expr::Range(_) => return Some(up),
+            _ => return None,
+        };
     }
 }
 

@@ -44,6 +44,7 @@ use crate::hash::{HashMap, HashSet};
 
 use proc_macro2::{Delimiter, Group, Ident, Spacing, Span, TokenStream, TokenTree};
 use quote::quote;
+use syn::ext::IdentExt;
 
 /// Cuts the rows the loop over `range` with variable `var` indexes (see the module docs), among
 /// `arrays`. Returns the statements that cut them, to go right before the loop, and the body
@@ -55,35 +56,17 @@ pub(super) fn cut_rows(
     arrays: &[Ident],
     rt: &TokenStream,
 ) -> (TokenStream, TokenStream) {
-    let mut facts = Facts::default();
-    facts.scan(&body, false, 0);
-    let var_name = var.to_string();
-    if facts.leaves || facts.bound.contains_key(&var_name) || facts.assigned.contains(&var_name) {
+    let Some(scan) = Scan::of(&body, var, arrays) else {
         return (TokenStream::new(), body);
-    }
-    let arrays: Vec<&Ident> = arrays
-        .iter()
-        .filter(|a| !facts.bound.contains_key(&a.to_string()))
-        .collect();
-    let names: Vec<String> = arrays.iter().map(ToString::to_string).collect();
-    if names.is_empty() {
-        return (TokenStream::new(), body);
-    }
-    let mut walk = Walk {
-        facts: &facts,
-        var: &var_name,
-        arrays: &names,
-        scopes: vec![Vec::new()],
-        mentions: Vec::new(),
-        rewrites: None,
-        next: 0,
     };
-    walk.walk(body.clone(), false, false);
-    let mentions = std::mem::take(&mut walk.mentions);
-    let suffix = var_name.rsplit('_').next().unwrap_or_default().to_string();
+    let mentions = &scan.mentions;
+    let suffix = scan.var.rsplit('_').next().unwrap_or_default().to_string();
+    let names: Vec<String> = scan.arrays.iter().map(|a| a.unraw().to_string()).collect();
     let mut prelude = TokenStream::new();
-    let mut rewrites: Vec<Option<Ident>> = vec![None; mentions.len()];
-    for (a, array) in names.iter().enumerate() {
+    let mut rewrites: Vec<Option<TokenStream>> = vec![None; mentions.len()];
+    let mut written_rows: Vec<&Ident> = Vec::new();
+    for (a, array) in scan.arrays.iter().enumerate() {
+        let name = &names[a];
         let mine: Vec<usize> = (0..mentions.len())
             .filter(|m| mentions[*m].array == a)
             .collect();
@@ -106,44 +89,238 @@ pub(super) fn cut_rows(
         if written && (rows.len() != 1 || rows[0].2.len() != mine.len()) {
             continue;
         }
-        let array_ident = arrays[a];
         let mut n = 0;
         for (_, base, ms) in rows {
             if !ms.iter().any(|m| mentions[*m].every_iteration) {
                 continue;
             }
             let name = if n == 0 {
-                format!("{array}_row{suffix}")
+                format!("{name}_row{suffix}")
             } else {
-                format!("{array}_row{suffix}_{n}")
+                format!("{name}_row{suffix}_{n}")
             };
             n += 1;
             let row = Ident::new(&name, Span::mixed_site());
-            let base = base.unwrap_or_else(|| quote!(0));
+            // A bare name may be a `&usize` (`for st in starts.iter()`): `+ 0` makes any
+            // offset a `usize`, as `st + j` is.
+            let base = match base {
+                None => quote!(0),
+                Some(b) if b.clone().into_iter().count() == 1 => quote!(#b + 0),
+                Some(b) => b,
+            };
+            if written {
+                written_rows.push(array);
+            }
             prelude.extend([if written {
-                quote!(let #row = #rt::row_mut(&mut #array_ident[..], &#range, || #base);)
+                quote!(let #row = #rt::row_mut(&mut #array[..], &#range, || #base);)
             } else {
-                quote!(let #row = #rt::row(&#array_ident[..], &#range, || #base);)
+                quote!(let #row = #rt::row(&#array[..], &#range, || #base);)
             }]);
             for m in ms {
-                rewrites[m] = Some(row.clone());
+                rewrites[m] = Some(quote!(#row[#var]));
             }
         }
     }
     if prelude.is_empty() {
         return (prelude, body);
     }
-    let mut walk = Walk {
-        facts: &facts,
-        var: &var_name,
-        arrays: &names,
-        scopes: vec![Vec::new()],
-        mentions: Vec::new(),
-        rewrites: Some((&rewrites, var)),
-        next: 0,
+    let rewritten = scan.rewrite(body.clone(), &rewrites);
+    // A written array's row borrows it for the loop: no mention of it may be left.
+    if written_rows.iter().any(|a| names_array(&rewritten, a)) {
+        return (TokenStream::new(), body);
+    }
+    (prelude, rewritten)
+}
+
+/// Whether `tokens` name `array` (as a variable: not a field, method or path segment).
+fn names_array(tokens: &TokenStream, array: &Ident) -> bool {
+    let tts: Vec<TokenTree> = tokens.clone().into_iter().collect();
+    tts.iter().enumerate().any(|(k, t)| match t {
+        TokenTree::Ident(id) => {
+            id == array
+                && !matches!(k.checked_sub(1).map(|p| &tts[p]), Some(TokenTree::Punct(p))
+                    if p.as_char() == '.' && !matches!(k.checked_sub(2).map(|q| &tts[q]), Some(TokenTree::Punct(q)) if q.as_char() == '.'))
+        }
+        TokenTree::Group(g) => names_array(&g.stream(), array),
+        _ => false,
+    })
+}
+
+/// Carries from one iteration to the next, in locals, the elements of arrays a loop adds to
+/// at its variable and one past it: the reverse of reading `x[j]` and `x[j + 1]`
+/// (Rosenbrock's, any first difference) adds to `d_x[j]` and `d_x[j + 1]`, and the next
+/// iteration adds to one of the two again. Walking upwards (`up`):
+///
+/// ```text
+/// for j in r { …; rt::accumulate(&mut d[j], a); rt::accumulate(&mut d[t], b); }   // t = j + 1
+/// ```
+/// becomes
+/// ```text
+/// let d_start = rt::row_start(&r);                              // first, or None
+/// let d_end = rt::row_end(&r);                                  // last + 1
+/// let mut d_at = rt::carry_from(&d[..], d_start);               // d[first]
+/// for j in r {
+///     let mut d_next = d[j + 1];
+///     …; rt::accumulate(&mut d_at, a); rt::accumulate(&mut d_next, b);
+///     d[j] = d_at;                                              // nothing adds to it after
+///     d_at = d_next;
+/// }
+/// rt::carry_end(&mut d[..], d_end, d_at);                       // d[last + 1]
+/// ```
+/// and walking downwards the same with the offsets' roles swapped (`d_at` is `d[j + 1]`,
+/// starting from `d[last + 1]`; `d_next` is `d[j]`, read fresh; `d[first]` stored after).
+/// Each element gets the same additions in the same order: the same bits. In memory, an
+/// iteration read back the element the one before had just stored, and the optimiser, pairing
+/// the two additions into one two-element load and store, made that read straddle the store,
+/// which the processor cannot forward (Rosenbrock's gradient ran 2.5–3x slower, in some builds
+/// and not others); in locals there is one store and one load of untouched memory per
+/// iteration, whatever the optimiser pairs.
+///
+/// Only where every mention of the array in the body is such an `accumulate` (of a float
+/// element: `arrays` are the arrays of floats), at offsets 0 and 1 both, with one at offset 1
+/// in a statement every iteration runs (so `d[last + 1]` is in bounds, as the loop reaches it),
+/// and the loop never leaves early. Returns what goes before the loop, the body, and what goes
+/// after the loop.
+pub(super) fn carry_neighbours(
+    body: TokenStream,
+    (var, range, up): (&Ident, &Ident, bool),
+    arrays: &[Ident],
+    rt: &TokenStream,
+) -> (TokenStream, TokenStream, TokenStream) {
+    let nothing = |body| (TokenStream::new(), body, TokenStream::new());
+    let Some(scan) = Scan::of(&body, var, arrays) else {
+        return nothing(body);
     };
-    let body = walk.walk(body, false, false);
-    (prelude, body)
+    let mentions = &scan.mentions;
+    let [mut before, mut head, mut tail, mut after] = [(); 4].map(|()| TokenStream::new());
+    let mut rewrites: Vec<Option<TokenStream>> = vec![None; mentions.len()];
+    let mut carried: Vec<&Ident> = Vec::new();
+    for (a, array) in scan.arrays.iter().enumerate() {
+        let mine: Vec<usize> = (0..mentions.len())
+            .filter(|m| mentions[*m].array == a)
+            .collect();
+        // Offset 0 or 1 of each mention.
+        let offsets: Option<Vec<bool>> = mine
+            .iter()
+            .map(|m| match &mentions[*m].base {
+                _ if !mentions[*m].accumulated => None,
+                Some(None) => Some(false),
+                Some(Some(b)) if b.to_string() == "1" => Some(true),
+                _ => None,
+            })
+            .collect();
+        let Some(offsets) = offsets else {
+            continue;
+        };
+        let reaches_next = mine
+            .iter()
+            .zip(&offsets)
+            .any(|(m, one)| *one && mentions[*m].every_iteration);
+        if !offsets.contains(&false) || !reaches_next {
+            continue;
+        }
+        let name = array.unraw();
+        let local = |what: &str| Ident::new(&format!("{name}_{what}"), Span::mixed_site());
+        let (at, next, start, end) = (local("at"), local("next"), local("start"), local("end"));
+        // Upwards the element at offset 1 is carried and the one at 0 done; downwards the
+        // reverse.
+        let (first, last, fresh, done) = if up {
+            (&start, &end, quote!(#var + 1), quote!(#var))
+        } else {
+            (&end, &start, quote!(#var), quote!(#var + 1))
+        };
+        for (m, one) in mine.iter().zip(&offsets) {
+            rewrites[*m] = Some(if *one == up {
+                quote!(#next)
+            } else {
+                quote!(#at)
+            });
+        }
+        carried.push(array);
+        // The range's ends are taken before the loop, which may consume the range.
+        before.extend(quote! {
+            let #start = #rt::row_start(&#range);
+            let #end = #rt::row_end(&#range);
+            let mut #at = #rt::carry_from(&#array[..], #first);
+        });
+        head.extend(quote!(let mut #next = #array[#fresh];));
+        tail.extend(quote!(#array[#done] = #at; #at = #next;));
+        after.extend(quote!(#rt::carry_end(&mut #array[..], #last, #at);));
+    }
+    if before.is_empty() {
+        return nothing(body);
+    }
+    let rewritten = scan.rewrite(body.clone(), &rewrites);
+    // Every mention of a carried array is now its locals'.
+    if carried.iter().any(|a| names_array(&rewritten, a)) {
+        return nothing(body);
+    }
+    (before, quote!(#head #rewritten #tail), after)
+}
+
+/// A loop body's facts and its mentions of the arrays.
+struct Scan<'a> {
+    facts: Facts,
+    var: String,
+    /// The arrays the body does not bind again.
+    arrays: Vec<&'a Ident>,
+    names: Vec<String>,
+    mentions: Vec<Mention>,
+}
+
+impl<'a> Scan<'a> {
+    /// `None` when nothing may be cut: the body leaves the loop early, changes its variable, or
+    /// binds every array again.
+    fn of(body: &TokenStream, var: &Ident, arrays: &'a [Ident]) -> Option<Self> {
+        let mut facts = Facts::default();
+        facts.scan(body, false, 0);
+        let var = var.to_string();
+        if facts.leaves || facts.bound.contains_key(&var) || facts.assigned.contains(&var) {
+            return None;
+        }
+        let arrays: Vec<&Ident> = arrays
+            .iter()
+            .filter(|a| !facts.bound.contains_key(&a.to_string()))
+            .collect();
+        if arrays.is_empty() {
+            return None;
+        }
+        let names: Vec<String> = arrays.iter().map(ToString::to_string).collect();
+        let mut walk = Walk {
+            facts: &facts,
+            var: &var,
+            arrays: &names,
+            scopes: vec![Vec::new()],
+            mentions: Vec::new(),
+            rewrites: None,
+            next: 0,
+            in_accumulate: false,
+        };
+        walk.walk(body.clone(), false, false);
+        let mentions = walk.mentions;
+        Some(Scan {
+            facts,
+            var,
+            arrays,
+            names,
+            mentions,
+        })
+    }
+
+    /// `body` with each mention that has a replacement replaced.
+    fn rewrite(&self, body: TokenStream, rewrites: &[Option<TokenStream>]) -> TokenStream {
+        let mut walk = Walk {
+            facts: &self.facts,
+            var: &self.var,
+            arrays: &self.names,
+            scopes: vec![Vec::new()],
+            mentions: Vec::new(),
+            rewrites: Some(rewrites),
+            next: 0,
+            in_accumulate: false,
+        };
+        walk.walk(body, false, false)
+    }
 }
 
 /// What the whole body does to names: which it binds (and how often), which it may change, and
@@ -192,6 +369,7 @@ impl Facts {
                         _ => {
                             if in_macro
                                 || assigns(&tts[k + 1..])
+                                || changing_method(&tts[k + 1..])
                                 || (k >= 2
                                     && matches!(&tts[k - 1], TokenTree::Ident(m) if m == "mut")
                                     && matches!(&tts[k - 2], TokenTree::Punct(p) if p.as_char() == '&'))
@@ -256,6 +434,21 @@ impl Facts {
     }
 }
 
+/// Whether `rest`, what follows a name, calls a method that may change it (`b.add_assign(1)`,
+/// `b.clone_from(&c)`): any but a few that only read.
+fn changing_method(rest: &[TokenTree]) -> bool {
+    const READ_ONLY: [&str; 12] = [
+        "len", "is_empty", "min", "max", "pow", "abs", "clone", "get", "iter", "first", "last",
+        "copied",
+    ];
+    match rest {
+        [TokenTree::Punct(dot), TokenTree::Ident(method), ..] if dot.as_char() == '.' => {
+            !READ_ONLY.contains(&method.to_string().as_str())
+        }
+        _ => false,
+    }
+}
+
 /// Whether the `|` at `k` opens a closure's parameters (rather than being `a | b`).
 fn closure_start(tts: &[TokenTree], k: usize) -> bool {
     match k.checked_sub(1).map(|p| &tts[p]) {
@@ -300,6 +493,8 @@ struct Mention {
     base: Option<Option<TokenStream>>,
     /// In a statement every iteration runs.
     every_iteration: bool,
+    /// The whole first argument of a call to `accumulate`: `rt::accumulate(&mut a[k], v)`.
+    accumulated: bool,
 }
 
 /// One walk through the body: finds the mentions, or (with `rewrites`) rewrites them.
@@ -310,9 +505,11 @@ struct Walk<'a> {
     /// The names bound by `let name = …;` in the blocks around, innermost last.
     scopes: Vec<Vec<(String, Vec<TokenTree>)>>,
     mentions: Vec<Mention>,
-    /// Per mention, the row it indexes instead, and the loop variable it indexes it with.
-    rewrites: Option<(&'a [Option<Ident>], &'a Ident)>,
+    /// Per mention, what replaces its `array[index]` (`row[v]`, a local).
+    rewrites: Option<&'a [Option<TokenStream>]>,
     next: usize,
+    /// The tokens walked are the arguments of a call to `accumulate`.
+    in_accumulate: bool,
 }
 
 impl Walk<'_> {
@@ -345,8 +542,11 @@ impl Walk<'_> {
                 }
                 TokenTree::Ident(id) => {
                     let name = id.to_string();
-                    let after_path = k > 0
-                        && matches!(&tts[k - 1], TokenTree::Punct(p) if p.as_char() == '.' || p.as_char() == ':');
+                    // A field or method (`s.x`, not `0..x`) or a path's segment (`a::x`).
+                    let punct = |i: Option<usize>, c: char| matches!(i.map(|i| &tts[i]), Some(TokenTree::Punct(p)) if p.as_char() == c);
+                    let (one, two) = (k.checked_sub(1), k.checked_sub(2));
+                    let after_path = (punct(one, '.') && !punct(two, '.'))
+                        || (punct(one, ':') && punct(two, ':'));
                     if let Some(a) = self.arrays.iter().position(|x| *x == name) {
                         if !after_path {
                             let consumed = self.mention(
@@ -388,11 +588,15 @@ impl Walk<'_> {
                     if block {
                         self.scopes.push(Vec::new());
                     }
+                    let accumulate = g.delimiter() == Delimiter::Parenthesis
+                        && matches!(k.checked_sub(1).map(|p| &tts[p]), Some(TokenTree::Ident(f)) if f == "accumulate");
+                    let outer = std::mem::replace(&mut self.in_accumulate, accumulate);
                     let inner = self.walk(
                         g.stream(),
                         conditional || guarded || (block && !plain),
                         in_macro || macro_call,
                     );
+                    self.in_accumulate = outer;
                     if block {
                         self.scopes.pop();
                     }
@@ -465,29 +669,41 @@ impl Walk<'_> {
         });
         let n = self.next;
         self.next += 1;
-        match self.rewrites {
+        let replacement = match self.rewrites {
             None => {
+                let accumulated = self.in_accumulate
+                    && k == 2
+                    && end == k + 2
+                    && matches!(&tts[0], TokenTree::Punct(p) if p.as_char() == '&')
+                    && matches!(tts.get(end), Some(TokenTree::Punct(p)) if p.as_char() == ',');
                 self.mentions.push(Mention {
                     array: a,
                     class,
                     base,
                     every_iteration: !conditional,
+                    accumulated,
                 });
-                out.extend(tts[k..end].iter().cloned());
+                None
             }
-            Some((rewrites, var)) => {
-                match (&rewrites[n], &index) {
-                    (Some(row), Some(g)) => {
-                        // `row[v]` for `array[b + v]`; any further indices stay.
-                        out.push(TokenTree::Ident(row.clone()));
-                        let mut group = Group::new(Delimiter::Bracket, quote!(#var));
-                        group.set_span(g.span());
-                        out.push(TokenTree::Group(group));
-                        out.extend(tts[k + 2..end].iter().cloned());
-                    }
-                    _ => out.extend(tts[k..end].iter().cloned()),
-                }
+            Some(rewrites) => rewrites[n].clone().filter(|_| index.is_some()),
+        };
+        // The indices are walked too (`a[b[j]]`), in both walks alike, so that the mentions
+        // are counted the same; a replaced mention's first index is dropped.
+        match replacement {
+            Some(tokens) => out.extend(tokens),
+            None => out.push(tts[k].clone()),
+        }
+        for (i, t) in tts[k + 1..end].iter().enumerate() {
+            let TokenTree::Group(g) = t else {
+                continue;
+            };
+            let inner = self.walk(g.stream(), conditional, in_macro);
+            let mut group = Group::new(g.delimiter(), inner);
+            group.set_span(g.span());
+            if i == 0 && self.rewrites.is_some_and(|r| r[n].is_some()) && index.is_some() {
+                continue;
             }
+            out.push(TokenTree::Group(group));
         }
         end - k
     }
@@ -545,23 +761,20 @@ impl Walk<'_> {
         None
     }
 
-    /// Whether `tts` is an offset the same in every iteration: integer arithmetic of names the
-    /// body neither binds nor changes, and of literals.
+    /// Whether `tts` is an offset the same in every iteration: `* / % +` of names the body
+    /// neither binds nor changes, and of literals. (No `-` and no `as`: an offset that wraps
+    /// around, `k - 1` at `k = 0` in a release build, indexes in range where a row from it
+    /// cannot start.)
     fn offset(&self, tts: &[TokenTree]) -> bool {
-        let operator = |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if "*/%+-".contains(p.as_char()) && p.spacing() == Spacing::Alone);
-        let word =
-            |t: Option<&TokenTree>, w: &str| matches!(t, Some(TokenTree::Ident(id)) if id == w);
+        let operator = |t: Option<&TokenTree>| matches!(t, Some(TokenTree::Punct(p)) if "*/%+".contains(p.as_char()) && p.spacing() == Spacing::Alone);
         if tts.is_empty() || operator(tts.first()) || operator(tts.last()) {
             return false;
         }
         tts.iter().enumerate().all(|(i, t)| {
             let next = tts.get(i + 1);
-            // An operand is followed by an operator, `as`, or nothing.
-            let operand_end = next.is_none() || operator(next) || word(next, "as");
+            // An operand is followed by an operator or nothing.
+            let operand_end = next.is_none() || operator(next);
             match t {
-                TokenTree::Ident(id) if id == "as" => matches!(next, Some(TokenTree::Ident(_))),
-                // The type of an `as`.
-                TokenTree::Ident(_) if i > 0 && word(tts.get(i - 1), "as") => operand_end,
                 TokenTree::Ident(id) => {
                     let name = id.to_string();
                     operand_end
@@ -654,7 +867,7 @@ mod tests {
         assert_eq!(
             rows,
             "let x_rowj = rt :: row (& x [..] , & r , || 0) ; \
-             let x_rowj_1 = rt :: row (& x [..] , & r , || n) ;"
+             let x_rowj_1 = rt :: row (& x [..] , & r , || n + 0) ;"
         );
         assert_eq!(body, "s += x_rowj [j] * x_rowj_1 [j] + x [l] ; l += 1 ;");
     }
@@ -662,8 +875,10 @@ mod tests {
     #[test]
     fn no_row_where_it_might_not_be_right() {
         for body in [
-            // The offset changes in the loop, or is bound in it, or lent `&mut`.
+            // The offset changes in the loop, or is bound in it, or lent `&mut`, or may be
+            // changed by a method.
             quote!(s += x[n + j]; n += 1;),
+            quote!(s += x[n + j]; n.add_assign(1);),
             quote!(let n = f(j); s += x[n + j];),
             quote!(g(&mut n); s += x[n + j];),
             // Not an offset: a call, a method, a product with the variable, a subtraction.
@@ -671,6 +886,9 @@ mod tests {
             quote!(s += x[v.len() + j];),
             quote!(s += x[2 * j];),
             quote!(s += x[n - j];),
+            // An offset that may wrap around in a release build, or be a cast.
+            quote!(s += x[k - 1 + j];),
+            quote!(s += x[k as usize + j];),
             // Read only in an iteration that may not come: the last element may be out of
             // bounds.
             quote!(if j + 1 < n {
@@ -687,6 +905,9 @@ mod tests {
             quote!(y[j + 1] = y[j];),
             quote!(y[j] = 1.0; h(&mut y);),
             quote!(y[j] = 1.0; y.push(0.0);),
+            // A written array also read whole after `..`, or inside another index.
+            quote!(y[j] = 1.0; for k in 0..y.len() { s += 1.0; }),
+            quote!(y[j] = a[(y[k] * 0.0) as usize];),
             // In a macro's tokens, or a method on an element: not followed.
             quote!(s += x[j]; m!(x[j]);),
             quote!(y[j] = 1.0; y[j].clear();),
@@ -703,13 +924,46 @@ mod tests {
     }
 
     #[test]
+    fn mentions_after_ranges_and_in_indices_are_rewritten_too() {
+        let (rows, body) = cut(quote! {
+            y[j] = 1.0;
+            for k in 0..y[j] as usize { s += a[(y[j] * 0.0) as usize]; }
+        });
+        assert_eq!(
+            rows,
+            "let y_rowj = rt :: row_mut (& mut y [..] , & r , || 0) ;"
+        );
+        assert_eq!(
+            body,
+            "y_rowj [j] = 1.0 ; \
+             for k in 0 .. y_rowj [j] as usize { s += a [(y_rowj [j] * 0.0) as usize] ; }"
+        );
+    }
+
+    #[test]
+    fn raw_names_make_plain_rows() {
+        let (rows, body) = cut_rows(
+            quote!(s += r#in[j];),
+            &ident("j"),
+            &ident("r"),
+            &[Ident::new_raw("in", Span::call_site())],
+            &quote!(rt),
+        );
+        assert_eq!(
+            rows.to_string(),
+            "let in_rowj = rt :: row (& r#in [..] , & r , || 0) ;"
+        );
+        assert_eq!(body.to_string(), "s += in_rowj [j] ;");
+    }
+
+    #[test]
     fn a_break_of_an_inner_loop_is_not_the_loops() {
         let (rows, _) = cut(quote! {
             s += x[n + j];
             loop { if s > 1.0 { break; } s *= 2.0; }
             while s > 4.0 { s /= 2.0; if s < 5.0 { continue; } }
         });
-        assert_eq!(rows, "let x_rowj = rt :: row (& x [..] , & r , || n) ;");
+        assert_eq!(rows, "let x_rowj = rt :: row (& x [..] , & r , || n + 0) ;");
     }
 
     #[test]
@@ -721,12 +975,101 @@ mod tests {
         });
         assert_eq!(
             rows,
-            "let x_rowj = rt :: row (& x [..] , & r , || b) ; \
-             let y_rowj = rt :: row_mut (& mut y [..] , & r , || c) ;"
+            "let x_rowj = rt :: row (& x [..] , & r , || b + 0) ; \
+             let y_rowj = rt :: row_mut (& mut y [..] , & r , || c + 0) ;"
         );
         assert_eq!(
             body,
             "{ let k = j ; s += x_rowj [j] ; } { let m = j ; let t = c + m ; y_rowj [j] = s ; }"
         );
+    }
+
+    /// The elements carried for a loop over `r` with variable `j`, among the float arrays
+    /// `d` and `e`.
+    fn carry(body: TokenStream) -> (String, String, String) {
+        let (before, body, after) = carry_neighbours(
+            body,
+            (&ident("j"), &ident("r"), true),
+            &[ident("d"), ident("e")],
+            &quote!(rt),
+        );
+        (before.to_string(), body.to_string(), after.to_string())
+    }
+
+    #[test]
+    fn neighbouring_additions_are_carried() {
+        let (before, body, after) = carry(quote! {
+            let t = j + 1;
+            rt::accumulate(&mut d[j], a);
+            { rt::accumulate(&mut d[t], b); }
+            if c { rt::accumulate(&mut d[j], g); }
+        });
+        assert_eq!(
+            before,
+            "let d_start = rt :: row_start (& r) ; let d_end = rt :: row_end (& r) ; \
+             let mut d_at = rt :: carry_from (& d [..] , d_start) ;"
+        );
+        assert_eq!(
+            body,
+            "let mut d_next = d [j + 1] ; let t = j + 1 ; rt :: accumulate (& mut d_at , a) ; \
+             { rt :: accumulate (& mut d_next , b) ; } \
+             if c { rt :: accumulate (& mut d_at , g) ; } \
+             d [j] = d_at ; d_at = d_next ;"
+        );
+        assert_eq!(after, "rt :: carry_end (& mut d [..] , d_end , d_at) ;");
+    }
+
+    #[test]
+    fn walking_down_carries_the_other_element() {
+        let (before, body, after) = (
+            carry_neighbours(
+                quote!(rt::accumulate(&mut d[j], a); rt::accumulate(&mut d[j + 1], b);),
+                (&ident("j"), &ident("r"), false),
+                &[ident("d")],
+                &quote!(rt),
+            ),
+            (),
+            (),
+        )
+            .0;
+        assert!(before
+            .to_string()
+            .ends_with("let mut d_at = rt :: carry_from (& d [..] , d_end) ;"));
+        assert_eq!(
+            body.to_string(),
+            "let mut d_next = d [j] ; rt :: accumulate (& mut d_next , a) ; \
+             rt :: accumulate (& mut d_at , b) ; d [j + 1] = d_at ; d_at = d_next ;"
+        );
+        assert_eq!(
+            after.to_string(),
+            "rt :: carry_end (& mut d [..] , d_start , d_at) ;"
+        );
+    }
+
+    #[test]
+    fn no_carry_where_it_might_not_be_right() {
+        for body in [
+            // One offset only: nothing carried from one iteration to the next.
+            quote!(rt::accumulate(&mut d[j], a);),
+            quote!(rt::accumulate(&mut d[j + 1], a);),
+            // Offset 1 only in some iterations: `d[last + 1]` may be past the end.
+            quote!(rt::accumulate(&mut d[j], a); if c { rt::accumulate(&mut d[j + 1], b); }),
+            // Another offset, or the array touched otherwise.
+            quote!(rt::accumulate(&mut d[j], a); rt::accumulate(&mut d[j + 2], b);),
+            quote!(rt::accumulate(&mut d[j], a); rt::accumulate(&mut d[j + 1], b); let v = d[j];),
+            quote!(rt::accumulate(&mut d[j], a); rt::accumulate(&mut d[j + 1], b); d[j] = 0.0;),
+            // Not an array of floats.
+            quote!(rt::accumulate(&mut y[j], a); rt::accumulate(&mut y[j + 1], b);),
+            // The loop may end early.
+            quote!(rt::accumulate(&mut d[j], a); rt::accumulate(&mut d[j + 1], b); if c { break; }),
+        ] {
+            let original = body.to_string();
+            let (before, after_body, after) = carry(body);
+            assert!(
+                before.is_empty() && after.is_empty(),
+                "{original}: {before}"
+            );
+            assert_eq!(after_body, original);
+        }
     }
 }
