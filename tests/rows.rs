@@ -14,6 +14,7 @@
     clippy::erasing_op,
     clippy::eq_op,
     clippy::ptr_arg,
+    clippy::manual_swap,
     reason = "index loops and offsets as a user may write them are what these tests differentiate"
 )]
 
@@ -466,6 +467,61 @@ fn raw_name(r#in: &[f64]) -> f64 {
     s
 }
 
+/// Offsets the loop swaps (its carried values updated as one tuple): not cut (found by a
+/// red-team pass: `(a, b, s) = (b, a, …)` did not count as changing `a`).
+#[differentiate]
+fn swapped_offsets(x: &[f64]) -> f64 {
+    let mut a = 0;
+    let mut b = 3;
+    let mut s = 0.0;
+    for j in 0..3 {
+        s += x[a + j] * x[b + j].cos();
+        let t = a;
+        a = b;
+        b = t;
+    }
+    s
+}
+
+/// An offset the reverse reads from the tape, per iteration: not cut (found by a red-team pass:
+/// the reverse loop's pattern binds it, which the scan of the body did not see, and the row was
+/// cut at the forward loop's last value).
+#[differentiate]
+fn offset_from_the_tape(x: &[f64]) -> f64 {
+    let mut k = 0;
+    let mut s = 0.0;
+    for j in 0..3 {
+        s = s * x[k + j] + x[k + j].sin();
+        if x[j] > -5.0 {
+            k += 1;
+        }
+    }
+    s
+}
+
+#[differentiate]
+fn dot3(a: &[f64; 3], b: &[f64; 3]) -> f64 {
+    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+}
+
+/// Rows of a fixed 2-D local built from a named row, read at `j` and `j + 1`: their adjoints
+/// are arrays, not carried (found by a red-team pass: `[z; 4]` counted as an array of floats).
+#[differentiate]
+fn rows_of_rows(x: &[f64]) -> f64 {
+    let z = [0.0; 3];
+    let mut g = [z; 4];
+    for j in 0..4 {
+        for k in 0..3 {
+            g[j][k] = x[j] * (k as f64 + 1.0) + x[k];
+        }
+    }
+    let mut s = 0.0;
+    for j in 0..3 {
+        s += dot3(&g[j], &g[j + 1]);
+    }
+    s
+}
+
 #[test]
 fn cases_found_by_the_red_team() {
     for seed in 0..3 {
@@ -476,13 +532,16 @@ fn cases_found_by_the_red_team() {
         assert_eq!(value.to_bits(), plain(&x).to_bits());
         autodiff::check_grad(plain, &x, &grad).unwrap();
         type Single = (fn(&[f64]) -> (f64, Vec<f64>), fn(&[f64]) -> f64);
-        let singles: [Single; 3] = [
+        let singles: [Single; 6] = [
             (
                 mentions_in_ranges_and_indices_grad,
                 mentions_in_ranges_and_indices,
             ),
             (offset_changed_by_a_method_grad, offset_changed_by_a_method),
             (raw_name_grad, raw_name),
+            (swapped_offsets_grad, swapped_offsets),
+            (offset_from_the_tape_grad, offset_from_the_tape),
+            (rows_of_rows_grad, rows_of_rows),
         ];
         for (grad, plain) in singles {
             let (value, g) = grad(&x);

@@ -266,7 +266,8 @@ fn fused_loops(
     }
     // The ranges stay for the reverse passes that walk them again; the first is walked here.
     let iter = graph.value_ident(head.iter);
-    let (rows, body) = super::rows::cut_rows(body, &var, &iter, cx.row_arrays(), cx.rt);
+    let (rows, body) =
+        super::rows::cut_rows(body, (&var, &iter, &quote!(#var)), cx.row_arrays(), cx.rt);
     out.extend([rows]);
     out.extend([quote_spanned!(head.region.span=>
         for #var in ::core::clone::Clone::clone(&#iter) { #body }
@@ -533,16 +534,23 @@ fn loop_region(cx: &Context<'_>, plan: &Plan, l: &LoopRegion) -> TokenStream {
     // Adjoint elements carried between iterations in locals, then rows of the arrays the body
     // indexes at the loop variable plus an offset, cut once.
     let mut carried_out = TokenStream::new();
-    if let (Some((iter, var)), None) = (l.range_and_var(), l.broke) {
+    if let (Some((iter, var)), None, LoopKind::For { pattern, .. }) =
+        (l.range_and_var(), l.broke, &l.kind)
+    {
         let (var, iter) = (graph.value_ident(var), graph.value_ident(iter));
         if let Some(up) = super::reverse::range_direction(graph, l) {
-            let (before, carried, after) =
-                super::rows::carry_neighbours(body, (&var, &iter, up), cx.float_arrays(), cx.rt);
+            let (before, carried, after) = super::rows::carry_neighbours(
+                body,
+                (&var, &iter, pattern, up),
+                cx.float_arrays(),
+                cx.rt,
+            );
             out.extend([before]);
             carried_out = after;
             body = carried;
         }
-        let (rows, cut) = super::rows::cut_rows(body, &var, &iter, cx.row_arrays(), cx.rt);
+        let (rows, cut) =
+            super::rows::cut_rows(body, (&var, &iter, pattern), cx.row_arrays(), cx.rt);
         out.extend([rows]);
         body = cut;
     }

@@ -304,10 +304,19 @@ impl Context<'_> {
             }),
             _ => false,
         };
+        // A float literal, or a float type's constant or function (`f64::MAX`, `T::zero()`):
+        // not a variable, which may be an array (`[z; 4]`).
+        let float_path = |p: &syn::Path| {
+            p.segments.len() > 1
+                && (p.segments[0].ident == "f64"
+                    || p.segments[0].ident == "f32"
+                    || self.sig.float_generics.contains(&p.segments[0].ident))
+        };
         let scalar = |e: &syn::Expr| match e {
-            syn::Expr::Lit(_) | syn::Expr::Path(_) => true,
+            syn::Expr::Lit(_) => true,
             syn::Expr::Unary(u) => matches!(*u.expr, syn::Expr::Lit(_)),
-            syn::Expr::Call(c) => matches!(*c.func, syn::Expr::Path(_)),
+            syn::Expr::Path(p) => float_path(&p.path),
+            syn::Expr::Call(c) => matches!(&*c.func, syn::Expr::Path(p) if float_path(&p.path)),
             _ => false,
         };
         let (mut rows, mut floats) = (Vec::new(), Vec::new());
@@ -2071,9 +2080,14 @@ impl ReverseLoop {
                 let (mut cut, mut body, mut carried_out) =
                     (TokenStream::new(), body, TokenStream::new());
                 if let Some((var, range, up)) = &rows {
-                    (cut, body, carried_out) =
-                        super::rows::carry_neighbours(body, (var, range, *up), float_arrays, rt);
-                    let (rows, rest) = super::rows::cut_rows(body, var, range, row_arrays, rt);
+                    (cut, body, carried_out) = super::rows::carry_neighbours(
+                        body,
+                        (var, range, &pattern, *up),
+                        float_arrays,
+                        rt,
+                    );
+                    let (rows, rest) =
+                        super::rows::cut_rows(body, (var, range, &pattern), row_arrays, rt);
                     cut.extend([rows]);
                     body = rest;
                 }

@@ -46,17 +46,16 @@ use proc_macro2::{Delimiter, Group, Ident, Spacing, Span, TokenStream, TokenTree
 use quote::quote;
 use syn::ext::IdentExt;
 
-/// Cuts the rows the loop over `range` with variable `var` indexes (see the module docs), among
-/// `arrays`. Returns the statements that cut them, to go right before the loop, and the body
+/// Cuts the rows the loop over `range` with variable `var` (bound by `pattern` with any other
+/// names the loop binds) indexes (see the module docs), among `arrays`. Returns the statements that cut them, to go right before the loop, and the body
 /// indexing them; or nothing to cut and the body as it was.
 pub(super) fn cut_rows(
     body: TokenStream,
-    var: &Ident,
-    range: &Ident,
+    (var, range, pattern): (&Ident, &Ident, &TokenStream),
     arrays: &[Ident],
     rt: &TokenStream,
 ) -> (TokenStream, TokenStream) {
-    let Some(scan) = Scan::of(&body, var, arrays) else {
+    let Some(scan) = Scan::of(&body, (var, pattern), arrays) else {
         return (TokenStream::new(), body);
     };
     let mentions = &scan.mentions;
@@ -183,12 +182,12 @@ fn names_array(tokens: &TokenStream, array: &Ident) -> bool {
 /// after the loop.
 pub(super) fn carry_neighbours(
     body: TokenStream,
-    (var, range, up): (&Ident, &Ident, bool),
+    (var, range, pattern, up): (&Ident, &Ident, &TokenStream, bool),
     arrays: &[Ident],
     rt: &TokenStream,
 ) -> (TokenStream, TokenStream, TokenStream) {
     let nothing = |body| (TokenStream::new(), body, TokenStream::new());
-    let Some(scan) = Scan::of(&body, var, arrays) else {
+    let Some(scan) = Scan::of(&body, (var, pattern), arrays) else {
         return nothing(body);
     };
     let mentions = &scan.mentions;
@@ -271,10 +270,23 @@ struct Scan<'a> {
 impl<'a> Scan<'a> {
     /// `None` when nothing may be cut: the body leaves the loop early, changes its variable, or
     /// binds every array again.
-    fn of(body: &TokenStream, var: &Ident, arrays: &'a [Ident]) -> Option<Self> {
+    fn of(
+        body: &TokenStream,
+        (var, pattern): (&Ident, &TokenStream),
+        arrays: &'a [Ident],
+    ) -> Option<Self> {
         let mut facts = Facts::default();
         facts.scan(body, false, 0);
         let var = var.to_string();
+        // The loop's pattern binds its other names (a tape's entries) for each iteration.
+        let pattern: Vec<TokenTree> = pattern.clone().into_iter().collect();
+        let mut names = Facts::default();
+        names.bind_until(&pattern, &[], None);
+        for (name, n) in names.bound {
+            if name != var {
+                *facts.bound.entry(name).or_default() += n;
+            }
+        }
         if facts.leaves || facts.bound.contains_key(&var) || facts.assigned.contains(&var) {
             return None;
         }
@@ -404,6 +416,11 @@ impl Facts {
                     if body_of_loop {
                         loop_header = false;
                     }
+                    // A tuple assigned (`(a, b) = (b, a);`, the loop's carried values): every
+                    // name in it may change.
+                    if g.delimiter() == Delimiter::Parenthesis && assigns(&tts[k + 1..]) {
+                        self.assign_all(&g.stream());
+                    }
                     self.scan(
                         &g.stream(),
                         in_macro || macro_call,
@@ -413,6 +430,19 @@ impl Facts {
                 TokenTree::Literal(_) => {}
             }
             k += 1;
+        }
+    }
+
+    /// Records every name in `tokens` as assigned.
+    fn assign_all(&mut self, tokens: &TokenStream) {
+        for t in tokens.clone() {
+            match t {
+                TokenTree::Ident(id) => {
+                    self.assigned.insert(id.to_string());
+                }
+                TokenTree::Group(g) => self.assign_all(&g.stream()),
+                _ => {}
+            }
         }
     }
 
@@ -827,8 +857,7 @@ mod tests {
     fn cut(body: TokenStream) -> (String, String) {
         let (rows, body) = cut_rows(
             body,
-            &ident("j"),
-            &ident("r"),
+            (&ident("j"), &ident("r"), &quote!(j)),
             &[ident("a"), ident("x"), ident("y")],
             &quote!(rt),
         );
@@ -879,6 +908,7 @@ mod tests {
             // changed by a method.
             quote!(s += x[n + j]; n += 1;),
             quote!(s += x[n + j]; n.add_assign(1);),
+            quote!(s += x[n + j]; (n, m) = (m, n);),
             quote!(let n = f(j); s += x[n + j];),
             quote!(g(&mut n); s += x[n + j];),
             // Not an offset: a call, a method, a product with the variable, a subtraction.
@@ -944,8 +974,7 @@ mod tests {
     fn raw_names_make_plain_rows() {
         let (rows, body) = cut_rows(
             quote!(s += r#in[j];),
-            &ident("j"),
-            &ident("r"),
+            (&ident("j"), &ident("r"), &quote!(j)),
             &[Ident::new_raw("in", Span::call_site())],
             &quote!(rt),
         );
@@ -954,6 +983,18 @@ mod tests {
             "let in_rowj = rt :: row (& r#in [..] , & r , || 0) ;"
         );
         assert_eq!(body.to_string(), "s += in_rowj [j] ;");
+    }
+
+    #[test]
+    fn names_the_loop_pattern_binds_are_not_offsets() {
+        // A reverse loop reading the tape: `k` is this iteration's entry.
+        let (rows, _) = cut_rows(
+            quote!(s += x[k + j];),
+            (&ident("j"), &ident("r"), &quote!((j, (k, t)))),
+            &[ident("x")],
+            &quote!(rt),
+        );
+        assert!(rows.is_empty(), "{rows}");
     }
 
     #[test]
@@ -989,7 +1030,7 @@ mod tests {
     fn carry(body: TokenStream) -> (String, String, String) {
         let (before, body, after) = carry_neighbours(
             body,
-            (&ident("j"), &ident("r"), true),
+            (&ident("j"), &ident("r"), &quote!(j), true),
             &[ident("d"), ident("e")],
             &quote!(rt),
         );
@@ -1024,7 +1065,7 @@ mod tests {
         let (before, body, after) = (
             carry_neighbours(
                 quote!(rt::accumulate(&mut d[j], a); rt::accumulate(&mut d[j + 1], b);),
-                (&ident("j"), &ident("r"), false),
+                (&ident("j"), &ident("r"), &quote!(j), false),
                 &[ident("d")],
                 &quote!(rt),
             ),
