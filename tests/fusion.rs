@@ -443,6 +443,44 @@ fn the_hvp_copy_walks_the_same_way() {
     }
 }
 
+/// A sum into the last element (`y0[x.len() - 1] += …`), read mirrored: the generic copy
+/// behind `NAME_hvp` reads the length twice, and must still see the in-place update and walk
+/// the same way (found by the fuzzer, seed 66: the copy walked backwards, `d_b` differed in
+/// the last bit).
+#[differentiate]
+fn sum_into_the_last(x: &[f64], b: f64) -> f64 {
+    let mut y0 = vec![0.0; x.len()];
+    let mut y1 = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        y0[x.len() - 1] += b * x[i];
+    }
+    for i in 0..x.len() {
+        y1[i] = y0[x.len() - 1 - i];
+    }
+    y1[0] * b
+}
+
+#[test]
+fn the_hvp_copy_sees_a_length_read_twice() {
+    for seed in 0..4 {
+        let x = point(3 + seed as usize, seed + 50);
+        let b = 0.3 + 0.1 * seed as f64;
+        let (value, grad) = sum_into_the_last_grad(&x, b);
+        let v = vec![0.5; x.len()];
+        let (h_value, h_grad, _) = sum_into_the_last_hvp(&x, b, &v, 0.25);
+        assert_eq!(h_value.to_bits(), value.to_bits());
+        assert_eq!(
+            common::hyperdual::bits(&h_grad.0),
+            common::hyperdual::bits(&grad.0)
+        );
+        assert_eq!(h_grad.1.to_bits(), grad.1.to_bits());
+        let plain = |p: &[f64]| sum_into_the_last(&p[..p.len() - 1], p[p.len() - 1]);
+        let full: Vec<f64> = x.iter().copied().chain([b]).collect();
+        let g: Vec<f64> = grad.0.iter().copied().chain([grad.1]).collect();
+        autodiff::check_grad(plain, &full, &g).unwrap();
+    }
+}
+
 /// [`mirrored_products`] on dual numbers, for the reference.
 fn mirrored_products_ref<T: Float>(x: &[T]) -> T {
     let n = x.len();
