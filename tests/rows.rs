@@ -522,6 +522,42 @@ fn rows_of_rows(x: &[f64]) -> f64 {
     s
 }
 
+const OFF: usize = 0;
+
+/// A constant of the loop body shadowing the module's: the offset is the body's `OFF`, which
+/// does not exist before the loop (found by a red-team pass: the row was cut at the module's).
+#[differentiate]
+fn shadowing_constant(x: &[f64]) -> f64 {
+    let mut s = x[OFF];
+    for j in 0..2 {
+        const OFF: usize = 3;
+        s += x[OFF + j] * x[j];
+    }
+    s
+}
+
+macro_rules! skip_last {
+    ($j:expr, $n:expr) => {
+        if $j + 1 == $n {
+            continue;
+        }
+    };
+}
+
+/// A user macro hiding a `continue`: the loop may skip the rest of an iteration, so neither
+/// rows (`x[j + 1]` past the end in the last iteration) nor carried neighbours (their hand-over
+/// at the iteration's end) apply (found by a red-team pass: the row panicked).
+#[differentiate]
+fn hidden_continue(x: &[f64]) -> f64 {
+    let n = x.len();
+    let mut s = 0.0;
+    for j in 0..n {
+        skip_last!(j, n);
+        s += x[j + 1] * x[j];
+    }
+    s
+}
+
 #[test]
 fn cases_found_by_the_red_team() {
     for seed in 0..3 {
@@ -532,7 +568,7 @@ fn cases_found_by_the_red_team() {
         assert_eq!(value.to_bits(), plain(&x).to_bits());
         autodiff::check_grad(plain, &x, &grad).unwrap();
         type Single = (fn(&[f64]) -> (f64, Vec<f64>), fn(&[f64]) -> f64);
-        let singles: [Single; 6] = [
+        let singles: [Single; 8] = [
             (
                 mentions_in_ranges_and_indices_grad,
                 mentions_in_ranges_and_indices,
@@ -542,6 +578,8 @@ fn cases_found_by_the_red_team() {
             (swapped_offsets_grad, swapped_offsets),
             (offset_from_the_tape_grad, offset_from_the_tape),
             (rows_of_rows_grad, rows_of_rows),
+            (shadowing_constant_grad, shadowing_constant),
+            (hidden_continue_grad, hidden_continue),
         ];
         for (grad, plain) in singles {
             let (value, g) = grad(&x);
