@@ -965,6 +965,22 @@ impl Lowerer<'_> {
         label: Option<String>,
         bind: impl FnOnce(&mut Self) -> LoopKind,
     ) {
+        // A macro of the user's may hide a `break`, `continue` or `return` the loop's reverse
+        // must see (once, from the outermost loop).
+        if self.loops.is_empty() {
+            if let Some(m) = scan::control_hiding_macro(body) {
+                let name = m
+                    .path
+                    .segments
+                    .last()
+                    .map(|s| s.ident.to_string())
+                    .unwrap_or_default();
+                self.diag.error_spanned(
+                    &m,
+                    format!("the macro `{name}!` in a loop body may hide a `break`, `continue` or `return` that the reverse pass would not see: write out what it does, or make it a function"),
+                );
+            }
+        }
         self.ordinal += 1;
         let ordinal = self.ordinal;
         // The variables the body may change, user and synthetic, with their values now.
