@@ -1799,6 +1799,8 @@ pub struct Env {
     borrowed: Vec<String>,
     /// For each enclosing loop: whether `continue` may be used directly in it.
     loops: Vec<bool>,
+    /// Loop variables over `lo..arr.len() - 1`: `i + 1` indexes in bounds too.
+    nexts: Vec<String>,
 }
 
 impl Env {
@@ -1821,6 +1823,16 @@ impl Env {
         env
     }
     /// Opens a scope.
+    /// Records that `i + 1` indexes in bounds for the loop variable `i` (see `nexts`).
+    pub fn add_next(&mut self, var: &str) {
+        self.nexts.push(var.to_string());
+    }
+
+    /// Whether `i + 1` indexes in bounds for `var`.
+    pub fn has_next(&self, var: &str) -> bool {
+        self.nexts.iter().any(|v| v == var)
+    }
+
     pub fn push(&mut self) {
         self.scopes.push(Vec::new());
     }
@@ -2019,8 +2031,12 @@ fn check_stmt(s: &Stmt, env: &mut Env) -> Result<(), String> {
                 ForHead::Range { var, lo, hi, .. } => {
                     check_int(lo, env)?;
                     check_int(hi, env)?;
-                    let in_bounds = matches!(hi, IntExpr::Len(_));
+                    let below_last = matches!(hi, IntExpr::Sub(l, r) if matches!(**l, IntExpr::Len(_)) && **r == IntExpr::Lit(1));
+                    let in_bounds = matches!(hi, IntExpr::Len(_)) || below_last;
                     env.bind(var, Kind::Int { in_bounds }, false);
+                    if below_last {
+                        env.add_next(var);
+                    }
                     Vec::new()
                 }
                 ForHead::Iter {
@@ -2205,6 +2221,11 @@ impl IntExpr {
                 })
             ),
             IntExpr::Lit(0) => true,
+            // `i + 1`, `i` a loop variable over `lo..arr.len() - 1`.
+            IntExpr::Add(l, r) => {
+                matches!((&**l, &**r), (IntExpr::Var(v), IntExpr::Lit(1)) if env.has_next(v))
+                    && l.in_bounds(env)
+            }
             IntExpr::Rem(_, r) => matches!(**r, IntExpr::Len(_)),
             IntExpr::Sub(l, r) => {
                 (matches!(**l, IntExpr::Len(_)) && **r == IntExpr::Lit(1)) || self.mirrored(env)

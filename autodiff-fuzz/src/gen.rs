@@ -389,17 +389,28 @@ impl Gen<'_> {
             .map(|b| b.name.clone())
             .collect();
         let len = IntExpr::Len("x".into());
+        let nexts: Vec<String> = in_bounds
+            .iter()
+            .filter(|v| self.env.has_next(v))
+            .cloned()
+            .collect();
         match self.rng.weighted(&[
             if in_bounds.is_empty() { 0 } else { 8 },
             if ints.is_empty() { 0 } else { 4 },
             if ints.is_empty() { 0 } else { 2 },
             2,
             1,
+            if nexts.is_empty() { 0 } else { 8 },
         ]) {
             0 => {
                 let v = self.rng.pick(&in_bounds).clone();
                 self.read(&v);
                 IntExpr::Var(v)
+            }
+            5 => {
+                let v = self.rng.pick(&nexts).clone();
+                self.read(&v);
+                IntExpr::Add(Box::new(IntExpr::Var(v)), Box::new(IntExpr::Lit(1)))
             }
             1 => {
                 let v = self.int_var().expect("an integer");
@@ -1676,11 +1687,20 @@ impl Gen<'_> {
                 self.read(&a);
                 self.env.bind(&var, Kind::Int { in_bounds: true }, false);
                 let lo = IntExpr::Lit(if self.rng.chance(0.2) { 1 } else { 0 });
+                // Every array has `x`'s length, at least 1: `lo..a.len() - 1` leaves room for
+                // `i + 1` (the neighbours `x[i]`, `x[i + 1]` of first differences: rows cut at
+                // an offset, adjoints carried between iterations).
+                let hi = if self.rng.chance(0.4) {
+                    self.env.add_next(&var);
+                    IntExpr::Sub(Box::new(IntExpr::Len(a)), Box::new(IntExpr::Lit(1)))
+                } else {
+                    IntExpr::Len(a)
+                };
                 (
                     ForHead::Range {
                         var,
                         lo,
-                        hi: IntExpr::Len(a),
+                        hi,
                         rev: self.rng.chance(0.2),
                     },
                     Vec::new(),
