@@ -2406,9 +2406,9 @@ fn read_arrays(cx: &Context<'_>, stmt: &Stmt, out: &mut Vec<ValueId>) {
     }
 }
 
-/// Which way a `for` loop over a range written out walks it: `Some(true)` upwards (`a..b`,
-/// `a..=b`), `Some(false)` downwards (`(a..b).rev()`), `None` for any other loop.
-pub(super) fn range_direction(graph: &Graph, l: &LoopRegion) -> Option<bool> {
+/// A `for` loop over a range written out: the range (`a..b`, `a..=b`) and whether the loop
+/// walks it upwards (`false` under `.rev()`).
+fn written_range(graph: &Graph, l: &LoopRegion) -> Option<(syn::ExprRange, bool)> {
     let (iter, _) = l.range_and_var()?;
     let Op::Verbatim(tokens, _) = &graph.node(iter).op else {
         return None;
@@ -2425,32 +2425,22 @@ pub(super) fn range_direction(graph: &Graph, l: &LoopRegion) -> Option<bool> {
                 up = !up;
                 *m.receiver
             }
-            syn::Expr::Range(_) => return Some(up),
+            syn::Expr::Range(r) => return Some((r, up)),
             _ => return None,
         };
     }
 }
 
+/// Which way a `for` loop over a range written out walks it: `Some(true)` upwards (`a..b`,
+/// `a..=b`), `Some(false)` downwards (`(a..b).rev()`), `None` for any other loop.
+pub(super) fn range_direction(graph: &Graph, l: &LoopRegion) -> Option<bool> {
+    written_range(graph, l).map(|(_, up)| up)
+}
+
 /// A `for` loop over a range written out: its variable, and the range's start and end as text.
 pub(super) fn range_of(graph: &Graph, l: &LoopRegion) -> Option<(ValueId, String, String)> {
-    let (iter, var) = l.range_and_var()?;
-    let Op::Verbatim(tokens, _) = &graph.node(iter).op else {
-        return None;
-    };
-    let mut e = super::without_bindings(syn::parse2(tokens.clone()).ok()?)?;
-    if let syn::Expr::Call(c) = &e {
-        e = c.args.first()?.clone();
-    }
-    loop {
-        e = match e {
-            syn::Expr::Paren(p) => *p.expr,
-            syn::Expr::MethodCall(m) if m.method == "rev" => *m.receiver,
-            other => break e = other,
-        };
-    }
-    let syn::Expr::Range(r) = e else {
-        return None;
-    };
+    let (_, var) = l.range_and_var()?;
+    let (r, _) = written_range(graph, l)?;
     if !matches!(r.limits, syn::RangeLimits::HalfOpen(_)) {
         return None;
     }

@@ -422,7 +422,7 @@ impl Facts {
                     // not to are followed.
                     if macro_call
                         && !matches!(k.checked_sub(2).map(|p| &tts[p]), Some(TokenTree::Ident(m))
-                            if QUIET_MACROS.contains(&m.to_string().as_str()))
+                            if crate::lower::QUIET_MACROS.contains(&m.to_string().as_str()))
                     {
                         self.leaves = true;
                     }
@@ -477,24 +477,6 @@ impl Facts {
         }
     }
 }
-
-/// Macros that neither leave a loop nor bind names: printing, assertions, `vec!`, `format!`.
-const QUIET_MACROS: [&str; 14] = [
-    "println",
-    "print",
-    "eprintln",
-    "eprint",
-    "assert",
-    "assert_eq",
-    "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
-    "vec",
-    "format",
-    "panic",
-    "unreachable",
-];
 
 /// Whether `rest`, what follows a name, calls a method that may change it (`b.add_assign(1)`,
 /// `b.clone_from(&c)`): any but a few that only read.

@@ -46,6 +46,7 @@ use crate::ir::{Block, Graph, Node, Op, Stmt, ValueId};
 use crate::parse::Signature;
 pub use scan::{
     gives_reference, is_pure_arithmetic_with, keeps_positions, strip_adaptors, strip_parens,
+    QUIET_MACROS,
 };
 use scan::{PatternIdents, StripMut};
 

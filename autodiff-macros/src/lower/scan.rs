@@ -556,38 +556,40 @@ pub fn is_diverging_macro(m: &syn::ExprMacro) -> bool {
     })
 }
 
+/// The standard library's macros that neither leave a loop nor bind a name: printing,
+/// formatting, assertions, `vec!`, `matches!`, `cfg!` and the diverging ones.
+pub const QUIET_MACROS: [&str; 21] = [
+    "vec",
+    "println",
+    "print",
+    "eprintln",
+    "eprint",
+    "format",
+    "format_args",
+    "write",
+    "writeln",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "matches",
+    "cfg",
+    "panic",
+    "todo",
+    "unimplemented",
+    "unreachable",
+];
+
 /// The first macro in `body` that may hide a `break`, `continue` or `return` (a user's
-/// `skip!(j)`): any but the standard library's printing, formatting, assertion, `vec!`,
-/// `matches!` and diverging ones, which do not.
+/// `skip!(j)`): any but the [`QUIET_MACROS`].
 pub fn control_hiding_macro(body: &syn::Block) -> Option<syn::Macro> {
     struct Find(Option<syn::Macro>);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_macro(&mut self, m: &'ast syn::Macro) {
-            const QUIET: [&str; 21] = [
-                "vec",
-                "println",
-                "print",
-                "eprintln",
-                "eprint",
-                "format",
-                "format_args",
-                "write",
-                "writeln",
-                "assert",
-                "assert_eq",
-                "assert_ne",
-                "debug_assert",
-                "debug_assert_eq",
-                "debug_assert_ne",
-                "matches",
-                "cfg",
-                "panic",
-                "todo",
-                "unimplemented",
-                "unreachable",
-            ];
             let name = m.path.segments.last().map(|s| s.ident.to_string());
-            if self.0.is_none() && !name.is_some_and(|n| QUIET.contains(&n.as_str())) {
+            if self.0.is_none() && !name.is_some_and(|n| QUIET_MACROS.contains(&n.as_str())) {
                 self.0 = Some(m.clone());
             }
         }
