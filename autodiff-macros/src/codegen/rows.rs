@@ -48,9 +48,10 @@ use proc_macro2::{Delimiter, Group, Ident, Spacing, Span, TokenStream, TokenTree
 use quote::quote;
 use syn::ext::IdentExt;
 
-/// Cuts the rows the loop over `range` with variable `var` (bound by `pattern` with any other
-/// names the loop binds) indexes (see the module docs), among `arrays`. Returns the statements that cut them, to go right before the loop, and the body
-/// indexing them; or nothing to cut and the body as it was.
+/// Cuts the rows, among `arrays`, that the loop over `range` indexes with its variable `var`
+/// (see the module docs; `pattern` binds `var` and any other names the loop binds). Returns the
+/// statements that cut them, to go right before the loop, and the body indexing them; or
+/// nothing to cut and the body as it was.
 pub(super) fn cut_rows(
     body: TokenStream,
     (var, range, pattern): (&Ident, &Ident, &TokenStream),
