@@ -205,3 +205,25 @@ fn a_variable_declared_before_a_loop_may_be_set_inside_it() {
         }
     }
 }
+
+/// A statement macro naming a local `Vec` the function goes on using: the statement gets a copy
+/// (found by a red-team pass: the `Vec` moved into the statement, and the function did not
+/// compile).
+#[differentiate]
+fn printed_vec(x: &[f64]) -> f64 {
+    let mut y = vec![0.0; 2];
+    y[0] = x[0] * x[1];
+    assert_eq!(y.len(), 2, "{y:?}");
+    debug_assert!(y[1] == 0.0, "{:?}", y);
+    y[0] * x[1] + y[1]
+}
+
+#[test]
+fn statement_macros_get_copies_of_arrays() {
+    for seed in 0..3 {
+        let x = point(2, seed);
+        let (value, grad) = printed_vec_grad(&x);
+        assert_eq!(value.to_bits(), printed_vec(&x).to_bits());
+        autodiff::check_grad(printed_vec, &x, &grad).unwrap();
+    }
+}

@@ -854,3 +854,40 @@ fn a_local_array_passed_as_a_slice() {
         assert_all_close("through_a_local_array", &got, &want, 1e-13, 1e-14);
     }
 }
+
+/// The squares of the elements, as a `Vec`.
+#[differentiate]
+fn squares_vec<T: Float>(x: &[T]) -> Vec<T> {
+    let mut y = vec![T::zero(); x.len()];
+    for j in 0..x.len() {
+        y[j] = x[j] * x[j];
+    }
+    y
+}
+
+/// A `Vec`-valued callee called in every iteration of a summing loop, whose reverse runs inside
+/// the forward loop: the iteration's contributions to the result's adjoint go in before the
+/// callee's reverse takes it (found by a red-team pass: they were held to the iteration's end,
+/// after the adjoint had moved into the callee, and the function did not compile).
+#[differentiate]
+fn callee_in_the_loop<T: Float>(x: &[T]) -> T {
+    let mut s = T::zero();
+    for j in 0..x.len() {
+        let v = squares_vec(x);
+        s = s + v[j] * x[x.len() - 1 - j];
+    }
+    s
+}
+
+#[test]
+fn a_vec_callee_in_a_summing_loop() {
+    for n in [1, 2, 4] {
+        let x: Vec<f64> = (0..n)
+            .map(|i| 0.3 + 0.4 * i as f64 - 0.1 * (i * i) as f64)
+            .collect();
+        let (value, grad) = callee_in_the_loop_grad(&x);
+        assert_eq!(value.to_bits(), callee_in_the_loop(&x).to_bits());
+        let (_, want) = dual_grad(|v: &[Fwd]| callee_in_the_loop(v), &x);
+        assert_all_close("callee_in_the_loop", &grad, &want, 1e-12, 1e-14);
+    }
+}

@@ -173,7 +173,7 @@ fn statement(
                 }
             }
             Stmt::Verbatim { bindings, tokens } => {
-                out.extend([verbatim_statement(graph, bindings, tokens)]);
+                out.extend([verbatim_statement(cx, bindings, tokens)]);
             }
             Stmt::Store {
                 array,
@@ -770,7 +770,7 @@ pub(super) fn respan(tokens: &TokenStream, span: proc_macro2::Span) -> TokenStre
 /// A statement kept as written, after bindings of the user variables it mentions to their
 /// current values.
 pub(super) fn verbatim_statement(
-    graph: &crate::ir::Graph,
+    cx: &Context<'_>,
     bindings: &[(Ident, ValueId)],
     tokens: &TokenStream,
 ) -> TokenStream {
@@ -778,8 +778,15 @@ pub(super) fn verbatim_statement(
         return tokens.clone();
     }
     let binds = bindings.iter().map(|(ident, v)| {
-        let value = graph.value_ident(*v);
-        quote!(#[allow(unused_variables)] let #ident = #value;)
+        let value = cx.graph.value_ident(*v);
+        // An array or a tensor is lent to the statement as a copy (`println!("{y:?}")` of a
+        // `Vec` the function goes on using): the statement's name holds it, as the user's did.
+        let tensor = cx.kinds.get(v.index()) == Some(&crate::analyze::Kind::Tensor);
+        if cx.layout.arrays.contains(v) || tensor {
+            quote!(#[allow(unused_variables)] let #ident = ::core::clone::Clone::clone(&#value);)
+        } else {
+            quote!(#[allow(unused_variables)] let #ident = #value;)
+        }
     });
     quote!({ #(#binds)* #tokens })
 }

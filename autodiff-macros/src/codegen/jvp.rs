@@ -112,9 +112,7 @@ impl Jvp<'_> {
                 Stmt::Eval(v) => self.eval(*v, &mut out),
                 Stmt::Verbatim { bindings, tokens } => {
                     out.extend([super::forward::verbatim_statement(
-                        self.cx.graph,
-                        bindings,
-                        tokens,
+                        self.cx, bindings, tokens,
                     )]);
                 }
                 Stmt::Store {

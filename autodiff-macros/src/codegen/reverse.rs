@@ -537,7 +537,9 @@ struct Sweep<'a> {
 /// ascending loop writes `d_x[i + 1]` before `d_x[i]`, and the next iteration's first write
 /// then waits on the store before last: extended Rosenbrock ran 2.8x slower so. Nothing in the
 /// iteration reads those elements' adjoints (the loop writes none of their arrays), so only
-/// the order of the additions into each element changes.
+/// the order of the additions into each element changes. Arrays made in the iteration are not
+/// held back: the iteration's reverse reads their adjoints (a callee's `Vec` result, whose
+/// adjoint its reverse takes).
 struct Deferred {
     /// The fused loop's body.
     block: u32,
@@ -565,9 +567,14 @@ impl Sweep<'_> {
         add: TokenStream,
         out: &mut TokenStream,
     ) {
+        // An array made in the iteration (a callee's `Vec` result) has its adjoint read in the
+        // iteration (by the callee's reverse): its contributions go in as they come.
+        let layout = self.cx.layout;
         match &mut self.deferred {
             Some(held)
-                if self.cx.layout.home(read) == held.block && !held.stored.contains(&array) =>
+                if layout.home(read) == held.block
+                    && layout.home(array) != held.block
+                    && !held.stored.contains(&array) =>
             {
                 held.items.push(add);
             }
