@@ -557,13 +557,23 @@ pub fn is_diverging_macro(m: &syn::ExprMacro) -> bool {
 }
 
 /// The standard library's macros that neither leave a loop nor bind a name: printing,
-/// formatting, assertions, `vec!`, `matches!`, `cfg!` and the diverging ones.
-pub const QUIET_MACROS: [&str; 21] = [
+/// formatting, `dbg!`, assertions, `vec!`, `matches!`, `cfg!`, the compile-time strings and the
+/// diverging ones.
+pub const QUIET_MACROS: [&str; 30] = [
     "vec",
     "println",
     "print",
     "eprintln",
     "eprint",
+    "dbg",
+    "concat",
+    "stringify",
+    "line",
+    "column",
+    "file",
+    "module_path",
+    "env",
+    "option_env",
     "format",
     "format_args",
     "write",
