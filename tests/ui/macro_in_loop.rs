@@ -22,6 +22,23 @@ fn pairs(x: &[f64]) -> f64 {
     s
 }
 
+macro_rules! sq {
+    ($e:expr) => {
+        $e * $e
+    };
+}
+
+// A macro giving an active value: reported once, as a macro in a loop body.
+#[differentiate]
+fn squares(x: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for j in 0..x.len() {
+        s += sq!(x[j]);
+    }
+    s
+}
+
 fn main() {
     let _ = pairs_grad(&[1.0, 2.0]);
+    let _ = squares_grad(&[1.0, 2.0]);
 }

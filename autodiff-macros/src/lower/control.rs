@@ -968,7 +968,8 @@ impl Lowerer<'_> {
         // A macro of the user's may hide a `break`, `continue` or `return` the loop's reverse
         // must see (once, from the outermost loop).
         if self.loops.is_empty() {
-            if let Some(m) = scan::control_hiding_macro(body) {
+            for m in scan::control_hiding_macros(body) {
+                self.loop_macros.insert(format!("{:?}", m.path.span()));
                 let name = m
                     .path
                     .segments

@@ -177,6 +177,10 @@ impl Lowerer<'_> {
                     },
                 }
             }
+            // In a loop the macro is reported already (it may hide a `continue`): once is enough.
+            Expr::Macro(m) if self.loop_macros.contains(&format!("{:?}", m.mac.path.span())) => {
+                self.lower_constant(expr)
+            }
             Expr::Macro(m) => self.unsupported(expr, format!("the macro `{}!` cannot be differentiated: compute the value without it", m.mac.path.to_token_stream())),
             // A function returning a float cannot use `?`: rustc says so.
             Expr::Try(_) => {

@@ -206,6 +206,9 @@ struct Lowerer<'a> {
     /// `autodiff::sigmoid(x)` are to its differentiable helpers.
     krate_name: String,
     loops: Vec<LoopCx>,
+    /// The macros reported as possibly hiding a `continue` in a loop body (by their spans, as
+    /// text): not reported again as not differentiable.
+    loop_macros: HashSet<String>,
     /// `Some((returned, ret))` when the function returns from inside a branch or a loop.
     early_return: Option<(Ident, Ident)>,
     /// Variables assumed active from the start (found active by an earlier attempt).
@@ -289,6 +292,7 @@ impl<'a> Lowerer<'a> {
             rt: rt.clone(),
             krate_name: krate_name(rt),
             loops: Vec::new(),
+            loop_macros: HashSet::default(),
             early_return: None,
             forced,
             discovered: HashSet::default(),

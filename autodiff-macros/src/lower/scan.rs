@@ -592,19 +592,19 @@ pub const QUIET_MACROS: [&str; 30] = [
     "unreachable",
 ];
 
-/// The first macro in `body` that may hide a `break`, `continue` or `return` (a user's
-/// `skip!(j)`): any but the [`QUIET_MACROS`].
-pub fn control_hiding_macro(body: &syn::Block) -> Option<syn::Macro> {
-    struct Find(Option<syn::Macro>);
+/// The macros in `body` that may hide a `break`, `continue` or `return` (a user's `skip!(j)`):
+/// any but the [`QUIET_MACROS`].
+pub fn control_hiding_macros(body: &syn::Block) -> Vec<syn::Macro> {
+    struct Find(Vec<syn::Macro>);
     impl<'ast> syn::visit::Visit<'ast> for Find {
         fn visit_macro(&mut self, m: &'ast syn::Macro) {
             let name = m.path.segments.last().map(|s| s.ident.to_string());
-            if self.0.is_none() && !name.is_some_and(|n| QUIET_MACROS.contains(&n.as_str())) {
-                self.0 = Some(m.clone());
+            if !name.is_some_and(|n| QUIET_MACROS.contains(&n.as_str())) {
+                self.0.push(m.clone());
             }
         }
     }
-    let mut find = Find(None);
+    let mut find = Find(Vec::new());
     syn::visit::Visit::visit_block(&mut find, body);
     find.0
 }
