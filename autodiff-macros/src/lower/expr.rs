@@ -378,6 +378,20 @@ impl Lowerer<'_> {
             args.push(value);
         }
         let varied = args.iter().any(|a| self.is_varied(*a));
+        // A function of the body's own, without companions: said at the call.
+        if let Some(name) = path
+            .path
+            .get_ident()
+            .filter(|_| path.qself.is_none() && varied)
+        {
+            let name = name.to_string();
+            if self.plain_fns.contains(&name) && self.lookup(&name).is_none() {
+                return self.unsupported(
+                    expr,
+                    format!("`{name}` is declared in this function without `#[differentiate]`, so it has no reverse pass to call: put `#[differentiate]` on `fn {name}`, or compute the value inline"),
+                );
+            }
+        }
         let grads = self.region_value(super::span::span_of(expr), None, varied);
         let callee = crate::ir::CallFn {
             path,

@@ -83,6 +83,7 @@ pub fn lower_with(
         let mut attempt_diag = Diagnostics::default();
         let mut cx = Lowerer::new(sig, rt, &forced, &mut attempt_diag);
         cx.changed_by_calls = scan::mutated_by_calls(&item.block);
+        cx.plain_fns = scan::plain_fn_items(&item.block);
         cx.element_written = scan::element_written(&item.block);
         cx.float_suffix = float_suffix(item, sig);
         cx.labels = labels;
@@ -217,6 +218,9 @@ struct Lowerer<'a> {
     discovered: HashSet<Key>,
     /// Variables the body may change through method calls (see [`scan::mutated_by_calls`]).
     changed_by_calls: HashSet<String>,
+    /// Functions declared in the body without `#[differentiate]` (see
+    /// [`scan::plain_fn_items`]): a call of one on an active value is reported here.
+    plain_fns: HashSet<String>,
     /// Variables whose elements the body writes (see [`scan::element_written`]).
     element_written: HashSet<String>,
     /// The key of each array value and loop-carried value, for `discovered`.
@@ -298,6 +302,7 @@ impl<'a> Lowerer<'a> {
             discovered: HashSet::default(),
             keys: HashMap::default(),
             changed_by_calls: HashSet::default(),
+            plain_fns: HashSet::default(),
             element_written: HashSet::default(),
             ordinal: 0,
             reads: Vec::new(),

@@ -556,6 +556,29 @@ pub fn is_diverging_macro(m: &syn::ExprMacro) -> bool {
     })
 }
 
+/// The names of the functions declared in `body` (at any depth) without `#[differentiate]`:
+/// they have no companions, so a call of one on an active value cannot be differentiated.
+pub fn plain_fn_items(body: &syn::Block) -> HashSet<String> {
+    struct Find(HashSet<String>);
+    impl<'ast> syn::visit::Visit<'ast> for Find {
+        fn visit_item_fn(&mut self, f: &'ast syn::ItemFn) {
+            let differentiated = f.attrs.iter().any(|a| {
+                a.path()
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "differentiate")
+            });
+            if !differentiated {
+                self.0.insert(f.sig.ident.to_string());
+            }
+            syn::visit::visit_item_fn(self, f);
+        }
+    }
+    let mut find = Find(HashSet::default());
+    syn::visit::Visit::visit_block(&mut find, body);
+    find.0
+}
+
 /// The standard library's macros that neither leave a loop nor bind a name: printing,
 /// formatting, `dbg!`, assertions, `vec!`, `matches!`, `cfg!`, the compile-time strings and the
 /// diverging ones.
