@@ -134,15 +134,19 @@ pub(super) fn cut_rows(
     (prelude, rewritten)
 }
 
+/// Whether the name at `tts[k]` is a field or method (`s.x`, not `0..x`) or a path's segment
+/// (`a::x`), not a variable.
+fn after_path(tts: &[TokenTree], k: usize) -> bool {
+    let punct = |i: Option<usize>, c: char| matches!(i.map(|i| &tts[i]), Some(TokenTree::Punct(p)) if p.as_char() == c);
+    let (one, two) = (k.checked_sub(1), k.checked_sub(2));
+    (punct(one, '.') && !punct(two, '.')) || (punct(one, ':') && punct(two, ':'))
+}
+
 /// Whether `tokens` name `array` (as a variable: not a field, method or path segment).
 fn names_array(tokens: &TokenStream, array: &Ident) -> bool {
     let tts: Vec<TokenTree> = tokens.clone().into_iter().collect();
     tts.iter().enumerate().any(|(k, t)| match t {
-        TokenTree::Ident(id) => {
-            id == array
-                && !matches!(k.checked_sub(1).map(|p| &tts[p]), Some(TokenTree::Punct(p))
-                    if p.as_char() == '.' && !matches!(k.checked_sub(2).map(|q| &tts[q]), Some(TokenTree::Punct(q)) if q.as_char() == '.'))
-        }
+        TokenTree::Ident(id) => id == array && !after_path(&tts, k),
         TokenTree::Group(g) => names_array(&g.stream(), array),
         _ => false,
     })
@@ -585,13 +589,8 @@ impl Walk<'_> {
                 }
                 TokenTree::Ident(id) => {
                     let name = id.to_string();
-                    // A field or method (`s.x`, not `0..x`) or a path's segment (`a::x`).
-                    let punct = |i: Option<usize>, c: char| matches!(i.map(|i| &tts[i]), Some(TokenTree::Punct(p)) if p.as_char() == c);
-                    let (one, two) = (k.checked_sub(1), k.checked_sub(2));
-                    let after_path = (punct(one, '.') && !punct(two, '.'))
-                        || (punct(one, ':') && punct(two, ':'));
                     if let Some(a) = self.arrays.iter().position(|x| *x == name) {
-                        if !after_path {
+                        if !after_path(&tts, k) {
                             let consumed = self.mention(
                                 &tts,
                                 k,
